@@ -1,0 +1,111 @@
+"""MP3 encoding under the contract's rules (api.md, "MP3 rules").
+
+- 32/64/128 kbps at any rate, and 256 kbps at 32/44.1 kHz: constant bitrate.
+- 60 kbps is not a legal Layer III bitrate: average bitrate (ABR) aimed at 60.
+- 256 kbps at 16/24 kHz exceeds MPEG-2's 160 kbps ceiling: 160 kbps CBR.
+- The output sample rate is always the requested one; LAME would otherwise
+  pick a lower rate for low bitrates on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import lameenc
+import numpy as np
+import numpy.typing as npt
+
+from songforge.audio.resample import resample
+
+ALLOWED_BITRATES = (32000, 60000, 64000, 128000, 256000)
+ALLOWED_SAMPLE_RATES = (16000, 24000, 32000, 44100)
+MPEG2_RATES = (16000, 22050, 24000)
+MPEG2_MAX_KBPS = 160
+
+BitrateMode = Literal["cbr", "abr"]
+
+
+@dataclass(frozen=True)
+class EncodingPlan:
+    """What will actually be encoded for a requested bitrate and rate."""
+
+    kbps: int
+    mode: BitrateMode
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class EncodedAudio:
+    data: bytes
+    sample_rate: int
+    channels: int
+    duration_seconds: float
+    # bits per second really encoded: nominal for CBR, measured for ABR.
+    bitrate: int
+    bitrate_mode: BitrateMode
+
+
+def plan_encoding(bitrate: int, sample_rate: int) -> EncodingPlan:
+    """Apply the contract's rules to a (validated) bitrate and sample rate."""
+    if bitrate not in ALLOWED_BITRATES:
+        raise ValueError(f"bitrate {bitrate} is not one of {ALLOWED_BITRATES}")
+    if sample_rate not in ALLOWED_SAMPLE_RATES:
+        raise ValueError(f"sample_rate {sample_rate} is not one of {ALLOWED_SAMPLE_RATES}")
+    kbps = bitrate // 1000
+    if bitrate == 60000:
+        return EncodingPlan(kbps=60, mode="abr", sample_rate=sample_rate)
+    if sample_rate in MPEG2_RATES and kbps > MPEG2_MAX_KBPS:
+        kbps = MPEG2_MAX_KBPS
+    return EncodingPlan(kbps=kbps, mode="cbr", sample_rate=sample_rate)
+
+
+def _to_pcm16(samples: npt.NDArray[np.floating]) -> bytes:
+    clipped = np.clip(samples, -1.0, 1.0)
+    return np.ascontiguousarray((clipped * 32767.0).round().astype("<i2")).tobytes()
+
+
+def encode_mp3(
+    samples: npt.NDArray[np.float32],
+    source_rate: int,
+    bitrate: int,
+    sample_rate: int,
+    *,
+    quality: int = 2,
+) -> EncodedAudio:
+    """Encode float samples (frames,) or (frames, channels) to MP3 by the rules."""
+    plan = plan_encoding(bitrate, sample_rate)
+    audio = np.asarray(samples, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[:, None]
+    if audio.shape[1] > 2:
+        audio = audio[:, :2]
+    channels = int(audio.shape[1])
+    audio = resample(audio, source_rate, plan.sample_rate)
+
+    encoder = lameenc.Encoder()
+    encoder.set_channels(channels)
+    encoder.set_in_sample_rate(plan.sample_rate)
+    encoder.set_out_sample_rate(plan.sample_rate)
+    encoder.set_quality(quality)
+    if plan.mode == "abr":
+        encoder.set_vbr(lameenc.VBR_ABR)
+        encoder.set_vbr_mean_bitrate_kbps(plan.kbps)
+    else:
+        encoder.set_bit_rate(plan.kbps)
+    data = bytes(encoder.encode(_to_pcm16(audio))) + bytes(encoder.flush())
+
+    duration = audio.shape[0] / plan.sample_rate
+    if plan.mode == "abr":
+        measured = int(round(len(data) * 8 / duration)) if duration > 0 else plan.kbps * 1000
+        real_bitrate = measured
+    else:
+        real_bitrate = plan.kbps * 1000
+    return EncodedAudio(
+        data=data,
+        sample_rate=plan.sample_rate,
+        channels=channels,
+        duration_seconds=round(duration, 3),
+        bitrate=real_bitrate,
+        bitrate_mode=plan.mode,
+    )

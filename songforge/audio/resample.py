@@ -1,0 +1,20 @@
+"""Sample-rate conversion. We resample ourselves so the encoder never picks a rate."""
+
+from __future__ import annotations
+
+from math import gcd
+
+import numpy as np
+import numpy.typing as npt
+from scipy.signal import resample_poly
+
+
+def resample(
+    samples: npt.NDArray[np.float32], from_rate: int, to_rate: int
+) -> npt.NDArray[np.float32]:
+    """Polyphase resampling along axis 0; a no-op when the rates match."""
+    if from_rate == to_rate:
+        return samples
+    g = gcd(from_rate, to_rate)
+    out = resample_poly(samples, to_rate // g, from_rate // g, axis=0)
+    return np.asarray(out, dtype=np.float32)

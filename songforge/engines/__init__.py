@@ -1,0 +1,1 @@
+"""Engines turn a validated request into audio samples; one module per engine family."""

@@ -1,0 +1,85 @@
+"""One Settings object, read from the environment (prefix ``SONGFORGE_``) once and passed down."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SONGFORGE_", env_file=None, extra="ignore")
+
+    # Where the SQLite database, audio files and the generated secret live by default.
+    data_dir: Path = Path("data")
+    # SQLAlchemy URL; empty means SQLite in data_dir. PostgreSQL:
+    # postgresql+psycopg://user@host:5432/db
+    database_url: str = ""
+    # "local" (files under storage_dir) for now; the S3 backend plugs in here.
+    storage_backend: str = "local"
+    storage_dir: Path | None = None
+    # Base URL used to build absolute audio links; empty = derived from the request.
+    public_url: str = ""
+    # Signs audio links and session cookies. Empty: generated once and persisted
+    # in data_dir/secret_key (never a hard-coded default).
+    secret_key: str = ""
+    audio_link_ttl_seconds: int = 24 * 3600
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Refuse insecure set-ups (plain-HTTP cookies, generated secret) when true.
+    production: bool = False
+
+    # Workers: serve starts this many worker processes for these models
+    # (empty = every live model in the catalog). 0 = API only.
+    workers: int = 1
+    worker_models: list[str] = Field(default_factory=list)
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 5.0
+    max_attempts: int = 3
+    poll_interval_seconds: float = 0.5
+    reaper_interval_seconds: float = 5.0
+
+    # A TOML file with [models.<id>] tables that replace the built-in catalog.
+    catalog_path: Path | None = None
+
+    # Per-key request rate (requests per minute) and per-account concurrent tasks.
+    rate_limit_per_minute: int = 120
+    max_concurrent_tasks: int = 4
+    # "memory" (one process) or a redis:// URL shared by every API replica.
+    rate_limit_backend: str = "memory"
+    max_body_bytes: int = 64 * 1024
+    idempotency_ttl_seconds: int = 24 * 3600
+
+    # First run of `serve`: create an admin account with this many credits.
+    bootstrap_credits: int = 3000
+    # Credits given to accounts that sign up on the dashboard.
+    signup_bonus_credits: int = 0
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'songforge.db').resolve()}"
+
+    def resolved_storage_dir(self) -> Path:
+        return self.storage_dir if self.storage_dir is not None else self.data_dir / "audio"
+
+    def resolved_secret_key(self) -> str:
+        """The configured secret, or one generated once and kept in data_dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        # O_EXCL so that two processes starting at once agree on one secret.
+        try:
+            with open(path, "x") as handle:
+                handle.write(key)
+        except FileExistsError:
+            return path.read_text().strip()
+        path.chmod(0o600)
+        return key

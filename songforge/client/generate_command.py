@@ -1,0 +1,163 @@
+"""``songforge generate``: make one song through the API from the command line.
+
+Submits, shows progress on stderr while polling, downloads the MP3, checks its
+sha256 and prints the path (stdout) and a summary. Exit codes: 0 the song is
+there, 1 the task failed, 2 a usage, API, network or timeout error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from songforge.client.errors import SongforgeError
+from songforge.client.models import Task
+from songforge.client.progress import ProgressDisplay, format_clock
+from songforge.client.protocol import DownloadResult
+from songforge.client.sync import Client
+
+EXIT_OK = 0
+EXIT_TASK_FAILED = 1
+EXIT_ERROR = 2
+
+
+def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "generate",
+        help="make a song through a songforge API (client)",
+        description=(
+            "Submit a song to a songforge API, wait for it and download the MP3. "
+            "URL and key default to $SONGFORGE_URL and $SONGFORGE_API_KEY."
+        ),
+    )
+    parser.add_argument("--url", help="API base URL (default $SONGFORGE_URL or 127.0.0.1:8000)")
+    parser.add_argument("--api-key", help="API key (default $SONGFORGE_API_KEY)")
+    parser.add_argument("--model", default="minimax-music", help="model id (%(default)s)")
+    parser.add_argument("--prompt", required=True, help="style, mood, instruments")
+    lyrics = parser.add_mutually_exclusive_group()
+    lyrics.add_argument("--lyrics", help="lyrics text; none means an instrumental")
+    lyrics.add_argument("--lyrics-file", help="read lyrics from this file ('-' for stdin)")
+    parser.add_argument("--bitrate", type=int, help="32000, 60000, 64000, 128000 or 256000")
+    parser.add_argument("--sample-rate", type=int, help="16000, 24000, 32000 or 44100")
+    parser.add_argument("--seed", type=int, help="seed, for reproducible output")
+    parser.add_argument("--duration", type=float, help="length hint in seconds")
+    parser.add_argument(
+        "-o", "--output", default="song.mp3", help="where to save the MP3 (%(default)s)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=900.0, help="seconds to wait (%(default)s)"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress; print only the path"
+    )
+    parser.set_defaults(func=run_generate)
+
+
+def read_lyrics(args: argparse.Namespace, stdin: TextIO) -> str | None:
+    if args.lyrics is not None:
+        return str(args.lyrics)
+    if args.lyrics_file is None:
+        return None
+    if args.lyrics_file == "-":
+        return stdin.read()
+    return Path(args.lyrics_file).read_text(encoding="utf-8")
+
+
+def format_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
+def summarize(task: Task, result: DownloadResult) -> list[str]:
+    """The lines printed after the path: what was really made and delivered."""
+    out = task.output
+    lines: list[str] = []
+    if out is not None:
+        audio = [
+            f"duration {format_clock(out.duration_seconds)}"
+            + (f" ({out.duration_seconds:.1f} s)" if out.duration_seconds is not None else ""),
+        ]
+        if out.bitrate is not None:
+            audio.append(f"{out.bitrate // 1000} kbps {(out.bitrate_mode or '').upper()}".strip())
+        if out.sample_rate is not None:
+            audio.append(f"{out.sample_rate} Hz")
+        if out.channels is not None:
+            audio.append({1: "mono", 2: "stereo"}.get(out.channels, f"{out.channels} ch"))
+        lines.append("  " + ", ".join(audio))
+    check = "verified" if result.verified else "not checked (the task gave none)"
+    lines.append(f"  size {format_size(result.size_bytes)}, sha256 {result.sha256} {check}")
+    engine = out.engine if out is not None and out.engine else "unknown"
+    lines.append(f"  engine {engine}, task {task.task_id}")
+    return lines
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    out, err = sys.stdout, sys.stderr
+    try:
+        lyrics = read_lyrics(args, sys.stdin)
+    except OSError as exc:
+        print(f"songforge generate: cannot read lyrics: {exc}", file=err)
+        return EXIT_ERROR
+    display = None if args.quiet else ProgressDisplay(err)
+    task_id: str | None = None
+    try:
+        with Client(base_url=args.url, api_key=args.api_key) as client:
+            created = client.create_music(
+                args.model,
+                args.prompt,
+                lyrics=lyrics,
+                bitrate=args.bitrate,
+                sample_rate=args.sample_rate,
+                seed=args.seed,
+                duration=args.duration,
+            )
+            task_id = created.task_id
+            if display is not None:
+                print(f"task {task_id} submitted", file=err)
+            try:
+                task = client.wait(
+                    created,
+                    poll_interval=0.5,
+                    timeout=args.timeout,
+                    on_update=display.update if display is not None else None,
+                )
+            finally:
+                if display is not None:
+                    display.finish()
+            if not task.is_completed:
+                error = task.error
+                detail = f"{error.type}: {error.message}" if error else task.status
+                print(f"songforge generate: task {task.task_id} failed: {detail}", file=err)
+                return EXIT_TASK_FAILED
+            result = client.download(task, args.output)
+    except SongforgeError as exc:
+        suffix = f" (task {task_id})" if task_id and exc.type == "timeout" else ""
+        print(f"songforge generate: {exc}{suffix}", file=err)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        # The task keeps running on the server; say which one so it can be fetched.
+        if task_id:
+            print(f"\nsongforge generate: interrupted; task {task_id} continues", file=err)
+        return 130
+    print(result.path, file=out)
+    if not args.quiet:
+        for line in summarize(task, result):
+            print(line, file=out)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``generate`` on its own (``python -m songforge.client.generate_command``)."""
+    parser = argparse.ArgumentParser(prog="songforge")
+    add_generate_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

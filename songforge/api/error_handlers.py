@@ -1,0 +1,79 @@
+"""Every error leaves in the one envelope of api.md, whatever raised it."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from songforge.errors import ApiError, error_body
+
+log = logging.getLogger("songforge.api")
+
+_STATUS_TYPES = {
+    400: "invalid_request",
+    401: "authentication_error",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "invalid_request",
+    429: "rate_limit",
+}
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", ""))
+
+
+def _respond(
+    request: Request,
+    status: int,
+    type: str,
+    message: str,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    all_headers = {"X-Request-Id": _request_id(request), **(headers or {})}
+    return JSONResponse(error_body(status, type, message, param), status, headers=all_headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _respond(request, exc.status, exc.type, exc.message, exc.param, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        type = _STATUS_TYPES.get(
+            exc.status_code, "internal_error" if exc.status_code >= 500 else "invalid_request"
+        )
+        if exc.status_code == 404:
+            message = f"No route {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"Method {request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
+        return _respond(request, exc.status_code, type, message, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        location = [
+            str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")
+        ]
+        param = ".".join(location) or None
+        message = str(first.get("msg", "Invalid parameters"))
+        return _respond(request, 400, "invalid_request", f"Invalid parameters: {message}", param)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error, request id %s", _request_id(request))
+        return _respond(
+            request,
+            500,
+            "internal_error",
+            f"Internal error; quote request id {_request_id(request)} when reporting it",
+        )

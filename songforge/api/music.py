@@ -1,0 +1,89 @@
+"""POST /api/v1/audio/music: validate, hold credits, queue the task."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from songforge.api.deps import Caller, get_context, require_api_key
+from songforge.api.envelope import success
+from songforge.api.music_request import parse_music_request
+from songforge.context import AppContext
+from songforge.errors import ApiError, forbidden, invalid
+from songforge.services.tasks import CreateResult, NewTask, create_task, request_fingerprint
+
+router = APIRouter()
+
+IDEMPOTENCY_KEY_MAX = 255
+
+
+def _decode_json(raw: bytes) -> Any:
+    if not raw.strip():
+        raise invalid("The request body is empty; send a JSON object")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise invalid(f"Malformed JSON: {exc}") from exc
+
+
+def _create(
+    context: AppContext, caller: Caller, body: Any, idempotency_key: str | None
+) -> CreateResult:
+    spec = None
+    if isinstance(body, dict) and isinstance(body.get("model"), str):
+        spec = context.catalog.get(body["model"])
+    music = parse_music_request(
+        body, max_duration=spec.max_duration_seconds if spec is not None else None
+    )
+    if spec is None:
+        raise invalid(
+            f"Unknown model {music.model!r}; GET /api/v1/models lists the available ones",
+            "model",
+        )
+    if context.live_workers().get(spec.id, 0) == 0:
+        raise ApiError(
+            503,
+            "model_unavailable",
+            f"Model {spec.id!r} has no live backend right now; try again later",
+            param="model",
+            headers={"Retry-After": "30"},
+        )
+    if not caller.key.allows_model(spec.id):
+        raise forbidden(f"This API key is not allowed to use model {spec.id!r}", "model")
+    result = create_task(
+        context.db,
+        NewTask(
+            account_id=caller.account_id,
+            api_key_id=caller.key.id,
+            model=spec.id,
+            price=spec.price,
+            input=music.as_input(),
+            max_attempts=context.settings.max_attempts,
+        ),
+        max_concurrent=context.settings.max_concurrent_tasks,
+        idempotency_key=idempotency_key,
+        fingerprint=request_fingerprint(body) if idempotency_key else None,
+    )
+    if not result.replayed:
+        context.metrics.tasks_created.labels(spec.id).inc()
+    return result
+
+
+@router.post("/api/v1/audio/music")
+async def create_music(
+    request: Request, response: Response, caller: Caller = Depends(require_api_key)
+) -> dict[str, Any]:
+    context = get_context(request)
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
+        raise invalid(
+            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters", "Idempotency-Key"
+        )
+    body = _decode_json(await request.body())
+    result = await run_in_threadpool(_create, context, caller, body, idempotency_key)
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return success({"task_id": result.task.id, "status": result.task.status})

@@ -1,0 +1,140 @@
+"""Validation of ``POST /api/v1/audio/music`` bodies, with one precise error per fault."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
+from songforge.errors import invalid
+
+FIELDS = ("model", "prompt", "lyrics", "bitrate", "sample_rate", "seed", "duration")
+PROMPT_MAX = 2000
+LYRICS_MAX = 3500
+SEED_MAX = 2**32 - 1
+DURATION_MIN = 5.0
+DEFAULT_BITRATE = 256000
+DEFAULT_SAMPLE_RATE = 44100
+
+SECTION_TAG = re.compile(
+    r"^(intro|verse|pre[ -]?chorus|chorus|post[ -]?chorus|bridge|interlude|inst|"
+    r"instrumental|solo|break|build[ -]?up|hook|transition|outro)(\s*\d+)?$",
+    re.IGNORECASE,
+)
+BRACKETED = re.compile(r"\[([^\[\]\n]*)\]")
+
+
+@dataclass(frozen=True)
+class MusicRequest:
+    model: str
+    prompt: str
+    lyrics: str
+    bitrate: int
+    sample_rate: int
+    seed: int
+    duration: float | None
+
+    def as_input(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "prompt": self.prompt,
+            "lyrics": self.lyrics,
+            "bitrate": self.bitrate,
+            "sample_rate": self.sample_rate,
+            "seed": self.seed,
+            "duration": self.duration,
+        }
+
+
+def _is_int(value: Any) -> bool:
+    # JSON true/false arrive as bool, which Python counts as int: refuse them.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def default_seed(prompt: str, lyrics: str) -> int:
+    """The same request without a seed makes the same song."""
+    digest = hashlib.sha256(f"{prompt}\x00{lyrics}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def check_lyrics_tags(lyrics: str) -> None:
+    for match in BRACKETED.finditer(lyrics):
+        tag = match.group(1).strip()
+        if not SECTION_TAG.match(tag):
+            raise invalid(
+                f"Unknown section tag [{tag}] in lyrics; use [Intro], [Verse], [Pre Chorus], "
+                "[Chorus], [Post Chorus], [Bridge], [Interlude], [Inst], [Solo], [Break], "
+                "[Build Up], [Hook], [Transition] or [Outro] (optionally numbered, e.g. [Verse 2])",
+                "lyrics",
+            )
+
+
+def parse_music_request(body: Any, *, max_duration: float | None = None) -> MusicRequest:
+    """Validate a decoded JSON body; raise a 400 ApiError naming the faulty field."""
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object")
+    unknown = sorted(set(body) - set(FIELDS))
+    if unknown:
+        raise invalid(f"Unknown field {unknown[0]!r}", unknown[0])
+
+    model = body.get("model")
+    if model is None:
+        raise invalid("'model' is required", "model")
+    if not isinstance(model, str) or not model.strip():
+        raise invalid("'model' must be a non-empty string", "model")
+
+    prompt = body.get("prompt")
+    if prompt is None:
+        raise invalid("'prompt' is required", "prompt")
+    if not isinstance(prompt, str):
+        raise invalid("'prompt' must be a string", "prompt")
+    prompt = prompt.strip()
+    if not 1 <= len(prompt) <= PROMPT_MAX:
+        raise invalid(f"'prompt' must be 1 to {PROMPT_MAX} characters after trimming", "prompt")
+
+    lyrics = body.get("lyrics")
+    if lyrics is None:
+        lyrics = ""
+    if not isinstance(lyrics, str):
+        raise invalid("'lyrics' must be a string", "lyrics")
+    if len(lyrics) > LYRICS_MAX:
+        raise invalid(f"'lyrics' must be at most {LYRICS_MAX} characters", "lyrics")
+    check_lyrics_tags(lyrics)
+
+    bitrate = body.get("bitrate", DEFAULT_BITRATE)
+    if not _is_int(bitrate) or bitrate not in ALLOWED_BITRATES:
+        allowed = ", ".join(str(b) for b in ALLOWED_BITRATES)
+        raise invalid(f"'bitrate' must be one of {allowed}", "bitrate")
+
+    sample_rate = body.get("sample_rate", DEFAULT_SAMPLE_RATE)
+    if not _is_int(sample_rate) or sample_rate not in ALLOWED_SAMPLE_RATES:
+        allowed = ", ".join(str(r) for r in ALLOWED_SAMPLE_RATES)
+        raise invalid(f"'sample_rate' must be one of {allowed}", "sample_rate")
+
+    seed = body.get("seed")
+    if seed is None:
+        seed = default_seed(prompt, lyrics)
+    elif not _is_int(seed) or not 0 <= seed <= SEED_MAX:
+        raise invalid(f"'seed' must be an integer from 0 to {SEED_MAX}", "seed")
+
+    duration = body.get("duration")
+    if duration is not None:
+        if not (_is_int(duration) or isinstance(duration, float)):
+            raise invalid("'duration' must be a number of seconds", "duration")
+        upper = max_duration if max_duration is not None else float("inf")
+        if not DURATION_MIN <= float(duration) <= upper:
+            limit = f"{upper:g}" if max_duration is not None else "the model's maximum"
+            raise invalid(f"'duration' must be between {DURATION_MIN:g} and {limit}", "duration")
+        duration = float(duration)
+
+    return MusicRequest(
+        model=model,
+        prompt=prompt,
+        lyrics=lyrics,
+        bitrate=bitrate,
+        sample_rate=sample_rate,
+        seed=seed,
+        duration=duration,
+    )

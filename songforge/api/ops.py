@@ -1,0 +1,75 @@
+"""Liveness, readiness, Prometheus metrics, and signed audio downloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from songforge.api.deps import get_context
+from songforge.errors import not_found
+from songforge.services.task_records import COMPLETED, load_task
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+def healthz() -> Any:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> Any:
+    context = get_context(request)
+    try:
+        with context.db.read() as conn:
+            conn.execute(text("SELECT 1"))
+        database_ok = True
+    except Exception:
+        database_ok = False
+    workers = context.live_workers() if database_ok else {}
+    models = {spec.id: {"live_workers": workers.get(spec.id, 0)} for spec in context.catalog}
+    ready = database_ok and any(workers.get(spec.id, 0) for spec in context.catalog)
+    return JSONResponse(
+        {
+            "status": "ready" if ready else "not_ready",
+            "database": "ok" if database_ok else "unreachable",
+            "models": models,
+        },
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/metrics")
+def metrics(request: Request) -> Response:
+    context = get_context(request)
+    return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/api/v1/files/{task_id}.mp3")
+def download(task_id: str, request: Request, expires: str = "", sig: str = "") -> Any:
+    """The link is the permission: no API key, but a valid, unexpired signature."""
+    context = get_context(request)
+    if not expires.isdigit() or not context.signer.verify(task_id, int(expires), sig):
+        raise not_found("This audio link is invalid or has expired; poll the task for a new one")
+    with context.db.read() as conn:
+        task = load_task(conn, task_id)
+    if task is None or task.status != COMPLETED or task.storage_key is None:
+        raise not_found("No audio for this task")
+    filename = f"{task_id}.mp3"
+    path = context.storage.local_path(task.storage_key)
+    headers = {"Cache-Control": "private, max-age=3600"}
+    if path is not None:
+        return FileResponse(
+            path,
+            media_type="audio/mpeg",
+            filename=filename,
+            headers=headers,
+            content_disposition_type="inline",
+        )
+    data = context.storage.read(task.storage_key)
+    headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return Response(data, media_type="audio/mpeg", headers=headers)

@@ -1,0 +1,70 @@
+"""create_app(settings) -> the FastAPI application (API, operations routes, dashboard)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from songforge import __version__
+from songforge.api import catalog, music, ops, tasks
+from songforge.api.error_handlers import install_error_handlers
+from songforge.api.middleware import RequestContextMiddleware
+from songforge.context import AppContext
+from songforge.db.migrate import upgrade_to_head
+from songforge.db.tables import tasks as tasks_table
+from songforge.services.task_records import IN_PROGRESS
+from songforge.settings import Settings
+
+
+def _queue_figures(context: AppContext) -> tuple[dict[tuple[str, str, str], int], dict[str, int]]:
+    with context.db.read() as conn:
+        rows = conn.execute(
+            select(tasks_table.c.model, tasks_table.c.status, tasks_table.c.stage, func.count())
+            .where(tasks_table.c.status == IN_PROGRESS)
+            .group_by(tasks_table.c.model, tasks_table.c.status, tasks_table.c.stage)
+        ).all()
+    counts = {(model, status, stage): int(n) for model, status, stage, n in rows}
+    return counts, context.live_workers()
+
+
+def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
+    settings = settings or Settings()
+    context = context or AppContext.from_settings(settings)
+    upgrade_to_head(context.db)
+    context.metrics.watch_queue(lambda: _queue_figures(context))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        context.db.dispose()
+
+    app = FastAPI(
+        title="songforge",
+        version=__version__,
+        description="Self-hostable music generation, wire-compatible with MiniMax Music routes.",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    for module in (music, tasks, catalog, ops):
+        app.include_router(module.router)
+    _include_dashboard(app)
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, metrics=context.metrics
+    )
+    return app
+
+
+def _include_dashboard(app: FastAPI) -> None:
+    # The dashboard is a separate package; the API works without it.
+    try:
+        from songforge.dashboard import install_dashboard
+    except ImportError:
+        return
+    install_dashboard(app)

@@ -1,0 +1,226 @@
+"""The ``songforge`` command: serve | worker | migrate | accounts | keys | credits | generate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+
+from songforge.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _database(settings: Settings):  # type: ignore[no-untyped-def]
+    from songforge.db.database import Database
+    from songforge.db.migrate import upgrade_to_head
+
+    db = Database(settings.resolved_database_url(), pool_size=1)
+    upgrade_to_head(db)
+    return db
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from songforge.app import create_app
+    from songforge.bootstrap import bootstrap_if_empty, quickstart_text
+    from songforge.context import AppContext
+    from songforge.worker.supervisor import WorkerSupervisor
+
+    overrides = {
+        k: v
+        for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items()
+        if v is not None
+    }
+    settings = Settings(**overrides)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    context = AppContext.from_settings(settings)
+    app = create_app(settings, context=context)
+    first = bootstrap_if_empty(context.db, settings.bootstrap_credits)
+    base_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+    if first is not None:
+        print(f"\nFirst run: created account admin@localhost with {first.credits} credits.")
+        print(quickstart_text(base_url, first.api_key), flush=True)
+    supervisor = None
+    if settings.workers > 0:
+        supervisor = WorkerSupervisor(settings, settings.workers, settings.worker_models)
+        supervisor.start()
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from songforge.worker.process import run_worker_process
+
+    models = [m for m in (args.models or "").split(",") if m]
+    settings = _settings()
+    _database(settings).dispose()
+    return run_worker_process(settings, models)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from songforge.db.migrate import current_revision
+
+    db = _database(_settings())
+    print(f"database at revision {current_revision(db)}")
+    db.dispose()
+    return 0
+
+
+def _find_account(conn, ref: str):  # type: ignore[no-untyped-def]
+    from songforge.services.accounts import find_account_by_email, get_account
+
+    account = get_account(conn, ref) or find_account_by_email(conn, ref)
+    if account is None:
+        raise SystemExit(f"no account {ref!r} (give its id or email)")
+    return account
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    from songforge.services.accounts import create_account, list_accounts
+
+    db = _database(_settings())
+    with db.write() as conn:
+        if args.action == "create":
+            account = create_account(
+                conn,
+                email=args.email,
+                display_name=args.name or "",
+                role="admin" if args.admin else "user",
+            )
+            print(f"{account.id}\t{account.email}\t{account.role}")
+        else:
+            for account in list_accounts(conn):
+                print(
+                    f"{account.id}\t{account.email or '-'}\t{account.role}\tbalance={account.balance}\theld={account.held}"
+                )
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from songforge.db.types import utcnow
+    from songforge.services.keys import create_key, list_keys, revoke_key
+
+    db = _database(_settings())
+    with db.write() as conn:
+        account = _find_account(conn, args.account)
+        if args.action == "create":
+            created = create_key(
+                conn,
+                account.id,
+                name=args.name or "",
+                expires_at=utcnow() + timedelta(days=args.expires_days)
+                if args.expires_days
+                else None,
+                credit_cap=args.credit_cap,
+                allowed_models=args.models.split(",") if args.models else None,
+            )
+            print(created.secret)
+            print(f"(key {created.key.id}; the secret above is shown only once)", file=sys.stderr)
+        elif args.action == "list":
+            for key in list_keys(conn, account.id):
+                state = "revoked" if key.revoked_at else "active"
+                print(
+                    f"{key.id}\t{key.masked}\t{key.name}\t{state}\tlast used {key.last_used_at or 'never'}"
+                )
+        else:
+            if not revoke_key(conn, account.id, args.key_id):
+                raise SystemExit(f"no active key {args.key_id!r} on this account")
+            print(f"revoked {args.key_id}")
+    return 0
+
+
+def cmd_credits(args: argparse.Namespace) -> int:
+    from songforge.services.orders import grant_credits
+
+    db = _database(_settings())
+    with db.write() as conn:
+        account = _find_account(conn, args.account)
+        if args.action == "add":
+            if args.amount <= 0:
+                raise SystemExit("amount must be positive")
+            order = grant_credits(
+                conn, account.id, args.amount, provider="operator", note=args.note or ""
+            )
+            print(f"order {order.id}: +{order.credits} credits")
+        account = _find_account(conn, account.id)
+        print(f"balance {account.balance}, held {account.held}, available {account.available}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="songforge", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API (and, by default, workers)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, help="worker processes to start (0 = API only)")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run a worker process")
+    worker.add_argument("--models", help="comma-separated model ids (default: all in the catalog)")
+    worker.set_defaults(func=cmd_worker)
+
+    migrate = sub.add_parser("migrate", help="bring the database schema up to date")
+    migrate.set_defaults(func=cmd_migrate)
+
+    accounts = sub.add_parser("accounts", help="create or list accounts")
+    accounts_sub = accounts.add_subparsers(dest="action", required=True)
+    create = accounts_sub.add_parser("create")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name")
+    create.add_argument("--admin", action="store_true")
+    accounts_sub.add_parser("list")
+    accounts.set_defaults(func=cmd_accounts)
+
+    keys = sub.add_parser("keys", help="create, list or revoke API keys")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    key_create = keys_sub.add_parser("create")
+    key_create.add_argument("--account", required=True, help="account id or email")
+    key_create.add_argument("--name")
+    key_create.add_argument("--expires-days", type=int)
+    key_create.add_argument("--credit-cap", type=int)
+    key_create.add_argument("--models", help="comma-separated allow-list")
+    key_list = keys_sub.add_parser("list")
+    key_list.add_argument("--account", required=True)
+    key_revoke = keys_sub.add_parser("revoke")
+    key_revoke.add_argument("--account", required=True)
+    key_revoke.add_argument("key_id")
+    keys.set_defaults(func=cmd_keys)
+
+    credits = sub.add_parser("credits", help="top up or show an account's credits")
+    credits_sub = credits.add_subparsers(dest="action", required=True)
+    add = credits_sub.add_parser("add")
+    add.add_argument("--account", required=True)
+    add.add_argument("amount", type=int)
+    add.add_argument("--note")
+    show = credits_sub.add_parser("balance")
+    show.add_argument("--account", required=True)
+    credits.set_defaults(func=cmd_credits)
+
+    try:
+        from songforge.client.generate_command import add_generate_parser
+    except ImportError:
+        pass
+    else:
+        add_generate_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Everything a request handler needs, built once per app from the Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from songforge.catalog import Catalog, ModelSpec, load_catalog
+from songforge.db.database import Database
+from songforge.metrics import Metrics
+from songforge.services.rate_limits import RateLimiter, build_rate_limiter
+from songforge.services.workers import live_worker_counts
+from songforge.settings import Settings
+from songforge.storage.base import Storage
+from songforge.storage.factory import build_storage
+from songforge.storage.signing import LinkSigner
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    catalog: Catalog
+    storage: Storage
+    signer: LinkSigner
+    rate_limiter: RateLimiter
+    metrics: Metrics
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AppContext:
+        return cls(
+            settings=settings,
+            db=Database(settings.resolved_database_url()),
+            catalog=load_catalog(settings.catalog_path),
+            storage=build_storage(settings),
+            signer=LinkSigner(settings.resolved_secret_key(), settings.audio_link_ttl_seconds),
+            rate_limiter=build_rate_limiter(settings.rate_limit_backend),
+            metrics=Metrics(),
+        )
+
+    @property
+    def worker_freshness(self) -> timedelta:
+        # A worker that missed three heartbeats is presumed gone.
+        return timedelta(seconds=max(3 * self.settings.heartbeat_seconds, 10.0))
+
+    def live_workers(self) -> dict[str, int]:
+        with self.db.read() as conn:
+            return live_worker_counts(conn, self.worker_freshness)
+
+    def live_models(self) -> list[ModelSpec]:
+        counts = self.live_workers()
+        return [spec for spec in self.catalog if counts.get(spec.id, 0) > 0]

@@ -1,0 +1,1 @@
+"""Database access: table definitions, connections, migrations and the queue statements."""

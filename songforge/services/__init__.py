@@ -1,0 +1,1 @@
+"""The rules of the service (billing, tasks, keys, limits); no HTTP in here."""

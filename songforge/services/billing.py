@@ -1,0 +1,189 @@
+"""The credit ledger: top-up, hold, charge, release, adjustment.
+
+Every function runs inside the caller's write transaction and changes the
+account's ``balance``/``held`` with a single conditional UPDATE, then writes the
+ledger row with the resulting figures. The conditions make the invariants hold
+under any concurrency: ``balance - held`` never goes below zero, ``held`` never
+below zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, select, update
+
+from songforge.db.tables import accounts, api_keys, ledger_entries
+from songforge.db.types import utcnow
+
+
+class InsufficientCredits(Exception):
+    pass
+
+
+class KeyCapReached(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    account_id: str
+    kind: str
+    amount: int
+    balance_after: int
+    held_after: int
+    task_id: str | None
+    order_id: str | None
+    note: str
+    created_at: datetime
+
+
+def _record(
+    conn: Connection,
+    account_id: str,
+    kind: str,
+    amount: int,
+    *,
+    task_id: str | None = None,
+    order_id: str | None = None,
+    note: str = "",
+) -> None:
+    row = conn.execute(
+        select(accounts.c.balance, accounts.c.held).where(accounts.c.id == account_id)
+    ).one()
+    conn.execute(
+        insert(ledger_entries).values(
+            account_id=account_id,
+            kind=kind,
+            amount=amount,
+            balance_after=int(row.balance),
+            held_after=int(row.held),
+            task_id=task_id,
+            order_id=order_id,
+            note=note,
+            created_at=utcnow(),
+        )
+    )
+
+
+def top_up(
+    conn: Connection, account_id: str, credits: int, *, order_id: str | None = None, note: str = ""
+) -> None:
+    if credits <= 0:
+        raise ValueError("a top-up must be positive")
+    result = conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(balance=accounts.c.balance + credits)
+    )
+    if result.rowcount != 1:
+        raise LookupError(f"no account {account_id}")
+    _record(conn, account_id, "topup", credits, order_id=order_id, note=note)
+
+
+def adjust(conn: Connection, account_id: str, credits: int, *, note: str) -> None:
+    """An operator's correction; may not take the spendable balance below zero."""
+    result = conn.execute(
+        update(accounts)
+        .where(
+            accounts.c.id == account_id,
+            accounts.c.balance - accounts.c.held + credits >= 0,
+        )
+        .values(balance=accounts.c.balance + credits)
+    )
+    if result.rowcount != 1:
+        raise InsufficientCredits("adjustment would take the balance below zero")
+    _record(conn, account_id, "adjustment", credits, note=note)
+
+
+def hold(conn: Connection, account_id: str, key_id: str | None, price: int, task_id: str) -> None:
+    """Reserve ``price`` for a task, against the account and the key's cap."""
+    if key_id is not None:
+        capped = conn.execute(
+            update(api_keys)
+            .where(
+                api_keys.c.id == key_id,
+                (api_keys.c.credit_cap.is_(None))
+                | (api_keys.c.credits_committed + price <= api_keys.c.credit_cap),
+            )
+            .values(credits_committed=api_keys.c.credits_committed + price)
+        )
+        if capped.rowcount != 1:
+            raise KeyCapReached("this API key's credit cap is reached")
+    held = conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id, accounts.c.balance - accounts.c.held >= price)
+        .values(held=accounts.c.held + price)
+    )
+    if held.rowcount != 1:
+        raise InsufficientCredits("not enough credits")
+    _record(conn, account_id, "hold", price, task_id=task_id)
+
+
+def charge(conn: Connection, account_id: str, price: int, task_id: str) -> None:
+    """Turn a task's hold into a charge (the caller has fenced the task's transition)."""
+    result = conn.execute(
+        update(accounts)
+        .where(and_(accounts.c.id == account_id, accounts.c.held >= price))
+        .values(held=accounts.c.held - price, balance=accounts.c.balance - price)
+    )
+    if result.rowcount != 1:
+        raise RuntimeError(f"charge without a matching hold for task {task_id}")
+    _record(conn, account_id, "charge", -price, task_id=task_id)
+
+
+def release(
+    conn: Connection, account_id: str, key_id: str | None, price: int, task_id: str
+) -> None:
+    """Give a task's hold back (failure or cancel); the key's cap is freed too."""
+    result = conn.execute(
+        update(accounts)
+        .where(and_(accounts.c.id == account_id, accounts.c.held >= price))
+        .values(held=accounts.c.held - price)
+    )
+    if result.rowcount != 1:
+        raise RuntimeError(f"release without a matching hold for task {task_id}")
+    if key_id is not None:
+        conn.execute(
+            update(api_keys)
+            .where(api_keys.c.id == key_id)
+            .values(credits_committed=api_keys.c.credits_committed - price)
+        )
+    _record(conn, account_id, "release", -price, task_id=task_id)
+
+
+def _entry(row: Any) -> LedgerEntry:
+    return LedgerEntry(
+        id=int(row.id),
+        account_id=row.account_id,
+        kind=row.kind,
+        amount=int(row.amount),
+        balance_after=int(row.balance_after),
+        held_after=int(row.held_after),
+        task_id=row.task_id,
+        order_id=row.order_id,
+        note=row.note,
+        created_at=row.created_at,
+    )
+
+
+def ledger_for(conn: Connection, account_id: str, limit: int = 100) -> list[LedgerEntry]:
+    rows = conn.execute(
+        select(ledger_entries)
+        .where(ledger_entries.c.account_id == account_id)
+        .order_by(ledger_entries.c.id.desc())
+        .limit(limit)
+    )
+    return [_entry(row) for row in rows]
+
+
+def ledger_for_task(conn: Connection, task_id: str) -> list[LedgerEntry]:
+    rows = conn.execute(
+        select(ledger_entries)
+        .where(ledger_entries.c.task_id == task_id)
+        .order_by(ledger_entries.c.id)
+    )
+    return [_entry(row) for row in rows]

@@ -1,0 +1,73 @@
+"""Queue position and an honest ETA, from the queue itself and recent run times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, func, or_, select
+
+from songforge.db.tables import tasks
+from songforge.db.types import utcnow
+from songforge.services.task_records import COMPLETED, IN_PROGRESS, TaskRecord
+
+RECENT_RUNS = 20
+
+
+def queue_position(conn: Connection, task: TaskRecord) -> int:
+    """1 = next to be picked up by a worker of this model."""
+    ahead = conn.execute(
+        select(func.count())
+        .select_from(tasks)
+        .where(
+            tasks.c.status == IN_PROGRESS,
+            tasks.c.stage == "queued",
+            tasks.c.model == task.model,
+            or_(
+                tasks.c.priority < task.priority,
+                and_(tasks.c.priority == task.priority, tasks.c.created_at < task.created_at),
+            ),
+        )
+    ).scalar_one()
+    return int(ahead) + 1
+
+
+def recent_run_seconds(conn: Connection, model: str) -> float | None:
+    """Mean wall time of the model's last completed runs, or None before the first."""
+    rows = conn.execute(
+        select(tasks.c.started_at, tasks.c.finished_at)
+        .where(
+            tasks.c.model == model,
+            tasks.c.status == COMPLETED,
+            tasks.c.started_at.is_not(None),
+        )
+        .order_by(tasks.c.finished_at.desc())
+        .limit(RECENT_RUNS)
+    ).all()
+    durations = [
+        (finished - started).total_seconds() for started, finished in rows if finished and started
+    ]
+    if not durations:
+        return None
+    return sum(durations) / len(durations)
+
+
+def estimate_seconds(
+    task: TaskRecord,
+    *,
+    position: int | None,
+    run_seconds: float,
+    live_workers: int,
+    now: datetime | None = None,
+) -> int | None:
+    """Seconds until the task should finish; None when no worker can take it."""
+    if task.finished:
+        return None
+    if live_workers <= 0:
+        return None
+    now = now or utcnow()
+    if task.stage == "queued":
+        # Tasks ahead are spread over the live workers; ours runs after them.
+        waves = ((position or 1) - 1) // live_workers
+        return max(1, round((waves + 1) * run_seconds))
+    elapsed = (now - task.started_at).total_seconds() if task.started_at else 0.0
+    return max(1, round(run_seconds - elapsed))

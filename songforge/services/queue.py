@@ -1,0 +1,226 @@
+"""The work queue on the tasks table: claim with a lease, heartbeat, finish, reap.
+
+A claim is one UPDATE of the oldest queued task of the worker's models
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so many workers never pick the same
+row; SQLite's single writer serialises the same statement). It bumps
+``attempt`` and sets the lease. Every later write by the worker is fenced on
+(id, attempt, lease_owner, status IN_PROGRESS): a worker that lost its lease —
+reaped after a stall, or whose task was cancelled — can neither finish nor charge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Update, select, update
+
+from songforge.db.database import Database
+from songforge.db.tables import tasks
+from songforge.db.types import utcnow
+from songforge.services import billing
+from songforge.services.task_records import (
+    COMPLETED,
+    IN_PROGRESS,
+    TaskRecord,
+    load_task,
+    record_from_row,
+)
+from songforge.services.tasks import fail_task
+
+WORKER_LOST_ERROR = {
+    "code": 500,
+    "message": "The worker running this task stopped responding too many times",
+    "type": "worker_lost",
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's hold on one attempt of one task."""
+
+    task: TaskRecord
+    worker_id: str
+
+    @property
+    def attempt(self) -> int:
+        return self.task.attempt
+
+
+def claim_next_task(
+    db: Database, worker_id: str, models: Sequence[str], lease: timedelta
+) -> Claim | None:
+    if not models:
+        return None
+    now = utcnow()
+    candidate = (
+        select(tasks.c.id)
+        .where(
+            tasks.c.status == IN_PROGRESS,
+            tasks.c.stage == "queued",
+            tasks.c.model.in_(list(models)),
+        )
+        .order_by(tasks.c.priority, tasks.c.created_at)
+        .limit(1)
+    )
+    if db.lock_clause_supported():
+        candidate = candidate.with_for_update(skip_locked=True)
+    statement = (
+        update(tasks)
+        .where(
+            tasks.c.id == candidate.scalar_subquery(),
+            tasks.c.status == IN_PROGRESS,
+            tasks.c.stage == "queued",
+        )
+        .values(
+            stage="generating",
+            progress=0,
+            stage_detail=None,
+            attempt=tasks.c.attempt + 1,
+            lease_owner=worker_id,
+            lease_expires_at=now + lease,
+            started_at=now,
+        )
+        .returning(*tasks.c)
+    )
+    with db.write() as conn:
+        row = conn.execute(statement).first()
+    if row is None:
+        return None
+    return Claim(task=record_from_row(row), worker_id=worker_id)
+
+
+def _fenced(claim: Claim) -> Update:
+    return update(tasks).where(
+        tasks.c.id == claim.task.id,
+        tasks.c.attempt == claim.attempt,
+        tasks.c.lease_owner == claim.worker_id,
+        tasks.c.status == IN_PROGRESS,
+    )
+
+
+def heartbeat(
+    db: Database,
+    claim: Claim,
+    lease: timedelta,
+    *,
+    stage: str | None = None,
+    progress: int | None = None,
+    stage_detail: str | None = None,
+) -> bool:
+    """Extend the lease (and record progress). False: the lease is lost, stop working."""
+    values: dict[str, Any] = {"lease_expires_at": utcnow() + lease}
+    if stage is not None:
+        values["stage"] = stage
+    if progress is not None:
+        values["progress"] = max(0, min(99, progress))
+    if stage_detail is not None:
+        values["stage_detail"] = stage_detail[:64]
+    with db.write() as conn:
+        return bool(conn.execute(_fenced(claim).values(**values)).rowcount == 1)
+
+
+def complete_task(db: Database, claim: Claim, output: dict[str, Any], storage_key: str) -> bool:
+    """Mark the attempt completed and charge its hold, in one transaction.
+
+    False when the lease was lost: nothing is charged and the caller discards
+    its file.
+    """
+    task = claim.task
+    with db.write() as conn:
+        result = conn.execute(
+            _fenced(claim).values(
+                status=COMPLETED,
+                stage="done",
+                progress=100,
+                stage_detail=None,
+                output=output,
+                storage_key=storage_key,
+                finished_at=utcnow(),
+                lease_owner=None,
+                lease_expires_at=None,
+                credits_held=0,
+                credits_charged=task.price,
+            )
+        )
+        if result.rowcount != 1:
+            return False
+        billing.charge(conn, task.account_id, task.price, task.id)
+        return True
+
+
+def fail_attempt(db: Database, claim: Claim, error: dict[str, Any], *, retryable: bool) -> str:
+    """End an attempt that raised. Returns "requeued", "failed" or "lost"."""
+    with db.write() as conn:
+        current = load_task(conn, claim.task.id)
+        if (
+            current is None
+            or current.status != IN_PROGRESS
+            or current.attempt != claim.attempt
+            or current.lease_owner != claim.worker_id
+        ):
+            return "lost"
+        if retryable and current.attempt < current.max_attempts:
+            _requeue(conn, current)
+            return "requeued"
+        fail_task(conn, current, error)
+        return "failed"
+
+
+def _requeue(conn: Connection, task: TaskRecord) -> None:
+    conn.execute(
+        update(tasks)
+        .where(
+            tasks.c.id == task.id,
+            tasks.c.attempt == task.attempt,
+            tasks.c.status == IN_PROGRESS,
+        )
+        .values(
+            stage="queued",
+            progress=0,
+            stage_detail=None,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+    )
+
+
+def reap_expired_leases(db: Database) -> tuple[int, int]:
+    """Return tasks whose worker went silent to the queue, or fail them after
+    ``max_attempts``. Returns (requeued, failed)."""
+    now = utcnow()
+    requeued = failed = 0
+    with db.read() as conn:
+        expired = [
+            record_from_row(row)
+            for row in conn.execute(
+                select(tasks).where(
+                    tasks.c.status == IN_PROGRESS,
+                    tasks.c.stage != "queued",
+                    tasks.c.lease_expires_at < now,
+                )
+            )
+        ]
+    for task in expired:
+        with db.write() as conn:
+            current = load_task(conn, task.id)
+            # Re-check inside the write transaction: the worker may have just
+            # heartbeated or finished.
+            if (
+                current is None
+                or current.status != IN_PROGRESS
+                or current.stage == "queued"
+                or current.attempt != task.attempt
+                or current.lease_expires_at is None
+                or current.lease_expires_at >= utcnow()
+            ):
+                continue
+            if current.attempt < current.max_attempts:
+                _requeue(conn, current)
+                requeued += 1
+            else:
+                fail_task(conn, current, WORKER_LOST_ERROR)
+                failed += 1
+    return requeued, failed

@@ -1,0 +1,83 @@
+"""The task record as the services see it, read from a ``tasks`` row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from songforge.db.tables import tasks
+
+IN_PROGRESS = "IN_PROGRESS"
+COMPLETED = "completed"
+FAILED = "failed"
+STATUSES = (IN_PROGRESS, COMPLETED, FAILED)
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    id: str
+    account_id: str
+    api_key_id: str | None
+    model: str
+    input: dict[str, Any]
+    status: str
+    stage: str
+    progress: int
+    stage_detail: str | None
+    priority: int
+    attempt: int
+    max_attempts: int
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    price: int
+    credits_held: int
+    credits_charged: int
+    credits_refunded: int
+    error: dict[str, Any] | None
+    output: dict[str, Any] | None
+    storage_key: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status != IN_PROGRESS
+
+
+def record_from_row(row: Any) -> TaskRecord:
+    m = row._mapping
+    return TaskRecord(
+        id=m["id"],
+        account_id=m["account_id"],
+        api_key_id=m["api_key_id"],
+        model=m["model"],
+        input=dict(m["input"]),
+        status=m["status"],
+        stage=m["stage"],
+        progress=int(m["progress"]),
+        stage_detail=m["stage_detail"],
+        priority=int(m["priority"]),
+        attempt=int(m["attempt"]),
+        max_attempts=int(m["max_attempts"]),
+        lease_owner=m["lease_owner"],
+        lease_expires_at=m["lease_expires_at"],
+        created_at=m["created_at"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+        price=int(m["price"]),
+        credits_held=int(m["credits_held"]),
+        credits_charged=int(m["credits_charged"]),
+        credits_refunded=int(m["credits_refunded"]),
+        error=dict(m["error"]) if m["error"] is not None else None,
+        output=dict(m["output"]) if m["output"] is not None else None,
+        storage_key=m["storage_key"],
+    )
+
+
+def load_task(conn: Connection, task_id: str) -> TaskRecord | None:
+    row = conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+    return record_from_row(row) if row else None

@@ -1,0 +1,258 @@
+"""Creating, reading, listing and cancelling tasks, with the billing that goes with them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
+
+from songforge.db.database import Database
+from songforge.db.tables import accounts, idempotency_keys, tasks
+from songforge.db.types import utcnow
+from songforge.errors import ApiError, forbidden, invalid
+from songforge.services import billing
+from songforge.services.ids import new_id
+from songforge.services.task_records import (
+    FAILED,
+    IN_PROGRESS,
+    TaskRecord,
+    load_task,
+    record_from_row,
+)
+
+CANCELED_ERROR = {"code": 499, "message": "The task was canceled", "type": "canceled"}
+
+
+@dataclass(frozen=True)
+class NewTask:
+    account_id: str
+    api_key_id: str | None
+    model: str
+    price: int
+    input: dict[str, Any]
+    max_attempts: int
+    priority: int = 100
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    task: TaskRecord
+    replayed: bool
+
+
+def request_fingerprint(body: Any) -> str:
+    """A stable hash of a request body, for Idempotency-Key comparisons."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _lock_account(conn: Connection, db: Database, account_id: str) -> None:
+    # Serialises one account's creates (concurrency limit, idempotency) on
+    # PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises every writer.
+    if db.lock_clause_supported():
+        conn.execute(select(accounts.c.id).where(accounts.c.id == account_id).with_for_update())
+
+
+def create_task(
+    db: Database,
+    new: NewTask,
+    *,
+    max_concurrent: int,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+    idempotency_ttl: timedelta = timedelta(hours=24),
+) -> CreateResult:
+    """Hold the price and queue the task, all in one transaction."""
+    now = utcnow()
+    with db.write() as conn:
+        _lock_account(conn, db, new.account_id)
+        if idempotency_key is not None:
+            replay = _check_idempotency(
+                conn, new.account_id, idempotency_key, fingerprint or "", now - idempotency_ttl
+            )
+            if replay is not None:
+                return CreateResult(task=replay, replayed=True)
+
+        active = conn.execute(
+            select(func.count())
+            .select_from(tasks)
+            .where(tasks.c.account_id == new.account_id, tasks.c.status == IN_PROGRESS)
+        ).scalar_one()
+        if active >= max_concurrent:
+            raise ApiError(
+                429,
+                "rate_limit",
+                f"Too many tasks in progress for this account (limit {max_concurrent}); "
+                "wait for one to finish",
+                headers={"Retry-After": "5"},
+            )
+
+        task_id = new_id("tsk", 16)
+        try:
+            billing.hold(conn, new.account_id, new.api_key_id, new.price, task_id)
+        except billing.KeyCapReached as exc:
+            raise forbidden(str(exc).capitalize()) from exc
+        except billing.InsufficientCredits as exc:
+            raise ApiError(
+                402,
+                "insufficient_credits",
+                f"Insufficient credits: this model costs {new.price} credits",
+            ) from exc
+
+        conn.execute(
+            insert(tasks).values(
+                id=task_id,
+                account_id=new.account_id,
+                api_key_id=new.api_key_id,
+                model=new.model,
+                input=new.input,
+                status=IN_PROGRESS,
+                stage="queued",
+                progress=0,
+                priority=new.priority,
+                attempt=0,
+                max_attempts=new.max_attempts,
+                created_at=now,
+                price=new.price,
+                credits_held=new.price,
+                credits_charged=0,
+                credits_refunded=0,
+            )
+        )
+        if idempotency_key is not None:
+            conn.execute(
+                insert(idempotency_keys).values(
+                    account_id=new.account_id,
+                    key=idempotency_key,
+                    request_hash=fingerprint or "",
+                    task_id=task_id,
+                    created_at=now,
+                )
+            )
+        task = load_task(conn, task_id)
+        assert task is not None
+        return CreateResult(task=task, replayed=False)
+
+
+def _check_idempotency(
+    conn: Connection, account_id: str, key: str, fingerprint: str, oldest: datetime
+) -> TaskRecord | None:
+    row = conn.execute(
+        select(idempotency_keys).where(
+            idempotency_keys.c.account_id == account_id, idempotency_keys.c.key == key
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.created_at < oldest:
+        conn.execute(
+            delete(idempotency_keys).where(
+                idempotency_keys.c.account_id == account_id, idempotency_keys.c.key == key
+            )
+        )
+        return None
+    if row.request_hash != fingerprint:
+        raise ApiError(
+            409,
+            "idempotency_conflict",
+            "This Idempotency-Key was already used with a different request body",
+        )
+    return load_task(conn, row.task_id)
+
+
+def get_task_for(conn: Connection, account_id: str, task_id: str) -> TaskRecord | None:
+    """The task if it belongs to the account; None otherwise (the caller answers 404)."""
+    row = conn.execute(
+        select(tasks).where(tasks.c.id == task_id, tasks.c.account_id == account_id)
+    ).first()
+    return record_from_row(row) if row else None
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    items: list[TaskRecord]
+    next_cursor: str | None
+
+
+def encode_cursor(task: TaskRecord) -> str:
+    raw = json.dumps([task.created_at.isoformat(), task.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, task_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), str(task_id)
+    except (ValueError, TypeError) as exc:
+        raise invalid("Invalid cursor", "cursor") from exc
+
+
+def list_tasks(
+    conn: Connection,
+    account_id: str,
+    *,
+    status: str | None = None,
+    model: str | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> TaskPage:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    query = select(tasks).where(tasks.c.account_id == account_id)
+    if status is not None:
+        query = query.where(tasks.c.status == status)
+    if model is not None:
+        query = query.where(tasks.c.model == model)
+    if cursor is not None:
+        created, task_id = decode_cursor(cursor)
+        query = query.where(tuple_(tasks.c.created_at, tasks.c.id) < tuple_(created, task_id))
+    query = query.order_by(tasks.c.created_at.desc(), tasks.c.id.desc()).limit(limit + 1)
+    rows = [record_from_row(row) for row in conn.execute(query)]
+    more = len(rows) > limit
+    items = rows[:limit]
+    return TaskPage(items=items, next_cursor=encode_cursor(items[-1]) if more and items else None)
+
+
+def fail_task(conn: Connection, task: TaskRecord, error: dict[str, Any]) -> bool:
+    """Mark an unfinished task failed and release its hold; False if it had finished.
+
+    The status condition is the fence: whichever of cancel, the worker or the
+    reaper gets here first wins, and the hold is released exactly once.
+    """
+    now = utcnow()
+    result = conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task.id, tasks.c.status == IN_PROGRESS)
+        .values(
+            status=FAILED,
+            stage="done",
+            error=error,
+            finished_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+            credits_held=0,
+            credits_refunded=task.price,
+        )
+    )
+    if result.rowcount != 1:
+        return False
+    billing.release(conn, task.account_id, task.api_key_id, task.price, task.id)
+    return True
+
+
+def cancel_task(db: Database, account_id: str, task_id: str) -> TaskRecord | None:
+    """Cancel the caller's unfinished task. None if it is not theirs; 400 if finished."""
+    with db.write() as conn:
+        task = get_task_for(conn, account_id, task_id)
+        if task is None:
+            return None
+        if task.finished or not fail_task(conn, task, CANCELED_ERROR):
+            raise invalid(f"Task {task_id} has already finished ({task.status})", "task_id")
+        updated = load_task(conn, task_id)
+        assert updated is not None
+        return updated

@@ -1,0 +1,38 @@
+"""Signed, expiring links: the link itself is the permission to download, so it can
+be pasted into a browser or an <audio> tag without an API key."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SignedLink:
+    path: str
+    expires: int
+
+
+class LinkSigner:
+    def __init__(self, secret: str, ttl_seconds: int) -> None:
+        self._secret = secret.encode()
+        self.ttl_seconds = ttl_seconds
+
+    def _signature(self, task_id: str, expires: int) -> str:
+        message = f"audio:{task_id}:{expires}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]
+
+    def sign(self, task_id: str, now: float | None = None) -> tuple[str, int]:
+        """The query string for a download link, and its expiry (unix seconds)."""
+        # Round the expiry to the minute so that polls within a minute return the
+        # same link (friendlier to caches and to clients that compare outputs).
+        issued = int(now if now is not None else time.time())
+        expires = (issued + self.ttl_seconds) // 60 * 60 + 60
+        return f"expires={expires}&sig={self._signature(task_id, expires)}", expires
+
+    def verify(self, task_id: str, expires: int, signature: str, now: float | None = None) -> bool:
+        if expires < int(now if now is not None else time.time()):
+            return False
+        return hmac.compare_digest(self._signature(task_id, expires), signature)

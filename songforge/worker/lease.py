@@ -1,0 +1,91 @@
+"""Keeps a claimed task's lease alive while the engine runs, and carries progress.
+
+The engine runs in the worker's main thread; this keeper's thread extends the
+lease every few seconds and writes the latest progress with it (one write per
+heartbeat, however often the engine reports). When an extension fails — the
+task was cancelled or reaped — the next progress report raises ``TaskAbandoned``
+so the engine stops early instead of finishing work nobody will keep.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from types import TracebackType
+
+from songforge.db.database import Database
+from songforge.services.queue import Claim, heartbeat
+
+# Engine progress (0..1) maps into this span of the task's 0-100; encoding and
+# storing take the rest.
+GENERATING_SPAN = (1, 90)
+
+
+class TaskAbandoned(Exception):
+    """The lease is gone; stop working on this attempt."""
+
+
+class LeaseKeeper:
+    def __init__(self, db: Database, claim: Claim, lease: timedelta, interval: float) -> None:
+        self._db = db
+        self._claim = claim
+        self._lease = lease
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._stage = "generating"
+        self._progress = GENERATING_SPAN[0]
+        self._detail: str | None = None
+        self._dirty = True
+        self._stop = threading.Event()
+        self.lost = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.beat()
+
+    def beat(self) -> bool:
+        """Extend the lease now, with the latest progress; False when it is lost."""
+        with self._lock:
+            stage, progress, detail, dirty = self._stage, self._progress, self._detail, self._dirty
+            self._dirty = False
+        kwargs = {"stage": stage, "progress": progress, "stage_detail": detail} if dirty else {}
+        try:
+            alive = heartbeat(self._db, self._claim, self._lease, **kwargs)  # type: ignore[arg-type]
+        except Exception:
+            # A database hiccup is not a lost lease; try again next beat.
+            return True
+        if not alive:
+            self.lost.set()
+        return alive
+
+    def engine_progress(self, detail: str, fraction: float) -> None:
+        """The callback handed to the engine."""
+        if self.lost.is_set():
+            raise TaskAbandoned()
+        low, high = GENERATING_SPAN
+        value = low + int(max(0.0, min(1.0, fraction)) * (high - low))
+        with self._lock:
+            self._progress, self._detail, self._dirty = value, detail, True
+
+    def enter_stage(self, stage: str, progress: int) -> None:
+        """Move to a worker stage (encoding) and record it at once."""
+        if self.lost.is_set():
+            raise TaskAbandoned()
+        with self._lock:
+            self._stage, self._progress, self._detail, self._dirty = stage, progress, None, True
+        if not self.beat():
+            raise TaskAbandoned()

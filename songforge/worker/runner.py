@@ -1,0 +1,171 @@
+"""The worker loop: claim -> run engine -> encode -> store -> settle, one task at a time."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from songforge.audio.mp3 import EncodedAudio, encode_mp3, plan_encoding
+from songforge.audio.mp3_frames import read_mp3_info
+from songforge.db.database import Database
+from songforge.engines.base import Engine, GenerationError, GenerationRequest
+from songforge.services.ids import new_id
+from songforge.services.queue import (
+    Claim,
+    claim_next_task,
+    complete_task,
+    fail_attempt,
+    reap_expired_leases,
+)
+from songforge.services.workers import register_worker, stop_worker, touch_worker
+from songforge.settings import Settings
+from songforge.storage.base import Storage
+from songforge.worker.lease import LeaseKeeper, TaskAbandoned
+
+log = logging.getLogger("songforge.worker")
+
+
+def request_from_input(task_input: Mapping[str, Any]) -> GenerationRequest:
+    return GenerationRequest(
+        prompt=str(task_input["prompt"]),
+        lyrics=str(task_input.get("lyrics") or ""),
+        seed=int(task_input["seed"]),
+        duration=task_input.get("duration"),
+        sample_rate=int(task_input["sample_rate"]),
+    )
+
+
+def check_encoding(encoded: EncodedAudio, bitrate: int, sample_rate: int) -> None:
+    """Read the MP3 back and make sure it is what the output will claim."""
+    plan = plan_encoding(bitrate, sample_rate)
+    info = read_mp3_info(encoded.data)
+    if info.sample_rate != plan.sample_rate:
+        raise GenerationError(f"encoder wrote {info.sample_rate} Hz, expected {sample_rate}")
+    if plan.mode == "cbr" and info.bitrates_kbps != {plan.kbps}:
+        raise GenerationError(f"encoder wrote {sorted(info.bitrates_kbps)} kbps, not {plan.kbps}")
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        storage: Storage,
+        engines: Mapping[str, Engine],
+        settings: Settings,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.storage = storage
+        self.engines = dict(engines)
+        self.settings = settings
+        self.worker_id = worker_id or new_id("wrk", 8)
+        self.lease = timedelta(seconds=settings.lease_seconds)
+        self._last_reap = 0.0
+
+    @property
+    def models(self) -> list[str]:
+        return sorted(self.engines)
+
+    def run(self, stop: threading.Event) -> None:
+        """Serve until ``stop`` is set: register, then claim and run tasks."""
+        register_worker(self.db, self.worker_id, self.models)
+        presence = threading.Thread(target=self._presence, args=(stop,), daemon=True)
+        presence.start()
+        log.info("worker %s serving %s", self.worker_id, ", ".join(self.models))
+        try:
+            while not stop.is_set():
+                if not self.run_once():
+                    stop.wait(self.settings.poll_interval_seconds)
+        finally:
+            stop_worker(self.db, self.worker_id)
+
+    def _presence(self, stop: threading.Event) -> None:
+        # Runs beside the engine so that a long render never makes the model look dead.
+        while not stop.wait(self.settings.heartbeat_seconds):
+            try:
+                touch_worker(self.db, self.worker_id)
+                self.reap_if_due()
+            except Exception:
+                log.exception("worker presence heartbeat failed")
+
+    def reap_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._last_reap >= self.settings.reaper_interval_seconds:
+            self._last_reap = now
+            requeued, failed = reap_expired_leases(self.db)
+            if requeued or failed:
+                log.warning("reaper: %d requeued, %d failed after expired leases", requeued, failed)
+
+    def run_once(self) -> bool:
+        """Claim and process one task; False when the queue had nothing for us."""
+        claim = claim_next_task(self.db, self.worker_id, self.models, self.lease)
+        if claim is None:
+            return False
+        self.process(claim)
+        return True
+
+    def process(self, claim: Claim) -> None:
+        task = claim.task
+        engine = self.engines[task.model]
+        task_input = task.input
+        with LeaseKeeper(self.db, claim, self.lease, self.settings.heartbeat_seconds) as keeper:
+            try:
+                result = engine.generate(request_from_input(task_input), keeper.engine_progress)
+                keeper.enter_stage("encoding", 92)
+                encoded = encode_mp3(
+                    result.samples,
+                    result.sample_rate,
+                    int(task_input["bitrate"]),
+                    int(task_input["sample_rate"]),
+                )
+                check_encoding(encoded, int(task_input["bitrate"]), int(task_input["sample_rate"]))
+                keeper.enter_stage("encoding", 97)
+            except TaskAbandoned:
+                log.info("task %s attempt %d abandoned (lease lost)", task.id, claim.attempt)
+                return
+            except GenerationError as exc:
+                outcome = fail_attempt(
+                    self.db,
+                    claim,
+                    {"code": 500, "message": str(exc), "type": "generation_error"},
+                    retryable=exc.retryable,
+                )
+                log.warning("task %s: engine error (%s): %s", task.id, outcome, exc)
+                return
+            except Exception:
+                log.exception("task %s: unexpected error in attempt %d", task.id, claim.attempt)
+                fail_attempt(
+                    self.db,
+                    claim,
+                    {
+                        "code": 500,
+                        "message": "The song could not be generated (internal error)",
+                        "type": "internal_error",
+                    },
+                    retryable=True,
+                )
+                return
+
+        key = f"{task.id}/attempt-{claim.attempt}.mp3"
+        self.storage.save(key, encoded.data)
+        output = {
+            "format": "mp3",
+            "duration_seconds": encoded.duration_seconds,
+            "sample_rate": encoded.sample_rate,
+            "bitrate": encoded.bitrate,
+            "bitrate_mode": encoded.bitrate_mode,
+            "channels": encoded.channels,
+            "size_bytes": len(encoded.data),
+            "sha256": hashlib.sha256(encoded.data).hexdigest(),
+            "engine": result.engine,
+        }
+        if not complete_task(self.db, claim, output, key):
+            # Someone else owns the task now (reaped or cancelled): our file is
+            # nobody's, and nothing was charged.
+            self.storage.delete(key)
+            log.info("task %s attempt %d finished after losing its lease", task.id, claim.attempt)

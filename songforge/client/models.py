@@ -292,9 +292,13 @@ class Model:
     name: str | None
     description: str | None
     price: int | None
-    parameters: JSONObject
+    # One object per request field (name, type, required, enum, min/max...).
+    parameters: list[JSONObject]
     limits: JSONObject
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+    def parameter(self, name: str) -> JSONObject | None:
+        return next((p for p in self.parameters if p.get("name") == name), None)
 
     @classmethod
     def from_json(cls, data: Any) -> Model:
@@ -304,10 +308,22 @@ class Model:
             name=_opt_str(obj, "name"),
             description=_opt_str(obj, "description"),
             price=_opt_int(obj, "price"),
-            parameters=_opt_object(obj.get("parameters")) or {},
+            parameters=_parameters(obj.get("parameters")),
             limits=_opt_object(obj.get("limits")) or {},
             raw=obj,
         )
+
+
+def _parameters(value: Any) -> list[JSONObject]:
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, Mapping)]
+    # A mapping keyed by field name is the other common way to describe them.
+    if isinstance(value, Mapping):
+        return [
+            {"name": name, **spec} if isinstance(spec, Mapping) else {"name": name}
+            for name, spec in value.items()
+        ]
+    return []
 
 
 def parse_models(data: Any) -> list[Model]:
@@ -328,6 +344,7 @@ class Account:
     held: int
     available: int
     id: str | None
+    email: str | None
     key: JSONObject
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
 
@@ -341,7 +358,8 @@ class Account:
             balance=balance,
             held=held,
             available=balance - held if available is None else available,
-            id=_opt_str(obj, "id") or _opt_str(obj, "account_id"),
+            id=_opt_str(obj, "account_id") or _opt_str(obj, "id"),
+            email=_opt_str(obj, "email"),
             key=_opt_object(obj.get("key")) or {},
             raw=obj,
         )

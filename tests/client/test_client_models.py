@@ -113,13 +113,21 @@ def test_models_list_as_list_or_wrapped() -> None:
         "id": "minimax-music",
         "description": "songs",
         "price": 30,
-        "parameters": {"bitrate": {"enum": [32000]}},
+        "parameters": [{"name": "bitrate", "type": "integer", "enum": [32000]}],
         "limits": {"prompt": 2000},
     }
     for data in ([model], {"models": [model]}):
         [parsed] = parse_models(data)
         assert parsed == Model.from_json(model)
         assert parsed.price == 30 and parsed.limits == {"prompt": 2000}
+        bitrate = parsed.parameter("bitrate")
+        assert bitrate is not None and bitrate["enum"] == [32000]
+
+
+def test_parameters_keyed_by_name_are_accepted_too() -> None:
+    model = Model.from_json({"id": "m", "parameters": {"seed": {"type": "integer"}}})
+    assert model.parameters == [{"name": "seed", "type": "integer"}]
+    assert model.parameter("prompt") is None
 
 
 def test_account_available_is_derived_when_absent() -> None:

@@ -204,9 +204,20 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def request_id_of(headers: Headers) -> str | None:
+    """The X-Request-Id, even when a proxy or middleware sent the header twice.
+
+    httpx joins repeated headers with ", "; request ids never contain a comma.
+    """
+    value = headers.get(REQUEST_ID_HEADER)
+    if not value:
+        return None
+    return value.split(",")[0].strip() or None
+
+
 def error_from_response(status: int, headers: Headers, body: bytes) -> SongforgeError:
     """The SongforgeError for a non-2xx answer, in or out of the contract's envelope."""
-    request_id = headers.get(REQUEST_ID_HEADER)
+    request_id = request_id_of(headers)
     retry_after = parse_retry_after(headers.get("retry-after"))
     payload: Any = None
     with contextlib.suppress(ValueError):
@@ -238,7 +249,7 @@ def parse_response(request: ApiRequest[T], status: int, headers: Headers, body: 
     """
     if not 200 <= status < 300:
         raise error_from_response(status, headers, body)
-    request_id = headers.get(REQUEST_ID_HEADER)
+    request_id = request_id_of(headers)
     try:
         payload = json.loads(body)
     except ValueError as exc:

@@ -115,6 +115,14 @@ def test_error_envelope_becomes_a_songforge_error() -> None:
     assert "req_1" in str(error) and "bitrate" in str(error)
 
 
+def test_a_repeated_request_id_header_is_read_once() -> None:
+    repeated = httpx.Headers([("x-request-id", "req_7"), ("x-request-id", "req_7")])
+    body = b'{"error":{"code":404,"message":"nope","type":"not_found"}}'
+    with pytest.raises(SongforgeError) as info:
+        parse_response(get_task_request("t"), 404, repeated, body)
+    assert info.value.request_id == "req_7"
+
+
 def test_rate_limit_error_carries_retry_after() -> None:
     body = b'{"error":{"code":429,"message":"slow down","type":"rate_limit"}}'
     with pytest.raises(SongforgeError) as info:

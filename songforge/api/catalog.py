@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from songforge.api.catalog_view import model_view
-from songforge.api.deps import Caller, get_context, require_api_key
+from songforge.api.deps import AuthenticatedCaller, get_context
 from songforge.api.envelope import success
 from songforge.api.task_view import iso
 from songforge.errors import not_found
@@ -17,13 +17,13 @@ router = APIRouter()
 
 
 @router.get("/api/v1/models")
-def list_models(request: Request, caller: Caller = Depends(require_api_key)) -> Any:
+def list_models(request: Request, caller: AuthenticatedCaller) -> Any:
     context = get_context(request)
     return success([model_view(spec) for spec in context.live_models()])
 
 
 @router.get("/api/v1/account")
-def account(request: Request, caller: Caller = Depends(require_api_key)) -> Any:
+def account(request: Request, caller: AuthenticatedCaller) -> Any:
     context = get_context(request)
     with context.db.read() as conn:
         found = get_account(conn, caller.account_id)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 
 from songforge.context import AppContext
 from songforge.errors import ApiError
@@ -50,3 +51,6 @@ def require_api_key(request: Request, response: Response) -> Caller:
         )
     response.headers.update(headers)
     return Caller(key=key)
+
+
+AuthenticatedCaller = Annotated[Caller, Depends(require_api_key)]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from songforge.api.deps import Caller, get_context, require_api_key
+from songforge.api.deps import AuthenticatedCaller, Caller, get_context
 from songforge.api.envelope import success
 from songforge.api.music_request import parse_music_request
 from songforge.context import AppContext
@@ -74,7 +74,7 @@ def _create(
 
 @router.post("/api/v1/audio/music")
 async def create_music(
-    request: Request, response: Response, caller: Caller = Depends(require_api_key)
+    request: Request, response: Response, caller: AuthenticatedCaller
 ) -> dict[str, Any]:
     context = get_context(request)
     idempotency_key = request.headers.get("idempotency-key")

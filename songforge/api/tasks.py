@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from songforge.api.deps import Caller, get_context, require_api_key
+from songforge.api.deps import AuthenticatedCaller, get_context
 from songforge.api.envelope import success
 from songforge.api.task_view import task_view
 from songforge.context import AppContext
@@ -38,7 +38,7 @@ def _view(context: AppContext, request: Request, tasks: list[TaskRecord]) -> lis
 
 
 @router.get("/api/v1/tasks/{task_id}")
-def get_task(task_id: str, request: Request, caller: Caller = Depends(require_api_key)) -> Any:
+def get_task(task_id: str, request: Request, caller: AuthenticatedCaller) -> Any:
     context = get_context(request)
     with context.db.read() as conn:
         task = get_task_for(conn, caller.account_id, task_id)
@@ -50,7 +50,7 @@ def get_task(task_id: str, request: Request, caller: Caller = Depends(require_ap
 @router.get("/api/v1/tasks")
 def get_tasks(
     request: Request,
-    caller: Caller = Depends(require_api_key),
+    caller: AuthenticatedCaller,
     status: str | None = Query(default=None),
     model: str | None = Query(default=None),
     limit: str | None = Query(default=None),
@@ -72,7 +72,7 @@ def get_tasks(
 
 
 @router.post("/api/v1/tasks/{task_id}/cancel")
-def cancel(task_id: str, request: Request, caller: Caller = Depends(require_api_key)) -> Any:
+def cancel(task_id: str, request: Request, caller: AuthenticatedCaller) -> Any:
     context = get_context(request)
     task = cancel_task(context.db, caller.account_id, task_id)
     if task is None:

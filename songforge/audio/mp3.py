@@ -97,7 +97,7 @@ def encode_mp3(
 
     duration = audio.shape[0] / plan.sample_rate
     if plan.mode == "abr":
-        measured = int(round(len(data) * 8 / duration)) if duration > 0 else plan.kbps * 1000
+        measured = round(len(data) * 8 / duration) if duration > 0 else plan.kbps * 1000
         real_bitrate = measured
     else:
         real_bitrate = plan.kbps * 1000

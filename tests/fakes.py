@@ -1,0 +1,73 @@
+"""Fake engines for tests (ports, not the product): fast, controllable, deterministic."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from songforge.engines.base import (
+    AudioResult,
+    GenerationError,
+    GenerationRequest,
+    ProgressCallback,
+)
+
+
+class ToneEngine:
+    """Renders a short seeded chord: real samples, so encoding and metadata are real."""
+
+    name = "test-tone/1"
+
+    def __init__(self, seconds: float = 2.0, delay: float = 0.0) -> None:
+        self.seconds = seconds
+        self.delay = delay
+        self.calls = 0
+        self.gate: threading.Event | None = None
+
+    def load(self) -> None:
+        pass
+
+    def generate(self, request: GenerationRequest, progress: ProgressCallback) -> AudioResult:
+        self.calls += 1
+        rate = 44100
+        seconds = min(self.seconds, request.duration or self.seconds)
+        steps = 10
+        for step in range(steps):
+            progress("composing", step / steps)
+            if self.gate is not None:
+                self.gate.wait(30)
+            if self.delay:
+                time.sleep(self.delay / steps)
+        rng = np.random.default_rng(request.seed)
+        t = np.arange(int(rate * seconds)) / rate
+        base = 220.0 * (1 + rng.integers(0, 4) / 4)
+        mono = sum(0.2 * np.sin(2 * np.pi * base * ratio * t) for ratio in (1.0, 1.25, 1.5))
+        stereo = np.stack([mono, mono], axis=1).astype(np.float32)
+        progress("mixing", 1.0)
+        return AudioResult(samples=stereo, sample_rate=rate, engine=self.name)
+
+
+class FailingEngine:
+    name = "test-failing/1"
+
+    def __init__(self, retryable: bool = False) -> None:
+        self.retryable = retryable
+        self.calls = 0
+
+    def load(self) -> None:
+        pass
+
+    def generate(self, request: GenerationRequest, progress: ProgressCallback) -> AudioResult:
+        self.calls += 1
+        raise GenerationError("the fake engine always fails", retryable=self.retryable)
+
+
+# Factories for catalog entries that name an engine by import path (worker subprocesses).
+def tone_engine(options: Mapping[str, Any]) -> ToneEngine:
+    return ToneEngine(
+        seconds=float(options.get("seconds", 2.0)), delay=float(options.get("delay", 0.0))
+    )

@@ -152,6 +152,11 @@ class LiveServer:
         return worker
 
     def stop_workers(self) -> None:
+        # Let engines held at a gate finish, or their worker threads never stop.
+        for engine in self.engines.values():
+            gate = getattr(engine, "gate", None)
+            if gate is not None:
+                gate.set()
         for stop in self._stops:
             stop.set()
         for thread in self._threads:

@@ -66,6 +66,13 @@ class FailingEngine:
         raise GenerationError("the fake engine always fails", retryable=self.retryable)
 
 
+def gated_tone_engine() -> ToneEngine:
+    """A tone engine that waits at its gate (an Event) until the test opens it."""
+    engine = ToneEngine()
+    engine.gate = threading.Event()
+    return engine
+
+
 # Factories for catalog entries that name an engine by import path (worker subprocesses).
 def tone_engine(options: Mapping[str, Any]) -> ToneEngine:
     return ToneEngine(

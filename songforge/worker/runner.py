@@ -79,7 +79,15 @@ class Worker:
         log.info("worker %s serving %s", self.worker_id, ", ".join(self.models))
         try:
             while not stop.is_set():
-                if not self.run_once():
+                try:
+                    worked = self.run_once()
+                except Exception:
+                    # The database may be briefly unreachable (failover, restart):
+                    # keep the worker alive and try again after a pause.
+                    log.exception("worker %s: claiming failed; retrying", self.worker_id)
+                    stop.wait(max(1.0, self.settings.poll_interval_seconds))
+                    continue
+                if not worked:
                     stop.wait(self.settings.poll_interval_seconds)
         finally:
             stop_worker(self.db, self.worker_id)

@@ -101,7 +101,8 @@ def cmd_accounts(args: argparse.Namespace) -> int:
         else:
             for account in list_accounts(conn):
                 print(
-                    f"{account.id}\t{account.email or '-'}\t{account.role}\tbalance={account.balance}\theld={account.held}"
+                    f"{account.id}\t{account.email or '-'}\t{account.role}\t"
+                    f"balance={account.balance}\theld={account.held}"
                 )
     return 0
 
@@ -130,7 +131,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
             for key in list_keys(conn, account.id):
                 state = "revoked" if key.revoked_at else "active"
                 print(
-                    f"{key.id}\t{key.masked}\t{key.name}\t{state}\tlast used {key.last_used_at or 'never'}"
+                    f"{key.id}\t{key.masked}\t{key.name}\t{state}\t"
+                    f"last used {key.last_used_at or 'never'}"
                 )
         else:
             if not revoke_key(conn, account.id, args.key_id):

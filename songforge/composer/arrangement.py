@@ -1,0 +1,241 @@
+"""The arrangement: which parts play in each section and what they play.
+
+Every genre has drums, bass, a chord part, an optional pad, a lead for the
+instrumental sections and a colour instrument. Sections with more energy get
+more parts and busier patterns, so the song builds from verse to chorus.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from songforge.composer.drums import drum_bar
+from songforge.composer.genres import GenreProfile
+from songforge.composer.harmony import chord_at, nearest_pitch, scale_pitches
+from songforge.composer.prompt import Style
+from songforge.composer.score import Chord, Note, Section, Track
+
+SUNG_KINDS_LEAD_REST = frozenset({"verse", "pre-chorus", "chorus", "post-chorus", "bridge"})
+
+
+def _voicing(chord: Chord, centre: int) -> list[int]:
+    """Close voicing of the chord around ``centre``."""
+    root = nearest_pitch(chord.root, centre - 4)
+    return [root + interval for interval in chord.tones()]
+
+
+def _swing(beat: float, amount: float) -> float:
+    if amount <= 0:
+        return beat
+    frac = beat % 1.0
+    if abs(frac - 0.5) < 1e-6:
+        return beat + amount * 0.5
+    return beat
+
+
+def chord_part(chords: list[Chord], section: Section, style_name: str, bpb: int) -> list[Note]:
+    notes: list[Note] = []
+    velocity = int(60 + 40 * section.energy)
+    for chord in chords:
+        if chord.start < section.start or chord.start >= section.end(bpb):
+            continue
+        pitches = _voicing(chord, 62)
+        s = chord.start
+        if style_name == "arp":
+            pattern = [0, 1, 2, 1, 2, 1, 0, 1] if len(pitches) >= 3 else [0, 1] * 4
+            base = [pitches[0] - 12, *pitches]
+            for k in range(int(chord.length * 2)):
+                pitch = base[pattern[k % len(pattern)] + (1 if k % 4 else 0)]
+                notes.append(Note(s + k * 0.5, 0.9, pitch, velocity - (10 if k % 2 else 0)))
+        elif style_name == "strum":
+            for beat, strength in ((0.0, 1.0), (1.5, 0.7), (2.0, 0.85), (3.0, 0.8), (3.5, 0.6)):
+                for index, pitch in enumerate([pitches[0] - 12, *pitches]):
+                    notes.append(
+                        Note(s + beat + index * 0.02, 0.9, pitch, int(velocity * strength))
+                    )
+        elif style_name == "stab":
+            for beat in (0.5, 1.5, 2.5, 3.5):
+                for pitch in pitches:
+                    notes.append(Note(s + beat, 0.35, pitch, velocity))
+        elif style_name == "power":
+            root = nearest_pitch(chord.root, 45)
+            for k in range(int(chord.length * 2)):
+                for pitch in (root, root + 7, root + 12):
+                    notes.append(Note(s + k * 0.5, 0.45, pitch, velocity - (8 if k % 2 else 0)))
+        elif style_name == "skank":
+            for beat in (1.0, 3.0):
+                for pitch in pitches:
+                    notes.append(Note(s + beat, 0.3, pitch + 12, velocity))
+        elif style_name == "pad":
+            for pitch in pitches:
+                notes.append(Note(s, chord.length, pitch, velocity - 10))
+        else:  # block
+            hits = (0.0, 2.0) if section.energy < 0.6 else (0.0, 1.5, 2.0, 3.0)
+            for beat in hits:
+                length = 2.0 if section.energy < 0.6 else 0.9
+                for pitch in pitches:
+                    notes.append(Note(s + beat, length, pitch, velocity))
+    return notes
+
+
+def bass_part(chords: list[Chord], section: Section, style_name: str, bpb: int, mode: str,
+              key_root: int) -> list[Note]:
+    notes: list[Note] = []
+    velocity = int(80 + 30 * section.energy)
+    scale = scale_pitches(key_root, mode, 28, 52)
+    for index, chord in enumerate(chords):
+        if chord.start < section.start or chord.start >= section.end(bpb):
+            continue
+        root = nearest_pitch(chord.root, 38)
+        fifth = root + 7
+        s = chord.start
+        if section.energy < 0.35 and style_name not in ("sub",):
+            notes.append(Note(s, chord.length, root, velocity))
+            continue
+        if style_name == "root8":
+            for k in range(int(chord.length * 2)):
+                notes.append(Note(s + k * 0.5, 0.45, root, velocity - (10 if k % 2 else 0)))
+        elif style_name == "offbeat":
+            for k in range(int(chord.length)):
+                notes.append(Note(s + k + 0.5, 0.4, root, velocity))
+        elif style_name == "octave":
+            for k in range(int(chord.length * 2)):
+                notes.append(Note(s + k * 0.5, 0.3, root + (12 if k % 2 else 0), velocity))
+        elif style_name == "alternate":
+            for k in range(int(chord.length)):
+                notes.append(Note(s + k, 0.9, root if k % 2 == 0 else fifth - 12, velocity))
+        elif style_name == "walk":
+            following = chords[index + 1].root if index + 1 < len(chords) else chord.root
+            target = nearest_pitch(following, root)
+            line = [root, root + chord.tones()[1], fifth]
+            approach = target - 1 if target > root else target + 1
+            line.append(approach if approach in scale or True else fifth)
+            for k in range(int(chord.length)):
+                notes.append(Note(s + k, 0.95, line[k % 4], velocity))
+        elif style_name == "reggae":
+            notes.append(Note(s, 1.4, root, velocity))
+            notes.append(Note(s + 1.5, 0.5, root + 12, velocity - 20))
+            notes.append(Note(s + 2.5, 1.0, fifth, velocity - 10))
+        elif style_name == "sub":
+            notes.append(Note(s, chord.length * 0.95, root, velocity))
+        else:  # root4
+            for k in range(int(chord.length)):
+                notes.append(Note(s + k, 0.95, root, velocity))
+    return notes
+
+
+def lead_line(chords: list[Chord], section: Section, bpb: int, key_root: int, mode: str,
+              rng: np.random.Generator) -> list[Note]:
+    """A simple instrumental melody: chord tones on beats, passing tones between."""
+    allowed = scale_pitches(key_root, mode, 64, 84)
+    notes: list[Note] = []
+    beat = section.start
+    end = section.end(bpb)
+    previous = allowed[len(allowed) // 2]
+    rhythm_cell = [1.0, 0.5, 0.5, 1.0, 1.0] if rng.random() < 0.5 else [1.5, 0.5, 1.0, 1.0]
+    k = 0
+    while beat < end - 0.01:
+        length = rhythm_cell[k % len(rhythm_cell)]
+        chord = chord_at(chords, beat)
+        on_beat = abs(beat - round(beat)) < 1e-6
+        candidates = [p for p in allowed if (p % 12 in chord.pitch_classes()) or not on_beat]
+        candidates = [p for p in candidates if abs(p - previous) <= 5] or candidates
+        pitch = int(candidates[int(rng.integers(len(candidates)))])
+        bar_pos = (beat - section.start) % (4 * bpb)
+        if bar_pos >= 4 * bpb - 2:
+            length = min(end - beat, 2.0)
+        notes.append(Note(beat, length * 0.95, pitch, 88))
+        previous = pitch
+        beat += length
+        k += 1
+    return notes
+
+
+def build_tracks(
+    style: Style,
+    profile: GenreProfile,
+    sections: list[Section],
+    chords: list[Chord],
+    seed: int,
+    bpb: int = 4,
+) -> list[Track]:
+    rng = np.random.default_rng(seed ^ 0x5EED)
+    synth = profile.synth_parts
+    drums = Track("drums", "drums", program=-1, source="synth-drums" if "drums" in synth else "soundfont")
+    bass = Track("bass", "bass", program=profile.bass_program,
+                 source="synth-bass" if "bass" in synth else "soundfont", gain_db=-1.0)
+    chord_program = style.instruments.get("chords", profile.chords_program)
+    chord_track = Track(
+        "chords", "chords", program=chord_program,
+        source="synth-stab" if "chords" in synth and "chords" not in style.instruments else "soundfont",
+        pan=-0.25, gain_db=-3.0,
+    )
+    pad_program = style.instruments.get("pad", profile.pad_program)
+    pad = Track("pad", "pad", program=pad_program or 89,
+                source="synth-pad" if "pad" in synth else "soundfont", pan=0.25, gain_db=-8.0)
+    lead_program = style.instruments.get("lead", profile.lead_program)
+    lead = Track("lead", "lead", program=lead_program,
+                 source="synth-lead" if "lead" in synth and "lead" not in style.instruments else "soundfont",
+                 pan=0.15, gain_db=-4.0)
+    colour_program = style.instruments.get("colour", profile.colour_program)
+    colour = Track("colour", "colour", program=colour_program or 11, pan=0.45, gain_db=-9.0)
+
+    use_drums = style.drums and profile.drums != "none"
+    for number, section in enumerate(sections):
+        is_last = number == len(sections) - 1
+        following = sections[number + 1] if not is_last else None
+        if use_drums and section.kind != "intro" or (use_drums and section.energy >= 0.4):
+            for bar in range(section.bars):
+                bar_start = section.start + bar * bpb
+                last_bar = bar == section.bars - 1
+                fill = last_bar and following is not None and following.energy > section.energy + 0.1
+                crash = bar == 0 and section.energy >= 0.6
+                if is_last and last_bar:
+                    drums.notes.append(Note(bar_start, 2.0, 49, 100))
+                    drums.notes.append(Note(bar_start, 1.0, 36, 110))
+                    continue
+                drums.notes += drum_bar(profile.drums, bar_start, section.energy, fill, crash)
+        bass.notes += bass_part(chords, section, profile.bass, bpb, style.mode, style.key_root)
+        if section.kind == "intro" and section.energy < 0.3:
+            bass.notes = [n for n in bass.notes if n.start < section.start]
+        chord_track.notes += chord_part(chords, section, profile.chords_style, bpb)
+        if profile.pad_program is not None or "pad" in style.instruments:
+            if section.energy >= 0.55 or profile.name in ("ambient", "classical", "ballad"):
+                pad.notes += chord_part(chords, section, "pad", bpb)
+        if not section.sung and section.kind not in ("break",):
+            if section.kind != "intro" or section.bars >= 4:
+                lead.notes += lead_line(chords, section, bpb, style.key_root, style.mode, rng)
+        if colour_program is not None and section.energy >= 0.6:
+            colour.notes += _colour_part(chords, section, bpb)
+
+    # Final chord rings out.
+    if sections:
+        last = sections[-1]
+        final = chord_at(chords, last.end(bpb) - 0.5)
+        tail = last.end(bpb) - bpb
+        chord_track.notes = [n for n in chord_track.notes if n.start < tail]
+        for pitch in _voicing(final, 62):
+            chord_track.notes.append(Note(tail, float(bpb), pitch, 80))
+        bass.notes = [n for n in bass.notes if n.start < tail]
+        bass.notes.append(Note(tail, float(bpb), nearest_pitch(final.root, 38), 90))
+
+    if profile.swing > 0:
+        for track in (drums, bass, chord_track, lead, colour):
+            track.notes = [
+                Note(_swing(n.start, profile.swing), n.length, n.pitch, n.velocity)
+                for n in track.notes
+            ]
+    tracks = [drums, bass, chord_track, pad, lead, colour]
+    return [t for t in tracks if t.notes]
+
+
+def _colour_part(chords: list[Chord], section: Section, bpb: int) -> list[Note]:
+    """High sparkle: the chord's top tones, one per beat, an octave up."""
+    notes: list[Note] = []
+    for chord in chords:
+        if chord.start < section.start or chord.start >= section.end(bpb):
+            continue
+        pitches = _voicing(chord, 76)
+        for k in range(int(chord.length)):
+            notes.append(Note(chord.start + k + 0.5, 0.45, pitches[k % len(pitches)], 70))
+    return notes

@@ -1,0 +1,150 @@
+"""Song form: which sections, how long, how intense, and where each line is sung.
+
+The tagged lyric sections are kept in order; an intro, an instrumental break
+after the first chorus and an outro are added where the lyrics have none.
+Every section is a whole number of 4-bar phrases so progressions resolve.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from songforge.composer.lyrics import LyricLine, LyricSection
+
+KIND_ENERGY = {
+    "intro": 0.3,
+    "verse": 0.5,
+    "pre-chorus": 0.65,
+    "chorus": 0.9,
+    "post-chorus": 0.8,
+    "bridge": 0.55,
+    "interlude": 0.7,
+    "solo": 0.75,
+    "break": 0.25,
+    "build-up": 0.7,
+    "transition": 0.4,
+    "outro": 0.35,
+}
+
+INSTRUMENTAL_FORM = (
+    ("intro", 4),
+    ("verse", 8),
+    ("chorus", 8),
+    ("verse", 8),
+    ("chorus", 8),
+    ("bridge", 8),
+    ("chorus", 8),
+    ("outro", 4),
+)
+
+
+@dataclass(frozen=True)
+class PlannedLine:
+    line: LyricLine
+    # Beats from the section start, and how many beats the phrase may use.
+    start: float
+    beats: float
+    # Position of the line inside its section (melodies repeat by position).
+    index: int
+
+
+@dataclass
+class PlannedSection:
+    kind: str
+    label: str
+    bars: int
+    energy: float
+    lines: list[PlannedLine] = field(default_factory=list)
+    # How many times this kind has occurred before (choruses build up).
+    occurrence: int = 0
+
+
+def phrase_bars(syllables: int, bpm: float) -> int:
+    """Bars one sung line gets: 2 normally, 1 for short lines at slow tempos, 4 for long ones."""
+    if bpm < 84 and syllables <= 5:
+        return 1
+    if syllables > 13 or (bpm >= 140 and syllables > 10):
+        return 4
+    return 2
+
+
+def plan_form(
+    lyric_sections: list[LyricSection],
+    syllable_counts: dict[str, int],
+    bpm: float,
+    energy: float,
+    beats_per_bar: int = 4,
+) -> list[PlannedSection]:
+    """Sections in order; ``syllable_counts`` maps a line's text to its syllable count."""
+    scale = 0.6 + 0.6 * energy
+    planned: list[PlannedSection] = []
+    intro_bars = 2 if bpm < 80 else 4
+    if not lyric_sections:
+        for kind, bars in INSTRUMENTAL_FORM:
+            if kind == "intro":
+                bars = intro_bars
+            planned.append(PlannedSection(kind, kind, bars, 0.0))
+    else:
+        if lyric_sections[0].kind != "intro" or lyric_sections[0].lines:
+            planned.append(PlannedSection("intro", "intro", intro_bars, 0.0))
+        has_break = any(not s.lines and s.kind not in ("intro", "outro") for s in lyric_sections)
+        choruses_seen = 0
+        for position, section in enumerate(lyric_sections):
+            if not section.lines:
+                bars = 8 if section.kind == "solo" else 4
+                if section.kind == "intro":
+                    bars = intro_bars
+                planned.append(PlannedSection(section.kind, section.label, bars, 0.0))
+                continue
+            lines: list[PlannedLine] = []
+            cursor = 0.0
+            for index, line in enumerate(section.lines):
+                bars = phrase_bars(syllable_counts.get(line.text, len(line.words)), bpm)
+                beats = float(bars * beats_per_bar)
+                lines.append(PlannedLine(line, cursor, beats, index))
+                cursor += beats
+                if line.pause_after:
+                    cursor += beats_per_bar
+            total_bars = max(4, int(math.ceil(cursor / beats_per_bar / 4.0 - 1e-9)) * 4)
+            planned.append(PlannedSection(section.kind, section.label, total_bars, 0.0, lines))
+            if section.kind == "chorus":
+                choruses_seen += 1
+                following = (
+                    lyric_sections[position + 1] if position + 1 < len(lyric_sections) else None
+                )
+                if (
+                    choruses_seen == 1
+                    and not has_break
+                    and following is not None
+                    and following.kind not in ("chorus", "post-chorus", "outro")
+                ):
+                    planned.append(PlannedSection("interlude", "interlude", 4, 0.0))
+        if lyric_sections[-1].kind != "outro" or lyric_sections[-1].lines:
+            planned.append(PlannedSection("outro", "outro", 4, 0.0))
+
+    counts: dict[str, int] = {}
+    for section in planned:
+        section.occurrence = counts.get(section.kind, 0)
+        counts[section.kind] = section.occurrence + 1
+        base = KIND_ENERGY.get(section.kind, 0.5) + 0.05 * min(section.occurrence, 2)
+        section.energy = round(min(1.0, max(0.1, base * scale)), 3)
+    return planned
+
+
+def fit_duration(
+    planned: list[PlannedSection], max_beats: float, beats_per_bar: int = 4
+) -> list[PlannedSection]:
+    """Drop sections (never the first sung one or the outro) until the song fits."""
+    sections = list(planned)
+
+    def total() -> float:
+        return float(sum(s.bars for s in sections) * beats_per_bar)
+
+    while total() > max_beats and len(sections) > 2:
+        # Remove the last section before the outro: the song keeps its start and ending.
+        removable = len(sections) - 2 if sections[-1].kind == "outro" else len(sections) - 1
+        if removable <= 0:
+            break
+        del sections[removable]
+    return sections

@@ -1,0 +1,451 @@
+"""Genre profiles: tempo, harmony, groove and instrumentation for each style we know.
+
+Programs are General MIDI (0-based). ``synth`` parts are rendered by the numpy
+synths where they suit the genre better than a sampled instrument.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class GenreProfile:
+    name: str
+    keywords: tuple[str, ...]
+    bpm: tuple[int, int]
+    mode: str
+    # Roman-numeral progressions, one chord per bar unless a chord ends with ":2"
+    # (two beats). Lower case is minor; "b" flattens the degree.
+    verse: tuple[str, ...]
+    chorus: tuple[str, ...]
+    bridge: tuple[str, ...]
+    drums: str  # a pattern name from drums.py, or "none"
+    bass: str  # "root8", "root4", "walk", "sub", "octave", "reggae", "none"
+    chords_program: int
+    chords_style: str  # "block", "arp", "strum", "stab", "pad", "power"
+    bass_program: int
+    lead_program: int
+    pad_program: int | None
+    colour_program: int | None
+    # Parts drawn by numpy synths instead of the soundfont.
+    synth_parts: frozenset[str] = field(default_factory=frozenset)
+    swing: float = 0.0
+    energy: float = 0.6
+    # Extra texture: "crackle" (vinyl), "riser" (build-up noise sweeps).
+    texture: tuple[str, ...] = ()
+    voice_default: str = "male"
+
+
+def _p(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+GENRES: dict[str, GenreProfile] = {
+    profile.name: profile
+    for profile in (
+        GenreProfile(
+            name="pop",
+            keywords=("pop", "catchy", "radio", "mainstream", "k-pop", "kpop", "j-pop"),
+            bpm=(96, 120),
+            mode="major",
+            verse=("vi", "IV", "I", "V"),
+            chorus=("I", "V", "vi", "IV"),
+            bridge=("IV", "V", "iii", "vi"),
+            drums="pop",
+            bass="root8",
+            chords_program=0,
+            chords_style="block",
+            bass_program=33,
+            lead_program=81,
+            pad_program=89,
+            colour_program=11,
+            energy=0.65,
+            voice_default="female",
+        ),
+        GenreProfile(
+            name="edm",
+            keywords=(
+                "edm",
+                "electronic",
+                "dance",
+                "house",
+                "techno",
+                "trance",
+                "club",
+                "rave",
+                "synth",
+                "synths",
+                "electro",
+                "dubstep",
+                "festival",
+                "eurodance",
+            ),
+            bpm=(124, 128),
+            mode="minor",
+            verse=("i", "bVI", "bIII", "bVII"),
+            chorus=("i", "bVI", "bIII", "bVII"),
+            bridge=("bVI", "bVII", "i", "i"),
+            drums="four",
+            bass="offbeat",
+            chords_program=90,
+            chords_style="stab",
+            bass_program=38,
+            lead_program=81,
+            pad_program=89,
+            colour_program=None,
+            synth_parts=_p("drums", "bass", "pad", "chords", "lead"),
+            energy=0.85,
+            texture=("riser",),
+            voice_default="female",
+        ),
+        GenreProfile(
+            name="rock",
+            keywords=("rock", "guitar", "guitars", "distorted", "grunge", "alternative", "indie"),
+            bpm=(128, 150),
+            mode="major",
+            verse=("I", "bVII", "IV", "I"),
+            chorus=("I", "V", "vi", "IV"),
+            bridge=("vi", "IV", "I", "V"),
+            drums="rock",
+            bass="root8",
+            chords_program=30,
+            chords_style="power",
+            bass_program=34,
+            lead_program=29,
+            pad_program=None,
+            colour_program=18,
+            energy=0.9,
+        ),
+        GenreProfile(
+            name="metal",
+            keywords=("metal", "heavy", "thrash", "hardcore", "screamo"),
+            bpm=(140, 170),
+            mode="minor",
+            verse=("i", "bVI", "bVII", "i"),
+            chorus=("i", "bVI", "bIII", "bVII"),
+            bridge=("iv", "bVI", "v", "v"),
+            drums="metal",
+            bass="root8",
+            chords_program=30,
+            chords_style="power",
+            bass_program=34,
+            lead_program=30,
+            pad_program=None,
+            colour_program=None,
+            energy=1.0,
+        ),
+        GenreProfile(
+            name="punk",
+            keywords=("punk", "pop-punk", "garage"),
+            bpm=(160, 185),
+            mode="major",
+            verse=("I", "IV", "V", "IV"),
+            chorus=("I", "V", "vi", "IV"),
+            bridge=("IV", "V", "IV", "V"),
+            drums="rock",
+            bass="root8",
+            chords_program=30,
+            chords_style="power",
+            bass_program=34,
+            lead_program=29,
+            pad_program=None,
+            colour_program=None,
+            energy=0.95,
+        ),
+        GenreProfile(
+            name="ballad",
+            keywords=("ballad", "piano", "heartbreak", "love song", "torch"),
+            bpm=(66, 76),
+            mode="major",
+            verse=("I", "V", "vi", "IV"),
+            chorus=("IV", "I", "V", "vi"),
+            bridge=("vi", "IV", "I", "V"),
+            drums="ballad",
+            bass="root4",
+            chords_program=0,
+            chords_style="arp",
+            bass_program=32,
+            lead_program=0,
+            pad_program=49,
+            colour_program=None,
+            energy=0.35,
+        ),
+        GenreProfile(
+            name="country",
+            keywords=(
+                "country",
+                "folk",
+                "acoustic",
+                "americana",
+                "bluegrass",
+                "cowboy",
+                "nashville",
+                "banjo",
+                "fiddle",
+                "story-telling",
+                "storytelling",
+            ),
+            bpm=(90, 104),
+            mode="major",
+            verse=("I", "IV", "I", "V"),
+            chorus=("IV", "I", "V", "I"),
+            bridge=("vi", "IV", "I", "V"),
+            drums="country",
+            bass="alternate",
+            chords_program=25,
+            chords_style="strum",
+            bass_program=32,
+            lead_program=110,
+            pad_program=None,
+            colour_program=105,
+            energy=0.55,
+        ),
+        GenreProfile(
+            name="hiphop",
+            keywords=(
+                "hip hop",
+                "hip-hop",
+                "hiphop",
+                "rap",
+                "trap",
+                "boom bap",
+                "beat",
+                "beats",
+                "lofi",
+                "lo-fi",
+                "drill",
+                "vinyl",
+            ),
+            bpm=(86, 94),
+            mode="minor",
+            verse=("i", "bVI", "iv", "v"),
+            chorus=("i", "bVI", "bIII", "bVII"),
+            bridge=("bVI", "bVII", "i", "i"),
+            drums="hiphop",
+            bass="sub",
+            chords_program=4,
+            chords_style="block",
+            bass_program=38,
+            lead_program=4,
+            pad_program=None,
+            colour_program=11,
+            synth_parts=_p("drums", "bass"),
+            swing=0.12,
+            energy=0.6,
+            texture=("crackle",),
+        ),
+        GenreProfile(
+            name="rnb",
+            keywords=("r&b", "rnb", "soul", "neo-soul", "motown", "smooth", "sensual"),
+            bpm=(70, 90),
+            mode="minor",
+            verse=("ii7", "V7", "Imaj7", "vi7"),
+            chorus=("IVmaj7", "iii7", "vi7", "V7"),
+            bridge=("ii7", "iii7", "IVmaj7", "V7"),
+            drums="hiphop",
+            bass="root4",
+            chords_program=4,
+            chords_style="block",
+            bass_program=33,
+            lead_program=4,
+            pad_program=89,
+            colour_program=None,
+            synth_parts=_p("drums"),
+            swing=0.1,
+            energy=0.5,
+            voice_default="female",
+        ),
+        GenreProfile(
+            name="ambient",
+            keywords=(
+                "ambient",
+                "meditation",
+                "calm",
+                "relaxing",
+                "drone",
+                "atmospheric",
+                "new age",
+                "spa",
+                "sleep",
+                "background",
+                "chillout",
+                "pads",
+            ),
+            bpm=(64, 76),
+            mode="major",
+            verse=("Imaj7", "IVmaj7", "vi7", "IVmaj7"),
+            chorus=("IVmaj7", "Imaj7", "vi7", "V"),
+            bridge=("vi7", "IVmaj7", "Imaj7", "Imaj7"),
+            drums="none",
+            bass="sub",
+            chords_program=89,
+            chords_style="pad",
+            bass_program=89,
+            lead_program=88,
+            pad_program=88,
+            colour_program=11,
+            synth_parts=_p("pad", "bass"),
+            energy=0.2,
+            voice_default="female",
+        ),
+        GenreProfile(
+            name="jazz",
+            keywords=("jazz", "swing", "bebop", "lounge", "smooth jazz", "saxophone", "sax"),
+            bpm=(110, 140),
+            mode="major",
+            verse=("ii7", "V7", "Imaj7", "vi7"),
+            chorus=("ii7", "V7", "iii7", "vi7"),
+            bridge=("IVmaj7", "iii7", "ii7", "V7"),
+            drums="jazz",
+            bass="walk",
+            chords_program=0,
+            chords_style="block",
+            bass_program=32,
+            lead_program=65,
+            pad_program=None,
+            colour_program=56,
+            swing=0.33,
+            energy=0.5,
+        ),
+        GenreProfile(
+            name="blues",
+            keywords=("blues", "bluesy", "delta"),
+            bpm=(80, 100),
+            mode="major",
+            verse=("I7", "IV7", "I7", "V7"),
+            chorus=("IV7", "IV7", "I7", "V7"),
+            bridge=("IV7", "I7", "V7", "IV7"),
+            drums="shuffle",
+            bass="walk",
+            chords_program=27,
+            chords_style="strum",
+            bass_program=33,
+            lead_program=22,
+            pad_program=16,
+            colour_program=None,
+            swing=0.3,
+            energy=0.55,
+        ),
+        GenreProfile(
+            name="reggae",
+            keywords=("reggae", "dub", "ska", "island", "caribbean", "dancehall"),
+            bpm=(72, 84),
+            mode="major",
+            verse=("I", "IV", "I", "V"),
+            chorus=("IV", "V", "I", "vi"),
+            bridge=("ii", "V", "I", "I"),
+            drums="onedrop",
+            bass="reggae",
+            chords_program=27,
+            chords_style="skank",
+            bass_program=33,
+            lead_program=16,
+            pad_program=None,
+            colour_program=114,
+            energy=0.5,
+        ),
+        GenreProfile(
+            name="latin",
+            keywords=(
+                "latin",
+                "salsa",
+                "reggaeton",
+                "bossa",
+                "samba",
+                "cumbia",
+                "tango",
+                "flamenco",
+                "bachata",
+            ),
+            bpm=(92, 104),
+            mode="minor",
+            verse=("i", "iv", "bVII", "bIII"),
+            chorus=("i", "bVI", "bVII", "i"),
+            bridge=("iv", "v", "i", "i"),
+            drums="latin",
+            bass="root8",
+            chords_program=24,
+            chords_style="strum",
+            bass_program=33,
+            lead_program=56,
+            pad_program=None,
+            colour_program=12,
+            energy=0.7,
+        ),
+        GenreProfile(
+            name="funk",
+            keywords=("funk", "funky", "disco", "groove", "groovy", "boogie"),
+            bpm=(104, 118),
+            mode="minor",
+            verse=("i7", "iv7", "i7", "iv7"),
+            chorus=("bVI", "bVII", "i7", "i7"),
+            bridge=("iv7", "v7", "i7", "i7"),
+            drums="funk",
+            bass="octave",
+            chords_program=27,
+            chords_style="stab",
+            bass_program=36,
+            lead_program=61,
+            pad_program=None,
+            colour_program=4,
+            energy=0.75,
+        ),
+        GenreProfile(
+            name="classical",
+            keywords=(
+                "classical",
+                "orchestral",
+                "orchestra",
+                "cinematic",
+                "epic",
+                "symphonic",
+                "film score",
+                "soundtrack",
+                "strings",
+                "violin",
+                "cello",
+            ),
+            bpm=(76, 96),
+            mode="minor",
+            verse=("i", "iv", "bVII", "bIII"),
+            chorus=("bVI", "bIII", "bVII", "i"),
+            bridge=("iv", "i", "V", "V"),
+            drums="orchestral",
+            bass="root4",
+            chords_program=48,
+            chords_style="pad",
+            bass_program=42,
+            lead_program=40,
+            pad_program=52,
+            colour_program=46,
+            energy=0.5,
+        ),
+    )
+}
+
+DEFAULT_GENRE = "pop"
+
+
+def parse_numeral(numeral: str) -> tuple[int, str]:
+    """Roman numeral ("bVI", "ii7", "Imaj7") -> (semitones above the tonic, quality)."""
+    text = numeral
+    flat = text.startswith("b")
+    if flat:
+        text = text[1:]
+    suffix = ""
+    for ending in ("maj7", "7"):
+        if text.endswith(ending):
+            suffix = ending
+            text = text[: -len(ending)]
+            break
+    degrees = {"i": 0, "ii": 2, "iii": 4, "iv": 5, "v": 7, "vi": 9, "vii": 11}
+    offset = degrees[text.lower()] - (1 if flat else 0)
+    minor = text.islower()
+    if suffix == "maj7":
+        quality = "maj7"
+    elif suffix == "7":
+        quality = "min7" if minor else "7"
+    else:
+        quality = "min" if minor else "maj"
+    return offset % 12, quality

@@ -1,0 +1,147 @@
+"""The mix: level each part, EQ, pan, duck the band under the voice, add reverb.
+
+Levels are set by each part's loudness while it plays (soundfont presets differ
+a lot in level), then offset by role so the vocal sits on top. The band is
+ducked by the vocal's envelope and cut a little around 2.5 kHz, where the
+consonants that carry the words live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from songforge.composer import effects
+
+Audio = npt.NDArray[np.float32]
+
+# Target level (dBFS RMS while playing) per role.
+ROLE_LEVEL_DB = {
+    "vocals": -15.0,
+    "harmony": -25.0,
+    "drums": -17.0,
+    "bass": -19.0,
+    "chords": -22.0,
+    "pad": -27.0,
+    "lead": -21.0,
+    "colour": -28.0,
+    "texture": -34.0,
+}
+REVERB_SEND = {
+    "vocals": 0.16,
+    "harmony": 0.3,
+    "drums": 0.05,
+    "bass": 0.0,
+    "chords": 0.14,
+    "pad": 0.3,
+    "lead": 0.22,
+    "colour": 0.3,
+    "texture": 0.0,
+}
+DUCKED = frozenset({"chords", "pad", "lead", "colour"})
+
+
+@dataclass
+class Stem:
+    name: str
+    role: str
+    audio: Audio  # (frames, 2)
+    gain_db: float = 0.0
+    pan: float = 0.0
+
+
+@dataclass
+class MixSettings:
+    reverb_seconds: float = 1.8
+    reverb_amount: float = 1.0
+    # 0..1: how much the band pumps with the kick (EDM sidechain).
+    pump: float = 0.0
+    kick_times: list[float] = field(default_factory=list)
+    duck_db: float = 4.0
+
+
+def _active_rms(x: Audio) -> float:
+    mono = np.abs(x).max(axis=1) if x.ndim == 2 else np.abs(x)
+    hop = 4410
+    n = (mono.shape[0] // hop) * hop
+    if n == 0:
+        return 0.0
+    sq = (x[:n] ** 2).reshape(-1, hop, x.shape[1] if x.ndim == 2 else 1).mean(axis=(1, 2))
+    peak = mono[:n].reshape(-1, hop).max(axis=1)
+    active = sq[peak > 1e-4]
+    if active.size == 0:
+        return 0.0
+    return float(np.sqrt(np.median(active)))
+
+
+def level(x: Audio, target_db: float) -> Audio:
+    rms = _active_rms(x)
+    if rms <= 1e-7:
+        return x
+    return (x * (10 ** (target_db / 20.0) / rms)).astype(np.float32)
+
+
+def pump_curve(frames: int, sr: int, kick_times: list[float], depth: float) -> Audio:
+    curve = np.ones(frames, dtype=np.float32)
+    if depth <= 0 or not kick_times:
+        return curve
+    shape_n = int(0.25 * sr)
+    t = np.arange(shape_n) / sr
+    dip = (1.0 - depth * np.exp(-t / 0.09)).astype(np.float32)
+    for time in kick_times:
+        start = int(time * sr)
+        if start >= frames:
+            continue
+        end = min(frames, start + shape_n)
+        curve[start:end] = np.minimum(curve[start:end], dip[: end - start])
+    return curve
+
+
+def mix(stems: list[Stem], sr: int, settings: MixSettings) -> tuple[Audio, dict[str, Audio]]:
+    """The stereo mix and the processed stems (before the master bus)."""
+    frames = max((s.audio.shape[0] for s in stems), default=0)
+    out = np.zeros((frames, 2), dtype=np.float32)
+    send = np.zeros((frames, 2), dtype=np.float32)
+    processed: dict[str, Audio] = {}
+
+    vocal = next((s for s in stems if s.role == "vocals"), None)
+    duck = np.ones(frames, dtype=np.float32)
+    if vocal is not None:
+        env = effects.envelope(vocal.audio, sr, attack=0.02, release=0.3)
+        peak = float(env.max()) or 1.0
+        depth = 1.0 - 10 ** (-settings.duck_db / 20.0)
+        duck = (1.0 - depth * np.clip(env / (0.3 * peak), 0.0, 1.0)).astype(np.float32)
+    pump = pump_curve(frames, sr, settings.kick_times, settings.pump)
+
+    for stem in stems:
+        audio = stem.audio
+        if audio.shape[0] < frames:
+            audio = np.pad(audio, ((0, frames - audio.shape[0]), (0, 0)))
+        role = stem.role
+        if role in ("vocals", "harmony"):
+            audio = effects.highpass(audio, 110.0, sr)
+            audio = effects.peaking(audio, 3000.0, 3.0, 0.8, sr)
+            audio = effects.peaking(audio, 250.0, -2.0, 1.0, sr)
+        elif role == "bass":
+            audio = effects.lowpass(audio, 4000.0, sr)
+        elif role == "drums":
+            audio = effects.highpass(audio, 30.0, sr)
+        else:
+            audio = effects.highpass(audio, 140.0 if role != "pad" else 200.0, sr)
+            if vocal is not None:
+                audio = effects.peaking(audio, 2500.0, -3.5, 0.9, sr)
+        audio = level(audio, ROLE_LEVEL_DB.get(role, -24.0) + stem.gain_db)
+        if stem.pan:
+            audio = effects.balance(audio, stem.pan)
+        if role in DUCKED:
+            audio = (audio * duck[:, None]).astype(np.float32)
+        if role in ("chords", "pad", "bass", "colour") and settings.pump > 0:
+            audio = (audio * pump[:, None]).astype(np.float32)
+        processed[stem.name] = audio
+        out += audio
+        send += audio * REVERB_SEND.get(role, 0.1) * settings.reverb_amount
+    if np.any(send):
+        out += effects.reverb(send, sr, settings.reverb_seconds)
+    return out, processed

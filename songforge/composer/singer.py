@@ -1,0 +1,287 @@
+"""Speech-to-singing with the WORLD vocoder.
+
+The line is first spoken by the voice (with phoneme timings), then re-timed
+like a singer would: each vowel starts on its note, the consonants before it
+are sung ahead of the beat, the consonants after it close the note, consonants
+keep their spoken length (capped), and only the middle of each vowel is
+stretched. The pitch follows the melody with portamento and a delayed vibrato;
+the spectral envelope can be warped for a higher (female) voice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from songforge.composer.score import SungNote
+from songforge.composer.voice import PiperVoice
+from songforge.composer.world import world
+
+FRAME_MS = 5.0
+CONSONANT_CAP_S = 0.16
+CLUSTER_CAP_S = 0.26
+MIN_VOWEL_S = 0.05
+# Consonants are sung louder than spoken so that they survive the mix.
+CONSONANT_GAIN = 2.2
+VIBRATO_HZ = 5.6
+VIBRATO_CENTS = 30.0
+VIBRATO_DELAY_S = 0.25
+PORTAMENTO_S = 0.06
+
+Floats = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    # Formant (spectral envelope) warp: >1 moves formants up (a smaller vocal tract).
+    formant_warp: float = 1.0
+    # Semitones added to every note (for octave doubling etc.).
+    transpose: int = 0
+    breathiness: float = 0.0
+    vibrato_cents: float = VIBRATO_CENTS
+
+
+@dataclass(frozen=True)
+class TimedNote:
+    """A sung note in seconds, relative to the phrase."""
+
+    start: float
+    end: float
+    pitch: int
+    onset: str
+    nucleus: str
+    coda: str
+    stressed: bool
+    word_start: bool
+
+
+@dataclass(frozen=True)
+class SungPhrase:
+    # One take per requested pitch line (lead first, then harmonies).
+    takes: tuple[npt.NDArray[np.float32], ...]
+    sample_rate: int
+    # Seconds from the first note's start back to where the audio begins (<= 0).
+    offset: float
+
+
+@dataclass
+class _Analysis:
+    f0: Floats
+    sp: Floats
+    ap: Floats
+
+
+def timed_notes(notes: list[SungNote], seconds_per_beat: float) -> list[TimedNote]:
+    origin = notes[0].start
+    return [
+        TimedNote(
+            start=(n.start - origin) * seconds_per_beat,
+            end=(n.end - origin) * seconds_per_beat,
+            pitch=n.pitch,
+            onset=n.onset,
+            nucleus=n.nucleus,
+            coda=n.coda,
+            stressed=n.stressed,
+            word_start=n.word_start,
+        )
+        for n in notes
+    ]
+
+
+def midi_to_hz(pitch: float | Floats) -> Floats:
+    return np.asarray(440.0 * 2.0 ** ((np.asarray(pitch, dtype=np.float64) - 69.0) / 12.0))
+
+
+class Singer:
+    def __init__(self, voice: PiperVoice) -> None:
+        self.voice = voice
+        self._analysis: dict[tuple[str, ...], _Analysis] = {}
+
+    def _symbols(
+        self, notes: list[TimedNote]
+    ) -> tuple[tuple[str, ...], list[tuple[range, range, range]]]:
+        symbols: list[str] = []
+        parts: list[tuple[range, range, range]] = []
+        for index, note in enumerate(notes):
+            if index > 0 and note.word_start:
+                symbols.append(" ")
+            onset = [c for c in note.onset if self.voice.knows(c)]
+            nucleus = [c for c in note.nucleus if self.voice.knows(c)]
+            coda = [c for c in note.coda if self.voice.knows(c)]
+            if not nucleus:
+                # Nothing singable (unknown script, consonants only): vocalise.
+                nucleus = ["ɑ", "ː"]
+            a = len(symbols)
+            symbols += onset
+            b = len(symbols)
+            if note.stressed:
+                symbols.append("ˈ")
+            symbols += nucleus
+            c = len(symbols)
+            symbols += coda
+            d = len(symbols)
+            parts.append((range(a, b), range(b, c), range(c, d)))
+        return tuple(symbols), parts
+
+    def _analyse(self, symbols: tuple[str, ...]) -> tuple[_Analysis, list[tuple[int, int]], int]:
+        spoken = self.voice.speak(symbols)
+        fs = spoken.sample_rate
+        cached = self._analysis.get(symbols)
+        if cached is None:
+            pw = world()
+            x = spoken.audio.astype(np.float64)
+            f0, times = pw.dio(x, fs, frame_period=FRAME_MS, f0_floor=60.0, f0_ceil=500.0)
+            f0 = pw.stonemask(x, f0, times, fs)
+            sp = pw.cheaptrick(x, f0, times, fs)
+            ap = pw.d4c(x, f0, times, fs)
+            cached = _Analysis(f0=np.asarray(f0), sp=np.asarray(sp), ap=np.asarray(ap))
+            if len(self._analysis) > 128:
+                self._analysis.clear()
+            self._analysis[symbols] = cached
+        return cached, list(spoken.spans), fs
+
+    def sing(
+        self,
+        notes: list[TimedNote],
+        pitch_lines: list[list[int]],
+        settings: list[VoiceSettings],
+    ) -> SungPhrase:
+        """Sing ``notes``' words once per pitch line (same timing, different pitches)."""
+        symbols, parts = self._symbols(notes)
+        analysis, spans, fs = self._analyse(symbols)
+        frame = FRAME_MS / 1000.0
+        n_src = analysis.f0.shape[0]
+
+        def src_range(r: range) -> tuple[int, int]:
+            if len(r) == 0:
+                return (0, 0)
+            lo = min(spans[i][0] for i in r)
+            hi = max(spans[i][1] for i in r)
+            a = min(n_src - 1, int(lo / fs / frame))
+            b = min(n_src, max(a + 1, int(round(hi / fs / frame))))
+            return (a, b)
+
+        segments = [tuple(src_range(r) for r in p) for p in parts]
+        on_len = [min(CLUSTER_CAP_S, (s[0][1] - s[0][0]) * frame, CONSONANT_CAP_S * 1.6) for s in segments]
+        co_len = [min(CLUSTER_CAP_S, (s[2][1] - s[2][0]) * frame, CONSONANT_CAP_S * 1.6) for s in segments]
+
+        # Target layout per note: [onset][vowel][coda] in seconds.
+        layout: list[tuple[float, float, float, float]] = []
+        for i, note in enumerate(notes):
+            next_onset = on_len[i + 1] if i + 1 < len(notes) else 0.0
+            limit = notes[i + 1].start - next_onset if i + 1 < len(notes) else note.end
+            limit = min(limit, note.end) if i + 1 < len(notes) and notes[i + 1].start > note.end else limit
+            vowel_end = limit - co_len[i]
+            if vowel_end - note.start < MIN_VOWEL_S:
+                room = max(0.0, limit - note.start - MIN_VOWEL_S)
+                co_len[i] = min(co_len[i], room)
+                vowel_end = max(note.start + MIN_VOWEL_S, limit - co_len[i])
+            layout.append((note.start - on_len[i], note.start, vowel_end, vowel_end + co_len[i]))
+
+        begin = layout[0][0]
+        end = max(item[3] for item in layout)
+        n_frames = int(np.ceil((end - begin) / frame)) + 1
+        src_index = np.full(n_frames, -1, dtype=np.int64)
+        owner = np.full(n_frames, -1, dtype=np.int64)
+        vowel = np.zeros(n_frames, dtype=bool)
+        consonant = np.zeros(n_frames, dtype=bool)
+
+        def fill(t0: float, t1: float, src: tuple[int, int], note: int, kind: str) -> None:
+            a = int(round((t0 - begin) / frame))
+            b = min(n_frames, int(round((t1 - begin) / frame)))
+            if b <= a or src[1] <= src[0]:
+                return
+            count = b - a
+            length = src[1] - src[0]
+            if kind == "vowel" and count > length and length >= 4:
+                # Keep the vowel's first and last quarter at speaking rate
+                # (the transitions), stretch only the steady middle.
+                edge = length // 4
+                head = np.arange(edge)
+                tail = np.arange(length - edge, length)
+                middle_count = max(1, count - 2 * edge)
+                middle = np.linspace(edge, length - edge - 1, middle_count)
+                positions = np.concatenate([head, middle, tail])[:count]
+                if positions.shape[0] < count:
+                    positions = np.pad(positions, (0, count - positions.shape[0]), mode="edge")
+            else:
+                positions = np.linspace(0, length - 1, count)
+            src_index[a:b] = src[0] + np.round(positions).astype(np.int64)
+            owner[a:b] = note
+            if kind == "vowel":
+                vowel[a:b] = True
+            else:
+                consonant[a:b] = True
+
+        for i, (t_on, t_v, t_ve, t_end) in enumerate(layout):
+            on_src, nu_src, co_src = segments[i]
+            fill(t_on, t_v, on_src, i, "onset")
+            fill(t_v, t_ve, nu_src, i, "vowel")
+            fill(t_ve, t_end, co_src, i, "coda")
+
+        active = src_index >= 0
+        safe = np.where(active, src_index, 0)
+        sp = analysis.sp[safe].copy()
+        ap = analysis.ap[safe].copy()
+        src_voiced = analysis.f0[safe] > 0
+        sp[consonant] *= CONSONANT_GAIN
+        sp[~active] = 1e-12
+        ap[~active] = 1.0
+        voiced = active & (vowel | (consonant & src_voiced))
+
+        # Fill owner through silent frames so pitch glides rather than jumps.
+        filled_owner = owner.copy()
+        last = 0
+        for k in range(n_frames):
+            if filled_owner[k] < 0:
+                filled_owner[k] = last
+            else:
+                last = filled_owner[k]
+        times = np.arange(n_frames) * frame + begin
+        note_starts = np.array([n.start for n in notes])
+        takes: list[npt.NDArray[np.float32]] = []
+        pw = world()
+        for pitches, setting in zip(pitch_lines, settings, strict=True):
+            target = np.array(pitches, dtype=np.float64)[filled_owner] + setting.transpose
+            window = max(1, int(PORTAMENTO_S / frame))
+            kernel = np.ones(window) / window
+            smooth = np.convolve(np.pad(target, (window // 2, window - 1 - window // 2), mode="edge"), kernel, mode="valid")
+            since = times - note_starts[filled_owner]
+            depth = np.clip((since - VIBRATO_DELAY_S) / 0.3, 0.0, 1.0) * setting.vibrato_cents / 100.0
+            held = np.array([n.end - n.start for n in notes])[filled_owner] > 0.4
+            vibrato = depth * held * np.sin(2 * np.pi * VIBRATO_HZ * times)
+            f0 = midi_to_hz(smooth + vibrato)
+            f0 = np.where(voiced, f0, 0.0)
+            env = sp
+            if setting.formant_warp != 1.0:
+                env = warp_envelope(sp, setting.formant_warp)
+            aper = ap
+            if setting.breathiness > 0:
+                aper = np.clip(ap + setting.breathiness * (1.0 - ap) * 0.5, 0.0, 1.0)
+            y = pw.synthesize(
+                np.ascontiguousarray(f0),
+                np.ascontiguousarray(env),
+                np.ascontiguousarray(aper),
+                fs,
+                FRAME_MS,
+            )
+            audio = np.asarray(y, dtype=np.float32)
+            fade = min(len(audio) // 2, int(0.01 * fs))
+            if fade > 0:
+                ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+                audio[:fade] *= ramp
+                audio[-fade:] *= ramp[::-1]
+            takes.append(audio)
+        return SungPhrase(takes=tuple(takes), sample_rate=fs, offset=begin)
+
+
+def warp_envelope(sp: Floats, factor: float) -> Floats:
+    """Move formants up by ``factor`` (frequency-axis stretch of the envelope)."""
+    bins = sp.shape[1]
+    source = np.arange(bins) / factor
+    i0 = np.clip(np.floor(source).astype(np.int64), 0, bins - 1)
+    i1 = np.clip(i0 + 1, 0, bins - 1)
+    frac = source - np.floor(source)
+    return np.asarray(sp[:, i0] * (1.0 - frac) + sp[:, i1] * frac)

@@ -1,0 +1,258 @@
+"""The whole pipeline: compose a score, sing it, play it, mix and master it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from scipy.signal import resample_poly
+
+from songforge.composer import effects
+from songforge.composer.compose import compose, harmony_line
+from songforge.composer.drums import KICK, render_synth_drums
+from songforge.composer.genres import GENRES
+from songforge.composer.mastering import master
+from songforge.composer.mixer import MixSettings, Stem, mix
+from songforge.composer.prompt import parse_prompt
+from songforge.composer.score import Score, VocalPhrase
+from songforge.composer.singer import Singer, VoiceSettings, timed_notes
+from songforge.composer.soundfont import SoundfontRenderer, find_soundfont
+from songforge.composer.synth import crackle, render_synth, riser
+from songforge.composer.voice import PiperVoice, default_voice_files
+
+Audio = npt.NDArray[np.float32]
+Progress = Callable[[str, float], None]
+SAMPLE_RATE = 44100
+TAIL_SECONDS = 2.0
+
+
+def _no_progress(stage: str, fraction: float) -> None:
+    """Progress sink for callers that do not care."""
+
+
+@dataclass
+class RenderedSong:
+    audio: Audio  # (frames, 2) float32, mastered
+    sample_rate: int
+    score: Score
+    # Processed stems before the master bus, by name ("vocals", "drums"...).
+    stems: dict[str, Audio] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.audio.shape[0] / self.sample_rate
+
+
+def voice_settings(score: Score, character: str) -> tuple[VoiceSettings, VoiceSettings]:
+    """Lead and harmony voice settings for the score's voice."""
+    breath = {"soft": 0.35, "raspy": 0.2, "warm": 0.1}.get(character, 0.0)
+    if score.voice == "female":
+        return (
+            VoiceSettings(formant_warp=1.17, breathiness=breath),
+            VoiceSettings(formant_warp=1.22, breathiness=breath + 0.1, vibrato_cents=20.0),
+        )
+    return (
+        VoiceSettings(formant_warp=1.0, breathiness=breath),
+        VoiceSettings(formant_warp=1.05, breathiness=breath + 0.1, vibrato_cents=20.0),
+    )
+
+
+class SongRenderer:
+    """Holds what is expensive to load (voice model, soundfont); reuse it across songs."""
+
+    def __init__(self, soundfont: Path | None = None, voice: PiperVoice | None = None) -> None:
+        self.soundfont_path = soundfont or find_soundfont()
+        self.soundfont = (
+            SoundfontRenderer(self.soundfont_path, SAMPLE_RATE) if self.soundfont_path else None
+        )
+        if voice is None:
+            model, config = default_voice_files()
+            voice = PiperVoice(model, config)
+        self.voice = voice
+        self.singer = Singer(voice)
+
+    def load(self) -> None:
+        if self.soundfont is not None:
+            self.soundfont.load()
+        self.voice.load()
+
+    def render(
+        self,
+        prompt: str,
+        lyrics: str,
+        seed: int = 0,
+        max_seconds: float | None = None,
+        progress: Progress = _no_progress,
+    ) -> RenderedSong:
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+        progress("composing", 0.0)
+        style = parse_prompt(prompt)
+        score = compose(prompt, lyrics, seed, max_seconds, style=style)
+        timings["compose"] = time.perf_counter() - clock
+        frames = int((score.duration_seconds + TAIL_SECONDS) * SAMPLE_RATE)
+        if max_seconds is not None:
+            frames = min(frames, int(max_seconds * SAMPLE_RATE))
+        frames = max(frames, SAMPLE_RATE)
+        progress("composing", 0.05)
+
+        clock = time.perf_counter()
+        lead, harmony = self._sing(score, style.voice_character, frames, progress)
+        timings["sing"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        progress("playing", 0.6)
+        stems = self._play(score, frames)
+        timings["play"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        progress("mixing", 0.85)
+        if lead is not None:
+            stems.append(Stem("vocals", "vocals", effects.pan(lead, 0.0)))
+        if harmony is not None:
+            delayed = np.concatenate([np.zeros(int(0.012 * SAMPLE_RATE), np.float32), harmony])
+            wide = np.stack([harmony, delayed[: harmony.shape[0]]], axis=1).astype(np.float32)
+            stems.append(Stem("harmony", "harmony", wide))
+        profile = GENRES[score.genre]
+        drums = next((t for t in score.tracks if t.role == "drums"), None)
+        kick_times = (
+            [score.seconds(n.start) for n in drums.notes if n.pitch == KICK] if drums else []
+        )
+        settings = MixSettings(
+            reverb_seconds=3.2 if score.genre in ("ambient", "classical") else 1.8,
+            reverb_amount=1.6 if score.genre in ("ambient", "ballad", "classical") else 1.0,
+            pump=0.45 if score.genre == "edm" else 0.0,
+            kick_times=kick_times,
+        )
+        del profile
+        mixed, processed = mix(stems, SAMPLE_RATE, settings)
+        timings["mix"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        progress("mastering", 0.93)
+        mixed = _fade_out(mixed, SAMPLE_RATE, 1.0 if max_seconds is None else 2.0)
+        mastered = master(mixed, SAMPLE_RATE)
+        timings["master"] = time.perf_counter() - clock
+        progress("mastering", 1.0)
+        return RenderedSong(mastered, SAMPLE_RATE, score, processed, timings)
+
+    # ---- singing -----------------------------------------------------------------------
+
+    def _sing(
+        self, score: Score, character: str, frames: int, progress: Progress
+    ) -> tuple[Audio | None, Audio | None]:
+        if not score.vocal:
+            return None, None
+        lead_settings, harmony_settings = voice_settings(score, character)
+        lead = np.zeros(frames, dtype=np.float32)
+        harmony = np.zeros(frames, dtype=np.float32)
+        any_harmony = False
+        cache: dict[tuple[object, ...], tuple[Audio, ...]] = {}
+        for index, phrase in enumerate(score.vocal):
+            progress("singing", 0.05 + 0.55 * index / len(score.vocal))
+            notes = list(phrase.notes)
+            timed = timed_notes(notes, score.seconds_per_beat)
+            pitches = [[n.pitch for n in notes]]
+            settings = [lead_settings]
+            if phrase.harmony:
+                pitches.append(harmony_line(phrase, score))
+                settings.append(harmony_settings)
+            key = (tuple(timed), tuple(map(tuple, pitches)), tuple(settings))
+            takes = cache.get(key)
+            sung_offset = 0.0
+            if takes is None:
+                sung = self.singer.sing(timed, pitches, settings)
+                takes = tuple(_to_rate(t, sung.sample_rate) for t in sung.takes)
+                cache[key] = takes
+                cache[(*key, "offset")] = (np.array([sung.offset], dtype=np.float32),)
+            sung_offset = float(cache[(*key, "offset")][0][0])
+            start = score.seconds(phrase.start) + sung_offset
+            _place(lead, takes[0], start)
+            if len(takes) > 1:
+                _place(harmony, takes[1], start)
+                any_harmony = True
+        return lead, (harmony if any_harmony else None)
+
+    # ---- instruments -------------------------------------------------------------------
+
+    def _play(self, score: Score, frames: int) -> list[Stem]:
+        stems: list[Stem] = []
+        spb = score.seconds_per_beat
+        style_name = GENRES[score.genre].drums
+        for track in score.tracks:
+            if track.source == "synth-drums":
+                mono = render_synth_drums(track.notes, spb, frames, SAMPLE_RATE, style_name)
+                audio = effects.pan(mono, 0.0)
+            elif track.source.startswith("synth-") or self.soundfont is None:
+                kind = track.source if track.source.startswith("synth-") else _fallback(track.role)
+                if kind == "synth-drums":
+                    mono = render_synth_drums(track.notes, spb, frames, SAMPLE_RATE, style_name)
+                else:
+                    mono = render_synth(track.notes, kind, spb, frames, SAMPLE_RATE)
+                audio = effects.pan(mono, track.pan)
+            else:
+                audio = self.soundfont.render(track.notes, track.program, spb, frames)
+                audio = effects.balance(audio, track.pan)
+            stems.append(Stem(track.name, track.role, audio, gain_db=track.gain_db))
+        profile = GENRES[score.genre]
+        if "crackle" in profile.texture:
+            stems.append(
+                Stem("texture", "texture", effects.pan(crackle(frames, SAMPLE_RATE, score.seed), 0.0))
+            )
+        if "riser" in profile.texture:
+            sweep = np.zeros(frames, dtype=np.float32)
+            for section in score.sections:
+                if section.kind == "chorus" and section.start > 0:
+                    length = min(score.seconds(8.0), score.seconds(section.start))
+                    noise = riser(length, SAMPLE_RATE, score.seed)
+                    end = int(score.seconds(section.start) * SAMPLE_RATE)
+                    begin = max(0, end - noise.shape[0])
+                    end = min(end, frames)
+                    if end > begin:
+                        sweep[begin:end] += noise[-(end - begin) :]
+            if np.any(sweep):
+                stems.append(Stem("riser", "texture", effects.pan(sweep, 0.0), gain_db=4.0))
+        return stems
+
+
+def _fallback(role: str) -> str:
+    return {
+        "drums": "synth-drums",
+        "bass": "synth-bass",
+        "pad": "synth-pad",
+        "lead": "synth-lead",
+    }.get(role, "synth-stab")
+
+
+def _to_rate(audio: Audio, rate: int) -> Audio:
+    if rate == SAMPLE_RATE:
+        return audio
+    from math import gcd
+
+    g = gcd(rate, SAMPLE_RATE)
+    return np.asarray(resample_poly(audio, SAMPLE_RATE // g, rate // g), dtype=np.float32)
+
+
+def _place(target: Audio, audio: Audio, start_seconds: float) -> None:
+    start = int(round(start_seconds * SAMPLE_RATE))
+    lo = max(0, start)
+    hi = min(target.shape[0], start + audio.shape[0])
+    if hi > lo:
+        target[lo:hi] += audio[lo - start : hi - start]
+
+
+def _fade_out(audio: Audio, sr: int, seconds: float) -> Audio:
+    n = min(audio.shape[0], int(seconds * sr))
+    if n > 0:
+        audio = audio.copy()
+        audio[-n:] *= np.linspace(1.0, 0.0, n, dtype=np.float32)[:, None]
+    return audio
+
+
+def phrase_seconds(score: Score, phrase: VocalPhrase) -> tuple[float, float]:
+    return score.seconds(phrase.start), score.seconds(phrase.end)

@@ -48,7 +48,7 @@ def recent_run_seconds(conn: Connection, model: str) -> float | None:
     ]
     if not durations:
         return None
-    return sum(durations) / len(durations)
+    return float(sum(durations)) / len(durations)
 
 
 def estimate_seconds(

@@ -1,0 +1,95 @@
+"""The pure parts of scripts/bench_api.py: wrk script, parsing, table, doc section."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_api.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_api", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # dataclasses look their module up in sys.modules while the class is built.
+    sys.modules["bench_api"] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules["bench_api"]
+    return module
+
+
+def test_wrk_script_sets_request_and_prints_a_summary(bench: ModuleType) -> None:
+    phase = bench.Phase(
+        "create",
+        "create",
+        "POST",
+        ["/api/v1/audio/music"],
+        {"Authorization": "Bearer aio_x", "Content-Type": "application/json"},
+        '{"model": "m", "prompt": "say \\"hi\\""}',
+    )
+    script = bench.wrk_script(phase)
+    assert 'wrk.method = "POST"' in script
+    assert 'wrk.headers["Authorization"] = "Bearer aio_x"' in script
+    assert 'wrk.body = "{\\"model\\": \\"m\\", \\"prompt\\": \\"say \\\\\\"hi\\\\\\"\\"}"' in script
+    assert 'local paths = {"/api/v1/audio/music"}' in script
+    assert "latency:percentile(99)" in script and "BENCH_JSON" in script
+
+
+def test_parse_summary(bench: ModuleType) -> None:
+    phase = bench.Phase("poll", "poll", "GET", ["/x"], {})
+    summary = {
+        "requests": 5000,
+        "duration_us": 10_000_000,
+        "p50_us": 1500,
+        "p99_us": 9000,
+        "status_errors": 2,
+        "socket_errors": 1,
+    }
+    out = f"Running 10s test\nBENCH_JSON {json.dumps(summary)}\n"
+    result = bench.parse_bench_json(out, phase)
+    assert result.rps == 500 and result.p50_ms == 1.5 and result.p99_ms == 9 and result.errors == 3
+    with pytest.raises(RuntimeError):
+        bench.parse_bench_json("wrk crashed", phase)
+
+
+def test_table_ratios_and_goals(bench: ModuleType) -> None:
+    results = [
+        bench.Result("bare", "bare", 1000, 1.0, 1.0, 2.0, 0),
+        bench.Result("poll", "poll", 800, 1.0, 1.0, 2.0, 0),
+        bench.Result("create", "create", 400, 1.0, 1.0, 2.0, 0),
+    ]
+    table = bench.render_table(results)
+    assert "| poll | 800 | 1.00 | 2.00 | 0 | 80% | ≥ 70%: met |" in table
+    assert "| create | 400 | 1.00 | 2.00 | 0 | 40% | ≥ 50%: NOT met |" in table
+    assert "| bare | 1,000 |" in table and "baseline" in table
+
+
+def test_cpu_plan_gives_the_server_a_core_of_its_own(bench: ModuleType) -> None:
+    assert bench.cpu_plan([0]) == ([0], [0], [0])
+    assert bench.cpu_plan([0, 1]) == ([0], [1], [1])
+    assert bench.cpu_plan([3, 0, 1, 2]) == ([0], [1], [2, 3])
+
+
+def test_replace_section_keeps_the_other_sections(bench: ModuleType) -> None:
+    doc = "# Benchmarks\n\nintro\n\n## Engines\n\nengine numbers\n\n## API\n\nold\n\n## Zeta\n\nz\n"
+    new = bench.replace_section(doc, "API", "new table")
+    assert new == (
+        "# Benchmarks\n\nintro\n\n## Engines\n\nengine numbers\n\n## API\n\nnew table\n\n"
+        "## Zeta\n\nz\n"
+    )
+    assert bench.replace_section(new, "API", "new table") == new
+    appended = bench.replace_section("# Benchmarks\n\n## Engines\n\nx\n", "API", "t")
+    assert appended == "# Benchmarks\n\n## Engines\n\nx\n\n## API\n\nt\n"
+    assert bench.replace_section("", "API", "t") == "# Benchmarks\n\n## API\n\nt\n"
+    # A heading that merely starts with the name is another section.
+    other = bench.replace_section("## API clients\n\nkeep\n", "API", "t")
+    assert other.startswith("## API clients\n\nkeep\n") and other.endswith("## API\n\nt\n")

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     catalog_path: Path | None = None
 
     # Per-key request rate (requests per minute) and per-account concurrent tasks.
-    rate_limit_per_minute: int = 120
+    rate_limit_per_minute: int = 300
     max_concurrent_tasks: int = 4
     # "memory" (one process) or a redis:// URL shared by every API replica.
     rate_limit_backend: str = "memory"

@@ -28,6 +28,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -137,6 +138,35 @@ def cpu_plan(cpus: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
     if len(cpus) == 2:
         return [cpus[0]], [cpus[1]], [cpus[1]]
     return [cpus[0]], [cpus[1]], list(cpus[2:])
+
+
+def combine(rounds: Sequence[Sequence[Result]]) -> list[Result]:
+    """One result per endpoint over all rounds: requests/s over the summed time,
+    the median round's p50 and p99, all errors."""
+    combined: list[Result] = []
+    for index, first in enumerate(rounds[0]):
+        same = [r[index] for r in rounds]
+        combined.append(
+            Result(
+                name=first.name,
+                label=first.label,
+                requests=sum(r.requests for r in same),
+                seconds=sum(r.seconds for r in same),
+                p50_ms=statistics.median(r.p50_ms for r in same),
+                p99_ms=statistics.median(r.p99_ms for r in same),
+                errors=sum(r.errors for r in same),
+            )
+        )
+    return combined
+
+
+def round_ratios(rounds: Sequence[Sequence[Result]], name: str) -> list[float]:
+    ratios = []
+    for results in rounds:
+        by_name = {r.name: r for r in results}
+        if name in by_name and "bare" in by_name and by_name["bare"].rps > 0:
+            ratios.append(by_name[name].rps / by_name["bare"].rps)
+    return ratios
 
 
 def render_table(results: Sequence[Result]) -> str:
@@ -384,18 +414,25 @@ def versions(tool: str) -> str:
     )
 
 
-def report(results: Sequence[Result], args: argparse.Namespace, tool: str, pin_text: str) -> str:
+def report(
+    results: Sequence[Result],
+    rounds: Sequence[Sequence[Result]],
+    args: argparse.Namespace,
+    tool: str,
+    pin_text: str,
+) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = "scripts/bench_api " + " ".join(args.argv) if args.argv else "scripts/bench_api"
     return "\n".join(
         [
             f"Measured {when} with `{command}`: {args.connections} connections, "
-            f"{args.warmup:g} s warm-up then {args.duration:g} s per endpoint, on loopback.",
+            f"{args.rounds} rounds over the endpoints in turn, each {args.warmup:g} s warm-up "
+            f"then {args.duration:g} s timed, on loopback.",
             "",
             render_table(results),
             "",
             f"- Machine: {versions(tool)}.",
-            f"- CPUs: {pin_text}.",
+            f"- CPUs: {pin_text}; load average before the run: {args.loadavg}.",
             "- Baseline: a bare FastAPI app (scripts/bench_support/bare_app.py) with one JSON "
             "endpoint, under the same uvicorn settings as `songforge serve`, started in the same "
             "run. `async def` is the baseline of the ratios; the `def` variant shows what the "
@@ -407,14 +444,20 @@ def report(results: Sequence[Result], args: argparse.Namespace, tool: str, pin_t
             "the signed audio link); create is timed last, since every create adds a queued "
             "task the worker then encodes.",
             "- Goals (from the issue): create ≥ 50 % and poll ≥ 70 % of the bare endpoint's "
-            "requests/s.",
+            "requests/s. Ratio per round: "
+            + "; ".join(
+                f"{name} " + ", ".join(f"{r:.0%}" for r in round_ratios(rounds, name))
+                for name in ("poll", "create")
+            )
+            + ".",
         ]
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
+    parser.add_argument("--duration", type=int, default=5, help="timed seconds per endpoint")
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the endpoints")
     parser.add_argument("--warmup", type=int, default=2, help="seconds before each")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--tool", choices=["auto", "wrk", "httpx"], default="auto")
@@ -436,8 +479,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(argv if argv is not None else sys.argv[1:])
     if not 0 < args.duration <= 300 or not 0 <= args.warmup <= 60:
         parser.error("--duration must be in (0, 300] and --warmup in [0, 60]")
+    if not 1 <= args.rounds <= 20:
+        parser.error("--rounds must be 1 to 20")
     if not 1 <= args.connections <= 1024:
         parser.error("--connections must be 1 to 1024")
+    # Other work on the machine skews every number; the report says how busy it was.
+    try:
+        args.loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        args.loadavg = "unknown"
     tool = args.tool
     if tool == "auto":
         tool = "wrk" if shutil.which("wrk") else "httpx"
@@ -451,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.pin and shutil.which("taskset") and len(load_cpus) and server_cpus != load_cpus
         else "not pinned"
     )
-    results: list[Result] = []
+    rounds: list[list[Result]] = []
     with tempfile.TemporaryDirectory(prefix="songforge-bench-") as tmp:
         workdir = Path(tmp)
         data_dir = workdir / "data"
@@ -508,19 +558,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ),
                 ),
             ]
-            for base_url, phase in phases:
-                result = run_load(phase, base_url, tool, args, load_cpus, workdir)
-                print(
-                    f"{phase.name:10s} {result.rps:9,.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
-                    f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}",
-                    file=sys.stderr,
-                )
-                results.append(result)
-                time.sleep(0.5)
-    text = report(results, args, tool, pin_text)
+            # Rounds interleave the endpoints, so a neighbour's load on a shared
+            # machine lands on all of them alike instead of on one.
+            for round_no in range(1, args.rounds + 1):
+                results: list[Result] = []
+                for base_url, phase in phases:
+                    result = run_load(phase, base_url, tool, args, load_cpus, workdir)
+                    print(
+                        f"round {round_no} {phase.name:10s} {result.rps:9,.0f} req/s  "
+                        f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
+                        f"errors {result.errors}",
+                        file=sys.stderr,
+                    )
+                    results.append(result)
+                    time.sleep(0.5)
+                rounds.append(results)
+    results = combine(rounds)
+    text = report(results, rounds, args, tool, pin_text)
     print(text)
     if args.json is not None:
-        args.json.write_text(json.dumps([asdict(r) | {"rps": r.rps} for r in results], indent=2))
+        rows = [[asdict(r) | {"rps": r.rps} for r in one] for one in rounds]
+        args.json.write_text(json.dumps({"rounds": rows}, indent=2))
     if args.write:
         existing = args.doc.read_text() if args.doc.exists() else ""
         args.doc.parent.mkdir(parents=True, exist_ok=True)

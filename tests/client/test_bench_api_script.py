@@ -93,3 +93,20 @@ def test_replace_section_keeps_the_other_sections(bench: ModuleType) -> None:
     # A heading that merely starts with the name is another section.
     other = bench.replace_section("## API clients\n\nkeep\n", "API", "t")
     assert other.startswith("## API clients\n\nkeep\n") and other.endswith("## API\n\nt\n")
+
+
+def test_rounds_combine_into_one_row_per_endpoint(bench: ModuleType) -> None:
+    rounds = [
+        [
+            bench.Result("bare", "b", 1000, 1.0, 1.0, 5.0, 0),
+            bench.Result("poll", "p", 700, 1.0, 2.0, 9.0, 1),
+        ],
+        [
+            bench.Result("bare", "b", 2000, 1.0, 3.0, 7.0, 0),
+            bench.Result("poll", "p", 900, 1.0, 4.0, 8.0, 0),
+        ],
+    ]
+    bare, poll = bench.combine(rounds)
+    assert (bare.rps, poll.rps) == (1500, 800)
+    assert (poll.p50_ms, poll.p99_ms, poll.errors) == (3.0, 8.5, 1)
+    assert bench.round_ratios(rounds, "poll") == [0.7, 0.45]

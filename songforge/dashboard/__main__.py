@@ -1,0 +1,3 @@
+from songforge.dashboard.admin_cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,166 @@
+// The dashboard's only script: copy buttons, confirmations, and the API tester.
+// Pages work without it, except the tester, which needs fetch().
+"use strict";
+
+(function () {
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  function copyText(text, button) {
+    var status = button.closest("section, div").querySelector(".copy-status");
+    function done(message) {
+      if (status) status.textContent = message;
+      button.textContent = "Copied";
+      window.setTimeout(function () { button.textContent = "Copy"; }, 2000);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(
+        function () { done("Copied to the clipboard."); },
+        function () { done("Select the text and copy it by hand."); }
+      );
+    } else {
+      done("Select the text and copy it by hand.");
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.querySelector(button.getAttribute("data-copy"));
+    if (!source) return;
+    if (source.select) source.select();
+    copyText(source.value !== undefined ? source.value : source.textContent, button);
+  });
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
+  function initTester(form) {
+    var model = form.getAttribute("data-model");
+    var submit = document.getElementById("t-submit");
+    var result = document.getElementById("t-result");
+    var status = document.getElementById("t-status");
+    var progress = document.getElementById("t-progress");
+    var errorBox = document.getElementById("t-error");
+    var player = document.getElementById("t-player");
+    var audio = document.getElementById("t-audio");
+    var download = document.getElementById("t-download");
+    var details = document.getElementById("t-details");
+    var waveform = document.getElementById("t-waveform");
+    var createJson = document.getElementById("t-create-json");
+    var taskJson = document.getElementById("t-task-json");
+    var pollTimer = null;
+
+    function showError(envelope, fallback) {
+      var error = envelope && envelope.error;
+      var text = error ? error.message + (error.param ? " (field: " + error.param + ")" : "") : fallback;
+      errorBox.textContent = text;
+      errorBox.hidden = false;
+      status.textContent = "Failed.";
+      submit.disabled = false;
+    }
+
+    function call(method, url, body) {
+      var options = {
+        method: method,
+        credentials: "same-origin",
+        headers: { "Accept": "application/json" },
+      };
+      if (body !== undefined) {
+        options.headers["Content-Type"] = "application/json";
+        options.headers["X-CSRF-Token"] = csrfToken();
+        options.body = JSON.stringify(body);
+      }
+      return fetch(url, options).then(function (response) {
+        return response.json().then(function (json) {
+          return { ok: response.ok, json: json };
+        }, function () {
+          return { ok: false, json: null };
+        });
+      });
+    }
+
+    function describe(task) {
+      if (task.status === "completed") return "Completed: your song is ready.";
+      if (task.status === "failed") return "Failed.";
+      var text = "Working: " + task.stage;
+      if (task.stage_detail) text += " (" + task.stage_detail + ")";
+      text += ", " + task.progress + "%";
+      if (task.stage === "queued" && task.queue_position != null) text += ", position " + task.queue_position + " in the queue";
+      if (task.eta_seconds != null) text += ", about " + task.eta_seconds + " s left";
+      return text;
+    }
+
+    function poll(taskId) {
+      call("GET", "/dashboard/api/tasks/" + encodeURIComponent(taskId)).then(function (answer) {
+        if (!answer.ok) {
+          showError(answer.json, "Could not read the task.");
+          return;
+        }
+        var task = answer.json.data;
+        taskJson.textContent = JSON.stringify(answer.json, null, 2);
+        progress.value = task.progress;
+        progress.textContent = task.progress + "%";
+        status.textContent = describe(task);
+        if (task.status === "IN_PROGRESS") {
+          pollTimer = window.setTimeout(function () { poll(taskId); }, 1000);
+          return;
+        }
+        submit.disabled = false;
+        if (task.status === "completed") {
+          audio.src = task.output.audio_url;
+          download.href = task.output.audio_url;
+          download.setAttribute("download", task.task_id + ".mp3");
+          waveform.src = "/dashboard/tasks/" + encodeURIComponent(task.task_id) + "/waveform.svg";
+          details.href = "/dashboard/tasks/" + encodeURIComponent(task.task_id);
+          player.hidden = false;
+        } else {
+          showError({ error: task.error }, "The task failed.");
+        }
+      }, function () {
+        showError(null, "The network request failed; is the server up?");
+      });
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (pollTimer) window.clearTimeout(pollTimer);
+      var body = {
+        model: model,
+        prompt: form.elements.prompt.value,
+        lyrics: form.elements.lyrics.value,
+        bitrate: parseInt(form.elements.bitrate.value, 10),
+        sample_rate: parseInt(form.elements.sample_rate.value, 10),
+      };
+      result.hidden = false;
+      errorBox.hidden = true;
+      player.hidden = true;
+      audio.removeAttribute("src");
+      progress.value = 0;
+      taskJson.textContent = "";
+      status.textContent = "Sending…";
+      submit.disabled = true;
+      call("POST", "/dashboard/api/music", body).then(function (answer) {
+        createJson.textContent = answer.json ? JSON.stringify(answer.json, null, 2) : "";
+        if (!answer.ok) {
+          showError(answer.json, "The request was refused.");
+          return;
+        }
+        status.textContent = "Queued.";
+        poll(answer.json.data.task_id);
+      }, function () {
+        showError(null, "The network request failed; is the server up?");
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("tester-form");
+    if (form) initTester(form);
+  });
+})();

@@ -72,7 +72,7 @@ def weights_dir_option(engine: str, options: Mapping[str, Any]) -> Path:
 def validate_weights_dir(
     engine: str,
     weights_dir: Path,
-    index_file: str,
+    index_files: tuple[str, ...],
     components: Iterable[ComponentRequirement],
 ) -> None:
     """Raise EngineUnavailable, naming what is missing, unless the directory is complete.
@@ -84,11 +84,12 @@ def validate_weights_dir(
         raise EngineUnavailable(
             f"engine {engine!r}: weights directory {weights_dir} does not exist"
         )
-    index = weights_dir / index_file
-    if not index.is_file():
+    candidates = (weights_dir / name for name in index_files)
+    index = next((path for path in candidates if path.is_file()), None)
+    if index is None:
         raise EngineUnavailable(
             f"engine {engine!r}: {weights_dir} is not a pipeline checkpoint "
-            f"({index_file} is missing)"
+            f"(no {' or '.join(index_files)})"
         )
     try:
         json.loads(index.read_text())

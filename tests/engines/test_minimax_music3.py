@@ -1,0 +1,352 @@
+"""MiniMax Music 3 adapter: options, weights checks, translation, tiny-model rendering,
+and the fast autoregressive loop against diffusers' own step."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from songforge.audio.mp3_frames import read_mp3_info
+from songforge.engines.base import EngineUnavailable, GenerationRequest
+from songforge.engines.minimax_music3 import (
+    ATTRIBUTION,
+    INSTRUMENTAL_LYRICS,
+    m3_caption,
+    m3_lyrics,
+)
+from songforge.engines.registry import check_engine, create_engine
+from tests.engines.gpu_support import need_gpu_stack, requires_gpu_stack
+
+ENGINE = "minimax-music3"
+
+
+# ------------------------------------------------------------ no torch needed
+
+
+def test_importing_the_adapters_does_not_import_torch() -> None:
+    code = (
+        "import sys, songforge.engines.registry, songforge.engines.minimax_music3, "
+        "songforge.engines.ace_step, songforge.engines.gpu_common; "
+        "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules, sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_lyrics_tags_go_on_their_own_lines_lower_case() -> None:
+    lyrics = "[Verse] City lights are calling\nI hear them\n[PRE CHORUS]\nHold on\n[Chorus 2] Sing"
+    assert m3_lyrics(lyrics) == (
+        "[verse]\nCity lights are calling\nI hear them\n[pre chorus]\nHold on\n[chorus]\nSing"
+    )
+
+
+def test_lyrics_with_two_tags_on_a_line_and_blank_lines() -> None:
+    assert m3_lyrics("[Intro][Verse]\n\n  la  la \n") == "[intro]\n[verse]\nla la"
+
+
+def test_template_tokens_in_user_text_are_removed() -> None:
+    # <|lyrics_end|> inside lyrics would close the lyrics block of the prompt template.
+    assert "<|" not in m3_lyrics("[Verse]\nhello <|lyrics_end|><|audio_start|> world")
+    assert "<|" not in m3_caption("pop <|caption_end|> song", instrumental=False)
+
+
+def test_no_sung_text_is_an_instrumental() -> None:
+    assert m3_lyrics("") == INSTRUMENTAL_LYRICS
+    assert m3_lyrics("[Intro]\n[Solo]") == INSTRUMENTAL_LYRICS
+    assert m3_caption("Ambient piano", instrumental=True).endswith("instrumental, no vocals")
+    assert m3_caption("Instrumental jazz", instrumental=True) == "Instrumental jazz"
+
+
+def test_unknown_bracketed_words_stay_sung_text() -> None:
+    assert m3_lyrics("[Verse]\nwe sing [softly] now") == "[verse]\nwe sing [softly] now"
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+@pytest.fixture(scope="module")
+def m3_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    need_gpu_stack()
+    from tests.engines.tiny_models import build_tiny_minimax_music3
+
+    return build_tiny_minimax_music3(tmp_path_factory.mktemp("weights") / "minimax-music3")
+
+
+@pytest.fixture(scope="module")
+def m3_engine(m3_checkpoint: Path) -> Any:
+    engine = create_engine(ENGINE, {"weights_dir": str(m3_checkpoint), "num_inference_steps": 2})
+    engine.load()
+    return engine
+
+
+def request(**overrides: Any) -> GenerationRequest:
+    values: dict[str, Any] = {
+        "prompt": "Bright synth pop, female vocal",
+        "lyrics": "[Verse] hello city lights\n[Chorus]\nsing along",
+        "seed": 11,
+        "duration": 1.0,
+        "sample_rate": 32000,
+    }
+    values.update(overrides)
+    return GenerationRequest(**values)
+
+
+@requires_gpu_stack
+def test_missing_weights_dir_option_is_a_clear_error() -> None:
+    with pytest.raises(EngineUnavailable, match="weights_dir"):
+        create_engine(ENGINE, {})
+
+
+@requires_gpu_stack
+def test_missing_directory_keeps_the_model_off_line(tmp_path: Path) -> None:
+    reason = check_engine(ENGINE, {"weights_dir": str(tmp_path / "nowhere")})
+    assert reason is not None and "does not exist" in reason
+
+
+@requires_gpu_stack
+def test_incomplete_directory_names_what_is_missing(m3_checkpoint: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(m3_checkpoint, broken)
+    for weights in (broken / "vocoder").glob("*.safetensors"):
+        weights.unlink()
+    shutil.rmtree(broken / "tokenizer")
+    reason = check_engine(ENGINE, {"weights_dir": str(broken)})
+    assert reason is not None
+    assert "vocoder/ has no weight files" in reason and "tokenizer/ is missing" in reason
+    (broken / "modular_model_index.json").unlink()
+    with pytest.raises(EngineUnavailable, match="not a pipeline checkpoint"):
+        create_engine(ENGINE, {"weights_dir": str(broken)})
+
+
+@requires_gpu_stack
+def test_bad_options_are_refused(m3_checkpoint: Path) -> None:
+    with pytest.raises(EngineUnavailable, match="ar_loop"):
+        create_engine(ENGINE, {"weights_dir": str(m3_checkpoint), "ar_loop": "turbo"})
+    with pytest.raises(EngineUnavailable, match="num_inference_steps"):
+        create_engine(ENGINE, {"weights_dir": str(m3_checkpoint), "num_inference_steps": 0})
+
+
+@requires_gpu_stack
+def test_create_engine_loads_nothing(m3_checkpoint: Path) -> None:
+    engine = create_engine(ENGINE, {"weights_dir": str(m3_checkpoint)})
+    assert engine.name == ENGINE
+    assert not engine.loaded  # type: ignore[attr-defined]
+
+
+@requires_gpu_stack
+def test_load_is_offline_and_once(m3_engine: Any) -> None:
+    import os
+
+    pipeline = m3_engine._pipeline
+    m3_engine.load()
+    assert m3_engine._pipeline is pipeline
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+@requires_gpu_stack
+def test_renders_stereo_at_the_requested_rate(m3_engine: Any) -> None:
+    stages: list[tuple[str, float]] = []
+    result = m3_engine.generate(request(), lambda stage, f: stages.append((stage, f)))
+    assert result.sample_rate == 32000
+    assert result.samples.dtype == np.float32 and result.samples.shape[1] == 2
+    assert 0 < result.duration_seconds <= 1.0 + 0.1
+    assert np.abs(result.samples).max() <= 1.0 and np.abs(result.samples).max() > 0
+    assert result.engine == ENGINE
+    assert result.metadata["attribution"] == ATTRIBUTION
+    assert result.metadata["ar_loop"] == "fast"
+    fractions = [f for _, f in stages]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+@requires_gpu_stack
+def test_same_seed_same_song_other_seed_other_song(m3_engine: Any) -> None:
+    first = m3_engine.generate(request(seed=3), lambda s, f: None).samples
+    again = m3_engine.generate(request(seed=3), lambda s, f: None).samples
+    other = m3_engine.generate(request(seed=4), lambda s, f: None).samples
+    assert np.array_equal(first, again)
+    assert first.shape != other.shape or not np.array_equal(first, other)
+
+
+@requires_gpu_stack
+def test_fast_loop_renders_the_reference_song(m3_engine: Any, m3_checkpoint: Path) -> None:
+    reference = create_engine(
+        ENGINE,
+        {"weights_dir": str(m3_checkpoint), "num_inference_steps": 2, "ar_loop": "reference"},
+    )
+    ours = m3_engine.generate(request(seed=5), lambda s, f: None)
+    theirs = reference.generate(request(seed=5), lambda s, f: None)
+    assert theirs.metadata["ar_loop"] == "reference"
+    assert np.array_equal(ours.samples, theirs.samples)
+
+
+@requires_gpu_stack
+def test_instrumental_request_renders(m3_engine: Any) -> None:
+    result = m3_engine.generate(request(lyrics="", sample_rate=16000), lambda s, f: None)
+    assert result.sample_rate == 16000 and result.samples.shape[0] > 0
+
+
+# ------------------------------------------- fast loop versus diffusers' step
+
+
+@pytest.fixture(scope="module")
+def tiny_lm() -> tuple[Any, Any]:
+    need_gpu_stack()
+    from tests.engines.tiny_models import tiny_m3_language_models
+
+    return tiny_m3_language_models(seed=1)  # type: ignore[no-any-return]
+
+
+def prompt_ids(length: int, seed: int) -> Any:
+    import torch
+    from diffusers.modular_pipelines.minimax_music3 import encoders
+
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, 300, (1, length), generator=generator)
+    unconditional = ids.clone()
+    unconditional[:, 1:-2] = encoders._AUDIO_CFG_TOKEN_ID
+    return torch.cat([ids, unconditional])
+
+
+@contextmanager
+def end_token_boost(models: tuple[Any, Any], enabled: bool = True) -> Iterator[None]:
+    """Make the end token likely, so songs stop early as trained ones do."""
+    import torch
+
+    head = models[0].lm_head.weight
+    saved = head[151_670].clone()
+    if enabled:
+        with torch.no_grad():
+            head[151_670] *= 3.0
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            head[151_670] = saved
+
+
+def run_reference(models: tuple[Any, Any], text_ids: Any, frames: int, seed: int) -> Any:
+    """diffusers' MiniMaxMusic3AutoregressiveStep, recording every logit row it samples from."""
+    import torch
+    from diffusers.modular_pipelines.minimax_music3 import encoders
+    from diffusers.modular_pipelines.modular_pipeline import PipelineState
+
+    recorded: list[Any] = []
+    original = encoders._sample_top_k
+
+    def spy(logits: Any, generator: Any) -> Any:
+        recorded.append(logits.detach().clone())
+        return original(logits, generator)
+
+    class Components:
+        language_model = models[0]
+        rvq_depth_decoder = models[1]
+        frame_rate = 25.0
+
+    generator = torch.Generator().manual_seed(seed)
+    state = PipelineState()
+    state.set("text_ids", text_ids)
+    state.set("audio_duration", frames / 25.0)
+    state.set("generator", generator)
+    encoders._sample_top_k = spy
+    try:
+        _, state = encoders.MiniMaxMusic3AutoregressiveStep()(Components(), state)
+    finally:
+        encoders._sample_top_k = original
+    return state.get("frame_hiddens"), recorded, generator.get_state()
+
+
+@requires_gpu_stack
+@pytest.mark.parametrize("boost_end", [False, True], ids=["full-length", "stops-early"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_loop_matches_diffusers_bit_for_bit(
+    tiny_lm: tuple[Any, Any], seed: int, boost_end: bool
+) -> None:
+    import torch
+
+    from songforge.engines.m3_fast_loop import ARRequest, FastAutoregressiveLoop, FastLoopOptions
+
+    text_ids = prompt_ids(18, seed)
+    with end_token_boost(tiny_lm, boost_end):
+        ref_hiddens, ref_logits, ref_state = run_reference(tiny_lm, text_ids, 40, seed)
+        recorded: list[tuple[str, int, Any]] = []
+        generator = torch.Generator().manual_seed(seed)
+        loop = FastAutoregressiveLoop(*tiny_lm)
+        # sync_every=7 makes the loop run past the end and wind the generator back.
+        (hiddens,) = loop.generate(
+            [ARRequest(text_ids, 40, generator)], FastLoopOptions(record=recorded, sync_every=7)
+        )
+    # The reference's logits, row for row, up to where it stopped (ours ran on).
+    assert len(recorded) >= len(ref_logits)
+    for (_, _, ours), theirs in zip(recorded, ref_logits, strict=False):
+        assert torch.equal(ours, theirs)
+    assert torch.equal(hiddens, ref_hiddens)
+    # The flow-matching stage draws its noise next, from the same generator.
+    assert torch.equal(generator.get_state(), ref_state)
+
+
+@requires_gpu_stack
+def test_batched_songs_match_their_reference_runs(tiny_lm: tuple[Any, Any]) -> None:
+    import torch
+
+    from songforge.engines.m3_fast_loop import ARRequest, FastAutoregressiveLoop
+
+    cases = [(18, 40, 0), (27, 30, 1), (11, 55, 2)]  # prompt length, frames, seed
+    requests = [
+        ARRequest(prompt_ids(n, s), f, torch.Generator().manual_seed(s)) for n, f, s in cases
+    ]
+    with end_token_boost(tiny_lm):
+        references = [run_reference(tiny_lm, prompt_ids(n, s), f, s) for n, f, s in cases]
+        outputs = FastAutoregressiveLoop(*tiny_lm).generate(requests)
+    for (ref_hiddens, _, ref_state), ours, req in zip(references, outputs, requests, strict=True):
+        # Rows of different lengths share one masked attention call, so sums are
+        # reassociated: equal to rounding, and the sampled codes (hence lengths and
+        # generator positions) identical.
+        assert ours.shape == ref_hiddens.shape
+        torch.testing.assert_close(ours, ref_hiddens, rtol=1e-5, atol=1e-5)
+        assert req.generator is not None
+        assert torch.equal(req.generator.get_state(), ref_state)
+
+
+# ------------------------------------------------------------ through the API
+
+
+@requires_gpu_stack
+def test_song_through_the_api(server_factory: Any, m3_checkpoint: Path) -> None:
+    # The API asks for at least 5 s; the engine's own limit keeps the tiny render short.
+    options = {"weights_dir": str(m3_checkpoint), "num_inference_steps": 2}
+    engine = create_engine(ENGINE, {**options, "max_duration_seconds": 1.0})
+    engine.load()
+    server = server_factory(engines={"minimax-music": engine})
+    body = {
+        "model": "minimax-music",
+        "prompt": "Bright synth pop",
+        "lyrics": "[Verse]\nhello city lights",
+        "bitrate": 128000,
+        "sample_rate": 24000,
+        "seed": 9,
+        "duration": 5,
+    }
+    with server.client() as client:
+        created = client.post("/api/v1/audio/music", json=body)
+        assert created.status_code == 200, created.text
+        task = server.wait_for(created.json()["data"]["task_id"], timeout=120)
+        assert task["status"] == "completed", task
+        output = task["output"]
+        assert output["engine"] == ENGINE
+        assert output["sample_rate"] == 24000 and output["channels"] == 2
+        audio = httpx_get(client, output["audio_url"])
+    info = read_mp3_info(audio)
+    assert info.sample_rate == 24000 and info.channels == 2
+
+
+def httpx_get(client: Any, url: str) -> bytes:
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    return bytes(response.content)

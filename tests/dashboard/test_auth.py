@@ -92,9 +92,7 @@ def test_pages_need_a_session_and_say_where_to_come_back(web: Callable[[], WebCl
     assert api.json()["error"]["type"] == "authentication_error"
 
 
-def test_sign_out_ends_the_session_on_the_server(
-    dash_server: LiveServer, user: WebClient
-) -> None:
+def test_sign_out_ends_the_session_on_the_server(dash_server: LiveServer, user: WebClient) -> None:
     token = user.http.cookies["sf_session"]
     response = user.post_form("/signout", token_page="/dashboard")
     assert response.status_code == 303

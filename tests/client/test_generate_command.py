@@ -195,3 +195,56 @@ def test_summary_lines() -> None:
         f"  size 1.9 MiB, sha256 {'ab' * 32} verified",
         "  engine composer, task task_9",
     ]
+
+
+def test_on_a_terminal_progress_is_redrawn_in_place(server_factory: object, tmp_path: Path) -> None:
+    import pty
+
+    from tests.fakes import ToneEngine
+
+    server: LiveServer = server_factory(  # type: ignore[operator]
+        engines={"minimax-music": ToneEngine(delay=1.2)}
+    )
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [
+                str(SONGFORGE),
+                "generate",
+                "--url",
+                server.url,
+                "--api-key",
+                server.api_key,
+                "--prompt",
+                "tty",
+                "-o",
+                str(tmp_path / "tty.mp3"),
+            ],
+            stderr=follower,
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=clean_env(),
+            timeout=60,
+            check=False,
+        )
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other side is closed and drained
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+        if follower != -1:
+            os.close(follower)
+    err = b"".join(chunks).decode()
+    assert done.returncode == 0, err
+    progress = err.split("submitted", 1)[1]
+    # Several states drawn over one another on a single line, ended once.
+    assert progress.count("\r") >= 2 and progress.strip("\r\n").count("\n") == 0
+    assert "100% | done" in progress

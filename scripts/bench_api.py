@@ -46,9 +46,13 @@ DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "API"
 HOST = "127.0.0.1"
 MODEL = "bench-instant"
+# A model whose one worker holds its first task, so the tasks behind it stay
+# queued: polling them exercises queue position and ETA, as real clients see.
+HELD_MODEL = "bench-held"
+HELD_SECONDS = 900
 CREATE_BODY = {"model": MODEL, "prompt": "benchmark", "bitrate": 32000, "sample_rate": 16000}
 # The issue's goals, as fractions of the bare endpoint's requests/s.
-GOALS = {"create": 0.5, "poll": 0.7}
+GOALS = {"create": 0.5, "poll": 0.7, "poll-queued": 0.7}
 START_TIMEOUT = 90.0
 
 
@@ -219,7 +223,7 @@ def pinned(command: list[str], cpus: Sequence[int], pin: bool) -> list[str]:
 
 @contextlib.contextmanager
 def started(
-    command: list[str], env: dict[str, str], log: Path
+    command: list[str], env: dict[str, str], log: Path, stop: int = signal.SIGTERM
 ) -> Iterator[subprocess.Popen[bytes]]:
     with open(log, "wb") as out:
         # Own session: stopping it reaches the children it spawned, and only those.
@@ -235,7 +239,7 @@ def started(
         yield process
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            os.killpg(process.pid, stop)
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -275,7 +279,10 @@ def songforge_env(data_dir: Path) -> dict[str, str]:
     catalog.write_text(
         f'[models.{MODEL}]\nengine = "instant_engine:create_engine"\nprice = 1\n'
         'description = "instant engine for the API benchmark"\n'
-        "typical_runtime_seconds = 0.05\n"
+        "typical_runtime_seconds = 0.05\n\n"
+        f'[models.{HELD_MODEL}]\nengine = "instant_engine:create_engine"\nprice = 1\n'
+        'description = "holds each task, so the ones behind it stay queued"\n'
+        f"options = {{ hold_seconds = {HELD_SECONDS} }}\n"
     )
     env = dict(os.environ)
     env.update(
@@ -312,6 +319,24 @@ def completed_task_ids(base_url: str, key: str, count: int) -> list[str]:
             task = client.wait(task_id, poll_interval=0.05, timeout=60)
             if not task.is_completed:
                 raise RuntimeError(f"warm-up task {task_id} ended {task.status}: {task.error}")
+    return ids
+
+
+def queued_task_ids(base_url: str, key: str, count: int) -> list[str]:
+    """``count`` tasks of the held model: the first one generating, the rest queued."""
+    from songforge.client import Client
+
+    body = {**CREATE_BODY, "model": HELD_MODEL}
+    with Client(base_url, key, max_retries=0) as client:
+        ids = [client.create_music(**body).task_id for _ in range(count)]  # type: ignore[arg-type]
+        deadline = time.monotonic() + 30
+        while client.get_task(ids[0]).stage in (None, "queued"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the held model's worker never started its first task")
+            time.sleep(0.1)
+        last = client.get_task(ids[-1])
+        if last.stage != "queued" or last.queue_position is None:
+            raise RuntimeError(f"expected a queued task, got {last.stage} {last.queue_position}")
     return ids
 
 
@@ -426,8 +451,8 @@ def report(
     return "\n".join(
         [
             f"Measured {when} with `{command}`: {args.connections} connections, "
-            f"{args.rounds} rounds over the endpoints in turn, each {args.warmup:g} s warm-up "
-            f"then {args.duration:g} s timed, on loopback.",
+            f"{args.rounds} round{'s' if args.rounds != 1 else ''} over the endpoints in turn, "
+            f"each {args.warmup:g} s warm-up then {args.duration:g} s timed, on loopback.",
             "",
             render_table(results),
             "",
@@ -437,17 +462,19 @@ def report(
             "endpoint, under the same uvicorn settings as `songforge serve`, started in the same "
             "run. `async def` is the baseline of the ratios; the `def` variant shows what the "
             "threadpool hop alone costs.",
-            "- songforge: `songforge serve --workers 0` plus one `songforge worker`, SQLite in a "
-            "fresh temp dir, one model on an instant engine "
+            "- songforge: `songforge serve --workers 0` plus a `songforge worker` per model, "
+            "SQLite in a fresh temp dir, models on an instant engine "
             "(scripts/bench_support/instant_engine.py: 0.5 s tone, no composing), rate and "
-            "concurrency limits lifted. Poll cycles over completed tasks (the answer carries "
-            "the signed audio link); create is timed last, since every create adds a queued "
-            "task the worker then encodes.",
+            "concurrency limits lifted. Poll cycles over 16 completed tasks (the answer carries "
+            "the signed audio link); poll, queued cycles over 16 tasks of a second model whose "
+            "own worker holds the first one, so the others are queued and each answer computes "
+            "a queue position and an ETA. Create is timed last in each round, since every "
+            "create adds a task the worker then encodes.",
             "- Goals (from the issue): create ≥ 50 % and poll ≥ 70 % of the bare endpoint's "
             "requests/s. Ratio per round: "
             + "; ".join(
                 f"{name} " + ", ".join(f"{r:.0%}" for r in round_ratios(rounds, name))
-                for name in ("poll", "create")
+                for name in ("poll", "poll-queued", "create")
             )
             + ".",
         ]
@@ -524,15 +551,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             "0",
         ]
         worker_cmd = [sys.executable, "-m", "songforge.cli", "worker", "--models", MODEL]
+        held_cmd = [sys.executable, "-m", "songforge.cli", "worker", "--models", HELD_MODEL]
         auth = {"Authorization": f"Bearer {key}"}
         with (
             started(pinned(bare_cmd, server_cpus, args.pin), env, workdir / "bare.log") as bare,
             started(pinned(api_cmd, server_cpus, args.pin), env, workdir / "api.log") as api,
             started(pinned(worker_cmd, worker_cpus, args.pin), env, workdir / "worker.log"),
+            # Killed outright: a graceful stop would wait for the task it holds.
+            started(
+                pinned(held_cmd, worker_cpus, args.pin), env, workdir / "held.log", signal.SIGKILL
+            ),
         ):
             wait_http(bare_url + "/bare", bare, workdir / "bare.log")
             wait_http(api_url + "/readyz", api, workdir / "api.log")
             poll_ids = completed_task_ids(api_url, key, 16)
+            queued_ids = queued_task_ids(api_url, key, 16)
             phases = [
                 (bare_url, Phase("bare", "bare GET (async def)", "GET", ["/bare"], {})),
                 (bare_url, Phase("bare-sync", "bare GET (def)", "GET", ["/bare-sync"], {})),
@@ -543,6 +576,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "poll GET /api/v1/tasks/{id}",
                         "GET",
                         [f"/api/v1/tasks/{i}" for i in poll_ids],
+                        auth,
+                    ),
+                ),
+                (
+                    api_url,
+                    Phase(
+                        "poll-queued",
+                        "poll GET /api/v1/tasks/{id}, queued",
+                        "GET",
+                        [f"/api/v1/tasks/{i}" for i in queued_ids],
                         auth,
                     ),
                 ),

@@ -6,7 +6,8 @@ packages and the directory are there; ``load`` reads the weights once per worker
 process; ``generate`` renders one song.
 
 The autoregressive stage runs through songforge.engines.m3_fast_loop unless
-``options.ar_loop = "reference"``: same sampling, fewer host round trips.
+``options.ar_loop = "reference"``: same sampling, fewer host round trips, and
+several songs per weight read (``generate_many``).
 
 Products that use this model must show the attribution "MiniMax-Music3"
 (docs/gpu-engines.md); the adapter reports it in every result's metadata.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,18 +147,39 @@ def m3_caption(prompt: str, instrumental: bool) -> str:
 
 
 class MiniMaxMusic3Engine:
+    """One loaded MiniMax Music 3 pipeline.
+
+    With the fast loop the pipeline runs in three stages: tokenize (diffusers'
+    block), the autoregressive stage (m3_fast_loop, several songs at once), and
+    flow matching plus vocoder (diffusers' blocks). The reference path calls the
+    whole diffusers pipeline unchanged.
+    """
+
     name = ENGINE
 
     def __init__(self, options: MiniMaxMusic3Options) -> None:
         self.options = options
         self._pipeline: Any = None
-        self._fast_step: Any = None
+        self._stages: _Stages | None = None
         self._device: Any = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_pipeline(
+        cls, pipeline: Any, options: MiniMaxMusic3Options, device: Any
+    ) -> MiniMaxMusic3Engine:
+        """An engine around a pipeline already in memory (the GPU benchmark builds one)."""
+        engine = cls(options)
+        engine._adopt(pipeline, device)
+        return engine
 
     @property
     def loaded(self) -> bool:
         return self._pipeline is not None
+
+    @property
+    def ar_loop(self) -> str:
+        return "fast" if self._stages is not None else "reference"
 
     def load(self) -> None:
         with self._lock:
@@ -191,65 +213,142 @@ class MiniMaxMusic3Engine:
             raise EngineUnavailable(
                 f"engine {ENGINE!r}: {weights}: could not load {', '.join(missing)} (see the log)"
             )
+        self._adopt(pipeline, device)
+        log.info(
+            "MiniMax Music 3 loaded from %s on %s (%s), %s loop",
+            weights,
+            device,
+            dtype,
+            self.ar_loop,
+        )
+
+    def _adopt(self, pipeline: Any, device: Any) -> None:
         pipeline.to(device)
         _disable_progress_bars(pipeline._blocks)
         self._device = device
         if self.options.ar_loop == "fast":
-            self._fast_step = _install_fast_step(pipeline, self.options.cuda_graphs)
+            self._stages = _build_stages(pipeline, self.options.cuda_graphs)
         self._pipeline = pipeline
-        log.info("MiniMax Music 3 loaded from %s on %s (%s)", weights, device, dtype)
 
     def generate(self, request: GenerationRequest, progress: ProgressCallback) -> AudioResult:
+        return self.generate_many([request], progress)[0]
+
+    def generate_many(
+        self, requests: Sequence[GenerationRequest], progress: ProgressCallback | None = None
+    ) -> list[AudioResult]:
+        """Render several songs; with the fast loop their autoregressive stages share
+        every weight read (the part of the work that is bound by memory bandwidth)."""
         if self._pipeline is None:
             self.load()
         import torch
 
-        lyrics = m3_lyrics(request.lyrics)
-        instrumental = lyrics == INSTRUMENTAL_LYRICS
-        caption = m3_caption(request.prompt, instrumental)
-        duration = song_duration(
-            request,
-            self.options.default_duration_seconds,
-            self.options.max_duration_seconds,
-            MIN_SECONDS,
-        )
-        generator = make_generator(request.seed, self._device)
-        progress("composing", 0.0)
-        if self._fast_step is not None:
-            self._fast_step.progress = lambda done, total: progress("composing", 0.7 * done / total)
+        report: ProgressCallback = progress or _no_progress
+        inputs = [self._model_inputs(request) for request in requests]
+        report("composing", 0.0)
         try:
             with self._lock:
-                audios = self._pipeline(
-                    prompt=caption,
-                    lyrics=lyrics,
-                    audio_duration=duration,
-                    generator=generator,
-                    num_inference_steps=self.options.num_inference_steps,
-                    output_type="np",
-                    output="audios",
-                )
+                if self._stages is None:
+                    audios = [self._reference_render(i) for i in inputs]
+                else:
+                    audios = self._staged_render(self._stages, inputs, report)
         except torch.cuda.OutOfMemoryError as exc:
             raise GenerationError(f"out of GPU memory: {exc}", retryable=True) from exc
         except ValueError as exc:
             raise GenerationError(f"MiniMax Music 3 cannot render this request: {exc}") from exc
-        finally:
-            if self._fast_step is not None:
-                self._fast_step.progress = None
-        progress("mixing", 0.95)
+        report("mixing", 0.95)
         native_rate = int(self._pipeline.sampling_rate)
-        samples = deliver(pipeline_audio_to_samples(audios), native_rate, request.sample_rate)
-        progress("mixing", 1.0)
-        return AudioResult(
-            samples=samples,
-            sample_rate=request.sample_rate,
-            engine=ENGINE,
-            metadata={
-                "attribution": ATTRIBUTION,
-                "native_sample_rate": native_rate,
-                "requested_seconds": duration,
-                "ar_loop": "fast" if self._fast_step is not None else "reference",
-            },
+        results = []
+        for request, model_inputs, audio in zip(requests, inputs, audios, strict=True):
+            samples = deliver(pipeline_audio_to_samples(audio), native_rate, request.sample_rate)
+            results.append(
+                AudioResult(
+                    samples=samples,
+                    sample_rate=request.sample_rate,
+                    engine=ENGINE,
+                    metadata={
+                        "attribution": ATTRIBUTION,
+                        "native_sample_rate": native_rate,
+                        "requested_seconds": model_inputs.duration,
+                        "ar_loop": self.ar_loop,
+                    },
+                )
+            )
+        report("mixing", 1.0)
+        return results
+
+    def _model_inputs(self, request: GenerationRequest) -> _ModelInputs:
+        lyrics = m3_lyrics(request.lyrics)
+        return _ModelInputs(
+            caption=m3_caption(request.prompt, instrumental=lyrics == INSTRUMENTAL_LYRICS),
+            lyrics=lyrics,
+            duration=song_duration(
+                request,
+                self.options.default_duration_seconds,
+                self.options.max_duration_seconds,
+                MIN_SECONDS,
+            ),
+            generator=make_generator(request.seed, self._device),
         )
+
+    def _reference_render(self, inputs: _ModelInputs) -> Any:
+        return self._pipeline(
+            prompt=inputs.caption,
+            lyrics=inputs.lyrics,
+            audio_duration=inputs.duration,
+            generator=inputs.generator,
+            num_inference_steps=self.options.num_inference_steps,
+            output_type="np",
+            output="audios",
+        )
+
+    def _staged_render(
+        self, stages: _Stages, inputs: Sequence[_ModelInputs], report: ProgressCallback
+    ) -> list[Any]:
+        from songforge.engines import m3_fast_loop
+
+        frame_rate = float(self._pipeline.frame_rate)
+        ar_requests = []
+        for item in inputs:
+            text_ids = stages.tokenize(prompt=item.caption, lyrics=item.lyrics, output="text_ids")
+            max_frames = min(int(item.duration * frame_rate), m3_fast_loop.MAX_AUDIO_FRAMES)
+            ar_requests.append(m3_fast_loop.ARRequest(text_ids, max_frames, item.generator))
+        options = m3_fast_loop.FastLoopOptions(
+            cuda_graphs=self.options.cuda_graphs,
+            progress=lambda done, total: report("composing", 0.7 * done / total),
+        )
+        frame_hiddens = stages.loop.generate(ar_requests, options)
+        audios = []
+        for index, (item, hiddens) in enumerate(zip(inputs, frame_hiddens, strict=True)):
+            report("rendering", 0.7 + 0.25 * index / len(inputs))
+            audios.append(
+                stages.render(
+                    frame_hiddens=hiddens,
+                    generator=item.generator,
+                    num_inference_steps=self.options.num_inference_steps,
+                    output_type="np",
+                    output="audios",
+                )
+            )
+        return audios
+
+
+def _no_progress(stage: str, fraction: float) -> None:
+    pass
+
+
+@dataclass
+class _ModelInputs:
+    caption: str
+    lyrics: str
+    duration: float
+    generator: Any
+
+
+@dataclass
+class _Stages:
+    tokenize: Any
+    loop: Any
+    render: Any
 
 
 def _disable_progress_bars(block: Any) -> None:
@@ -261,74 +360,46 @@ def _disable_progress_bars(block: Any) -> None:
         _disable_progress_bars(child)
 
 
-def _install_fast_step(pipeline: Any, cuda_graphs: bool) -> Any:
-    """Put the fast autoregressive step in place of diffusers' own, or return None.
+def _build_stages(pipeline: Any, cuda_graphs: bool) -> _Stages | None:
+    """Split the loaded pipeline around its autoregressive stage, or None to run it whole.
 
-    The step is a subclass of the reference block, so it declares the same
-    inputs, outputs and components; only its loop differs.
+    The stages are diffusers' own blocks (tokenize; denoise and decode) on the
+    same component objects, so nothing is copied and only the loop in between
+    is ours.
     """
+    from diffusers.modular_pipelines import SequentialPipelineBlocks
+    from diffusers.modular_pipelines.minimax_music3.decoders import (
+        MiniMaxMusic3VocoderDecodeStep,
+    )
     from diffusers.modular_pipelines.minimax_music3.encoders import (
-        MiniMaxMusic3AutoregressiveStep,
+        MiniMaxMusic3TokenizeStep,
+    )
+    from diffusers.modular_pipelines.minimax_music3.modular_blocks_minimax_music3 import (
+        MiniMaxMusic3CoreDenoiseStep,
     )
 
     from songforge.engines import m3_fast_loop
 
     reason = m3_fast_loop.check_supported(pipeline.language_model)
-    try:
-        blocks = pipeline._blocks.sub_blocks["semantic_generator"].sub_blocks
-        reference = blocks["generate"]
-    except (AttributeError, KeyError):
-        reason = "the pipeline's block layout is not the one diffusers 0.42 ships"
-    else:
-        if not isinstance(reference, MiniMaxMusic3AutoregressiveStep):
-            reason = f"unexpected autoregressive block {type(reference).__name__}"
     if reason is not None:
         log.warning("fast autoregressive loop not used: %s", reason)
         return None
+    pipeline_class = type(pipeline)
 
-    step = _fast_step_class()()
-    step.loop = m3_fast_loop.FastAutoregressiveLoop(
-        pipeline.language_model, pipeline.rvq_depth_decoder
+    def stage(blocks: dict[str, type], components: tuple[str, ...]) -> Any:
+        # from_blocks_dict instantiates the block classes itself.
+        part = pipeline_class(blocks=SequentialPipelineBlocks.from_blocks_dict(blocks))
+        part.update_components(**{name: getattr(pipeline, name) for name in components})
+        _disable_progress_bars(part._blocks)
+        return part
+
+    return _Stages(
+        tokenize=stage({"tokenize": MiniMaxMusic3TokenizeStep}, ("tokenizer",)),
+        loop=m3_fast_loop.FastAutoregressiveLoop(
+            pipeline.language_model, pipeline.rvq_depth_decoder
+        ),
+        render=stage(
+            {"denoise": MiniMaxMusic3CoreDenoiseStep, "decode": MiniMaxMusic3VocoderDecodeStep},
+            ("condition_encoder", "transformer", "scheduler", "guider", "vocoder"),
+        ),
     )
-    step.cuda_graphs = cuda_graphs
-    step.progress = None
-    blocks["generate"] = step
-    return step
-
-
-def _fast_step_class() -> Any:
-    import torch
-    from diffusers.modular_pipelines.minimax_music3.encoders import (
-        MiniMaxMusic3AutoregressiveStep,
-    )
-
-    from songforge.engines import m3_fast_loop
-
-    class FastAutoregressiveStep(MiniMaxMusic3AutoregressiveStep):  # type: ignore[misc]
-        loop: m3_fast_loop.FastAutoregressiveLoop
-        cuda_graphs: bool
-        progress: m3_fast_loop.FrameProgress | None
-
-        @torch.no_grad()  # type: ignore[untyped-decorator]
-        def __call__(self, components: Any, state: Any) -> tuple[Any, Any]:
-            block_state: Any = self.get_block_state(state)
-            self.check_inputs(block_state)  # type: ignore[no-untyped-call]
-            max_frames = min(
-                int(block_state.audio_duration * components.frame_rate),
-                m3_fast_loop.MAX_AUDIO_FRAMES,
-            )
-            if max_frames == 0:
-                raise ValueError(
-                    f"`audio_duration` {block_state.audio_duration} is shorter than one frame"
-                )
-            request = m3_fast_loop.ARRequest(
-                block_state.text_ids, max_frames, block_state.generator
-            )
-            options = m3_fast_loop.FastLoopOptions(
-                cuda_graphs=self.cuda_graphs, progress=self.progress
-            )
-            (block_state.frame_hiddens,) = self.loop.generate([request], options)
-            self.set_block_state(state, block_state)
-            return components, state
-
-    return FastAutoregressiveStep

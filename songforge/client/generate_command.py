@@ -139,6 +139,10 @@ def run_generate(args: argparse.Namespace) -> int:
         suffix = f" (task {task_id})" if task_id and exc.type == "timeout" else ""
         print(f"songforge generate: {exc}{suffix}", file=err)
         return EXIT_ERROR
+    except OSError as exc:
+        # Only local files raise OSError here (httpx wraps its own in SongforgeError).
+        print(f"songforge generate: cannot write {args.output}: {exc}", file=err)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         # The task keeps running on the server; say which one so it can be fetched.
         if task_id:

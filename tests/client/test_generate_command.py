@@ -136,6 +136,28 @@ def test_api_errors_exit_2(
     assert code == 2 and "400 invalid_request" in err and "bitrate" in err and "req_" in err
 
 
+def test_an_unwritable_output_exits_2(
+    sqlite_server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code = main(
+        [
+            "generate",
+            "--url",
+            sqlite_server.url,
+            "--api-key",
+            sqlite_server.api_key,
+            "--prompt",
+            "x",
+            "-q",
+            "-o",
+            str(blocker / "song.mp3"),
+        ]
+    )
+    assert code == 2 and "cannot write" in capsys.readouterr().err
+
+
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as no_prompt:
         main(["generate"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,6 +16,8 @@ from songforge.storage.base import Storage
 from songforge.storage.factory import build_storage
 from songforge.storage.signing import LinkSigner
 
+LIVE_CACHE_SECONDS = 1.0
+
 
 @dataclass
 class AppContext:
@@ -25,6 +28,7 @@ class AppContext:
     signer: LinkSigner
     rate_limiter: RateLimiter
     metrics: Metrics
+    _live_cache: tuple[float, dict[str, int]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
@@ -44,8 +48,19 @@ class AppContext:
         return timedelta(seconds=max(3 * self.settings.heartbeat_seconds, 10.0))
 
     def live_workers(self) -> dict[str, int]:
+        """Live workers per model, re-read at most once a second.
+
+        Liveness moves on the scale of heartbeats (seconds), and every create and
+        every poll of a running task asks, so a one-second cache is free accuracy-wise.
+        """
+        now = time.monotonic()
+        cached = self._live_cache
+        if cached is not None and now - cached[0] < LIVE_CACHE_SECONDS:
+            return cached[1]
         with self.db.read() as conn:
-            return live_worker_counts(conn, self.worker_freshness)
+            counts = live_worker_counts(conn, self.worker_freshness)
+        self._live_cache = (now, counts)
+        return counts
 
     def live_models(self) -> list[ModelSpec]:
         counts = self.live_workers()

@@ -1,9 +1,11 @@
-"""Request dependencies: the app context and the authenticated, rate-limited caller."""
+"""Authentication and per-key rate limiting, as a function for the hot async routes
+and as a dependency for the others."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 
@@ -15,6 +17,8 @@ from songforge.services.keys import ApiKey, authenticate, needs_touch, parse_bea
 @dataclass(frozen=True)
 class Caller:
     key: ApiKey
+    # X-RateLimit-* headers for the answer.
+    headers: dict[str, str]
 
     @property
     def account_id(self) -> str:
@@ -26,10 +30,12 @@ def get_context(request: Request) -> AppContext:
     return context
 
 
-def require_api_key(request: Request, response: Response) -> Caller:
-    """Authenticate ``Authorization: Bearer aio_…`` and apply the per-key rate limit."""
-    context = get_context(request)
-    secret = parse_bearer(request.headers.get("authorization"))
+def authenticate_caller(context: AppContext, authorization: str | None) -> Caller:
+    """Check ``Authorization: Bearer aio_…`` and count the call against the key's rate.
+
+    Blocking (database work): call it from a thread or through ``Database.call``.
+    """
+    secret = parse_bearer(authorization)
     with context.db.read() as conn:
         key = authenticate(conn, secret)
     if needs_touch(key):
@@ -49,8 +55,19 @@ def require_api_key(request: Request, response: Response) -> Caller:
             f"Rate limit of {limit} requests per minute exceeded for this key",
             headers={**headers, "Retry-After": str(decision.reset_seconds)},
         )
-    response.headers.update(headers)
-    return Caller(key=key)
+    return Caller(key=key, headers=headers)
+
+
+def require_api_key(request: Request, response: Response) -> Caller:
+    caller = authenticate_caller(get_context(request), request.headers.get("authorization"))
+    response.headers.update(caller.headers)
+    return caller
 
 
 AuthenticatedCaller = Annotated[Caller, Depends(require_api_key)]
+
+
+def json_response(body: Any, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer serialised once, without FastAPI's generic encoder (hot paths)."""
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return Response(content, media_type="application/json", headers=headers)

@@ -6,9 +6,8 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
-from songforge.api.deps import AuthenticatedCaller, Caller, get_context
+from songforge.api.deps import Caller, authenticate_caller, get_context, json_response
 from songforge.api.envelope import success
 from songforge.api.music_request import parse_music_request
 from songforge.context import AppContext
@@ -72,18 +71,32 @@ def _create(
     return result
 
 
+def _authenticate_and_create(
+    context: AppContext, authorization: str | None, raw: bytes, idempotency_key: str | None
+) -> tuple[Caller, CreateResult]:
+    caller = authenticate_caller(context, authorization)
+    return caller, _create(context, caller, _decode_json(raw), idempotency_key)
+
+
 @router.post("/api/v1/audio/music")
-async def create_music(
-    request: Request, response: Response, caller: AuthenticatedCaller
-) -> dict[str, Any]:
+async def create_music(request: Request) -> Response:
     context = get_context(request)
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise invalid(
             f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters", "Idempotency-Key"
         )
-    body = _decode_json(await request.body())
-    result = await run_in_threadpool(_create, context, caller, body, idempotency_key)
+    raw = await request.body()
+    caller, result = await context.db.call(
+        _authenticate_and_create,
+        context,
+        request.headers.get("authorization"),
+        raw,
+        idempotency_key,
+    )
+    headers = dict(caller.headers)
     if result.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return success({"task_id": result.task.id, "status": result.task.status})
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(
+        success({"task_id": result.task.id, "status": result.task.status}), headers
+    )

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
-from songforge.api.deps import AuthenticatedCaller, get_context
+from songforge.api.deps import (
+    AuthenticatedCaller,
+    Caller,
+    authenticate_caller,
+    get_context,
+    json_response,
+)
 from songforge.api.envelope import success
 from songforge.api.task_view import task_view
 from songforge.context import AppContext
@@ -37,14 +43,24 @@ def _view(context: AppContext, request: Request, tasks: list[TaskRecord]) -> lis
         ]
 
 
-@router.get("/api/v1/tasks/{task_id}")
-def get_task(task_id: str, request: Request, caller: AuthenticatedCaller) -> Any:
-    context = get_context(request)
+def _authenticate_and_view(
+    context: AppContext, request: Request, task_id: str
+) -> tuple[Caller, dict[str, Any]]:
+    caller = authenticate_caller(context, request.headers.get("authorization"))
     with context.db.read() as conn:
         task = get_task_for(conn, caller.account_id, task_id)
     if task is None:
         raise not_found(f"No task {task_id!r}")
-    return success(_view(context, request, [task])[0])
+    return caller, _view(context, request, [task])[0]
+
+
+@router.get("/api/v1/tasks/{task_id}")
+async def get_task(task_id: str, request: Request) -> Response:
+    # The most frequent call of all (clients poll it): async, with the database
+    # work inline for SQLite (see Database.call) and one serialisation.
+    context = get_context(request)
+    caller, view = await context.db.call(_authenticate_and_view, context, request, task_id)
+    return json_response(success(view), caller.headers)
 
 
 @router.get("/api/v1/tasks")

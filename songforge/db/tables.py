@@ -98,6 +98,8 @@ tasks = Table(
     Column("storage_key", String(255), nullable=True),
     Index("ix_tasks_queue", "status", "stage", "model", "priority", "created_at"),
     Index("ix_tasks_account_created", "account_id", "created_at"),
+    # The per-account limit on unfinished tasks counts these on every create.
+    Index("ix_tasks_account_status", "account_id", "status"),
 )
 
 ledger_entries = Table(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, Row, Update, and_, insert, select, update
 
 from songforge.db.tables import accounts, api_keys, ledger_entries
 from songforge.db.types import utcnow
@@ -41,26 +41,30 @@ class LedgerEntry:
     created_at: datetime
 
 
+def _change(conn: Connection, statement: Update) -> Row[Any] | None:
+    """Run a conditional UPDATE of one account; its new balance and held, or None
+    when the condition did not hold."""
+    return conn.execute(statement.returning(accounts.c.balance, accounts.c.held)).first()
+
+
 def _record(
     conn: Connection,
     account_id: str,
     kind: str,
     amount: int,
+    after: Row[Any],
     *,
     task_id: str | None = None,
     order_id: str | None = None,
     note: str = "",
 ) -> None:
-    row = conn.execute(
-        select(accounts.c.balance, accounts.c.held).where(accounts.c.id == account_id)
-    ).one()
     conn.execute(
         insert(ledger_entries).values(
             account_id=account_id,
             kind=kind,
             amount=amount,
-            balance_after=int(row.balance),
-            held_after=int(row.held),
+            balance_after=int(after.balance),
+            held_after=int(after.held),
             task_id=task_id,
             order_id=order_id,
             note=note,
@@ -74,29 +78,31 @@ def top_up(
 ) -> None:
     if credits <= 0:
         raise ValueError("a top-up must be positive")
-    result = conn.execute(
+    after = _change(
+        conn,
         update(accounts)
         .where(accounts.c.id == account_id)
-        .values(balance=accounts.c.balance + credits)
+        .values(balance=accounts.c.balance + credits),
     )
-    if result.rowcount != 1:
+    if after is None:
         raise LookupError(f"no account {account_id}")
-    _record(conn, account_id, "topup", credits, order_id=order_id, note=note)
+    _record(conn, account_id, "topup", credits, after, order_id=order_id, note=note)
 
 
 def adjust(conn: Connection, account_id: str, credits: int, *, note: str) -> None:
     """An operator's correction; may not take the spendable balance below zero."""
-    result = conn.execute(
+    after = _change(
+        conn,
         update(accounts)
         .where(
             accounts.c.id == account_id,
             accounts.c.balance - accounts.c.held + credits >= 0,
         )
-        .values(balance=accounts.c.balance + credits)
+        .values(balance=accounts.c.balance + credits),
     )
-    if result.rowcount != 1:
+    if after is None:
         raise InsufficientCredits("adjustment would take the balance below zero")
-    _record(conn, account_id, "adjustment", credits, note=note)
+    _record(conn, account_id, "adjustment", credits, after, note=note)
 
 
 def hold(conn: Connection, account_id: str, key_id: str | None, price: int, task_id: str) -> None:
@@ -113,38 +119,41 @@ def hold(conn: Connection, account_id: str, key_id: str | None, price: int, task
         )
         if capped.rowcount != 1:
             raise KeyCapReached("this API key's credit cap is reached")
-    held = conn.execute(
+    after = _change(
+        conn,
         update(accounts)
         .where(accounts.c.id == account_id, accounts.c.balance - accounts.c.held >= price)
-        .values(held=accounts.c.held + price)
+        .values(held=accounts.c.held + price),
     )
-    if held.rowcount != 1:
+    if after is None:
         raise InsufficientCredits("not enough credits")
-    _record(conn, account_id, "hold", price, task_id=task_id)
+    _record(conn, account_id, "hold", price, after, task_id=task_id)
 
 
 def charge(conn: Connection, account_id: str, price: int, task_id: str) -> None:
     """Turn a task's hold into a charge (the caller has fenced the task's transition)."""
-    result = conn.execute(
+    after = _change(
+        conn,
         update(accounts)
         .where(and_(accounts.c.id == account_id, accounts.c.held >= price))
-        .values(held=accounts.c.held - price, balance=accounts.c.balance - price)
+        .values(held=accounts.c.held - price, balance=accounts.c.balance - price),
     )
-    if result.rowcount != 1:
+    if after is None:
         raise RuntimeError(f"charge without a matching hold for task {task_id}")
-    _record(conn, account_id, "charge", -price, task_id=task_id)
+    _record(conn, account_id, "charge", -price, after, task_id=task_id)
 
 
 def release(
     conn: Connection, account_id: str, key_id: str | None, price: int, task_id: str
 ) -> None:
     """Give a task's hold back (failure or cancel); the key's cap is freed too."""
-    result = conn.execute(
+    after = _change(
+        conn,
         update(accounts)
         .where(and_(accounts.c.id == account_id, accounts.c.held >= price))
-        .values(held=accounts.c.held - price)
+        .values(held=accounts.c.held - price),
     )
-    if result.rowcount != 1:
+    if after is None:
         raise RuntimeError(f"release without a matching hold for task {task_id}")
     if key_id is not None:
         conn.execute(
@@ -152,7 +161,7 @@ def release(
             .where(api_keys.c.id == key_id)
             .values(credits_committed=api_keys.c.credits_committed - price)
         )
-    _record(conn, account_id, "release", -price, task_id=task_id)
+    _record(conn, account_id, "release", -price, after, task_id=task_id)
 
 
 def _entry(row: Any) -> LedgerEntry:

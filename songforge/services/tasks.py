@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -104,26 +104,33 @@ def create_task(
                 f"Insufficient credits: this model costs {new.price} credits",
             ) from exc
 
-        conn.execute(
-            insert(tasks).values(
-                id=task_id,
-                account_id=new.account_id,
-                api_key_id=new.api_key_id,
-                model=new.model,
-                input=new.input,
-                status=IN_PROGRESS,
-                stage="queued",
-                progress=0,
-                priority=new.priority,
-                attempt=0,
-                max_attempts=new.max_attempts,
-                created_at=now,
-                price=new.price,
-                credits_held=new.price,
-                credits_charged=0,
-                credits_refunded=0,
-            )
+        task = TaskRecord(
+            id=task_id,
+            account_id=new.account_id,
+            api_key_id=new.api_key_id,
+            model=new.model,
+            input=new.input,
+            status=IN_PROGRESS,
+            stage="queued",
+            progress=0,
+            stage_detail=None,
+            priority=new.priority,
+            attempt=0,
+            max_attempts=new.max_attempts,
+            lease_owner=None,
+            lease_expires_at=None,
+            created_at=now,
+            started_at=None,
+            finished_at=None,
+            price=new.price,
+            credits_held=new.price,
+            credits_charged=0,
+            credits_refunded=0,
+            error=None,
+            output=None,
+            storage_key=None,
         )
+        conn.execute(insert(tasks).values(**asdict(task)))
         if idempotency_key is not None:
             conn.execute(
                 insert(idempotency_keys).values(
@@ -134,8 +141,6 @@ def create_task(
                     created_at=now,
                 )
             )
-        task = load_task(conn, task_id)
-        assert task is not None
         return CreateResult(task=task, replayed=False)
 
 

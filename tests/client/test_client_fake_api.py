@@ -179,3 +179,17 @@ def test_async_client_behaves_the_same(tmp_path: Path) -> None:
     assert api.requests[1].headers["idempotency-key"] == "k1"
     assert updates[-1] == "completed"
     assert (tmp_path / "song.mp3").read_bytes() == AUDIO
+
+
+def test_a_base_url_with_a_path_prefix_keeps_it() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        body = {"code": 200, "message": "success", "data": {"balance": 5, "held": 0}}
+        return httpx.Response(200, json=body)
+
+    client = Client("http://proxy.test/songforge/", "aio_k", transport=httpx.MockTransport(handler))
+    with client:
+        assert client.get_account().available == 5
+    assert seen == ["/songforge/api/v1/account"]

@@ -116,7 +116,7 @@ def build_model_docs(spec: ModelSpec, base_url: str) -> ModelDocs:
         f"curl -X POST {base}/api/v1/audio/music \\\n"
         '  -H "Authorization: Bearer $SONGFORGE_API_KEY" \\\n'
         '  -H "Content-Type: application/json" \\\n'
-        f"  -d '{json.dumps(body, ensure_ascii=False)}'"
+        f"  -d '{body_json}'"
     )
     poll_curl = (
         f'curl {base}/api/v1/tasks/TASK_ID \\\n  -H "Authorization: Bearer $SONGFORGE_API_KEY"'
@@ -133,9 +133,9 @@ created = httpx.post(
     f"{{BASE}}/api/v1/audio/music",
     headers=headers,
     json={{
-        "model": {spec.id!r},
-        "prompt": {EXAMPLE_PROMPT!r},
-        "lyrics": {EXAMPLE_LYRICS!r},
+        "model": {json.dumps(spec.id)},
+        "prompt": {json.dumps(EXAMPLE_PROMPT)},
+        "lyrics": {json.dumps(EXAMPLE_LYRICS)},
         "bitrate": {DEFAULT_BITRATE},
         "sample_rate": {DEFAULT_SAMPLE_RATE},
     }},

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from html import unescape
 from pathlib import Path
+
+import pytest
 
 from songforge.api.music_request import parse_music_request
 from songforge.dashboard.model_docs import build_model_docs
@@ -136,3 +139,29 @@ def test_docs_builder_uses_the_catalog_price() -> None:
     assert docs.base_url == "https://music.example"
     assert '"charged": 20' in docs.example_task_response
     assert '"refunded": 20' in docs.example_failed_response
+
+
+def test_documented_curl_examples_run(dash_server: LiveServer) -> None:
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    with WebClient(dash_server.url) as client:
+        html = client.get("/models/minimax-music").text
+    env = {**os.environ, "SONGFORGE_API_KEY": dash_server.api_key}
+    created = subprocess.run(
+        ["bash", "-c", _code(html, "curl-example")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert created.returncode == 0, created.stderr
+    envelope = json.loads(created.stdout)
+    assert envelope["data"]["status"] == "IN_PROGRESS"
+    task_id = envelope["data"]["task_id"]
+    dash_server.wait_for(task_id)
+    poll = _code(html, "poll-example").replace("TASK_ID", task_id)
+    polled = subprocess.run(
+        ["bash", "-c", poll], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert json.loads(polled.stdout)["data"]["status"] == "completed"

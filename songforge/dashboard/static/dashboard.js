@@ -9,7 +9,8 @@
   }
 
   function copyText(text, button) {
-    var status = button.closest("section, div").querySelector(".copy-status");
+    var scope = button.closest("section") || document;
+    var status = scope.querySelector(".copy-status");
     function done(message) {
       if (status) status.textContent = message;
       button.textContent = "Copied";

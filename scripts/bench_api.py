@@ -432,7 +432,7 @@ def versions(tool: str) -> str:
         out = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
         tool_text = (out.stdout or out.stderr).split("[")[0].strip() or "wrk"
     else:
-        tool_text = "bench_support/loadgen.py (httpx; wrk not installed, client-bound)"
+        tool_text = "bench_support/loadgen.py (httpx; client-bound, so ratios understate the gap)"
     return (
         f"{os.cpu_count()} × {cpu}; Python {platform.python_version()}, "
         f"uvicorn {uvicorn.__version__}, FastAPI {fastapi.__version__}; load: {tool_text}"

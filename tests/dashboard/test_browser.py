@@ -68,8 +68,19 @@ def new_page(browser: Any, server: LiveServer, viewport: dict[str, int] = DESKTO
     page.set_default_timeout(15_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Console errors include CSP violations and failed loads of the page's own files.
+    page.on(
+        "console",
+        lambda message: errors.append(message.text) if message.type == "error" else None,
+    )
     page.js_errors = errors
     return page
+
+
+UNLABELED_CONTROLS = """() => [...document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea')]
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+  .map(el => el.name || el.id)"""
 
 
 def sign_in(page: Any, email: str, password: str = PASSWORD) -> None:
@@ -233,10 +244,13 @@ def test_pages_fit_a_phone(browser: Any, dash_server: LiveServer) -> None:
         # Nothing wider than the screen except inside scrollable tables and code.
         overflow = page.evaluate("document.documentElement.scrollWidth")
         assert overflow <= PHONE["width"], (path, overflow)
+        assert page.evaluate(UNLABELED_CONTROLS) == [], path
+        assert page.locator("main").count() == 1 and page.locator("header nav").count() == 1
         shot(page, name)
-    page.goto("/models/nope")
-    shot(page, "phone-404")
     assert page.js_errors == []
+    response = page.goto("/models/nope")
+    assert response is not None and response.status == 404
+    shot(page, "phone-404")
     page.context.close()
 
 
@@ -253,10 +267,5 @@ def test_keyboard_users_can_skip_to_content_and_see_focus(
     page.keyboard.press("Enter")
     assert page.evaluate("location.hash") == "#main"
     # Every form control on the page has a label.
-    unlabeled = page.evaluate(
-        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
-             .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
-             .map(el => el.name)"""
-    )
-    assert unlabeled == []
+    assert page.evaluate(UNLABELED_CONTROLS) == []
     page.context.close()

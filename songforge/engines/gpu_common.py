@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from songforge.audio.resample import resample
 from songforge.engines.base import EngineUnavailable, GenerationRequest
 
 if TYPE_CHECKING:
@@ -205,6 +204,9 @@ def deliver(
     samples: npt.NDArray[np.float32], native_rate: int, target_rate: int
 ) -> npt.NDArray[np.float32]:
     """Resample with the shared resampler, so the encoder is handed the requested rate."""
+    # Imported here so GPU boxes running only the benchmark need no scipy.
+    from songforge.audio.resample import resample
+
     return resample(samples, native_rate, target_rate)
 
 

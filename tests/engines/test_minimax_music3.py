@@ -3,6 +3,7 @@ and the fast autoregressive loop against diffusers' own step."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -187,6 +188,18 @@ def test_fast_loop_renders_the_reference_song(m3_engine: Any, m3_checkpoint: Pat
 
 
 @requires_gpu_stack
+def test_a_batch_renders_each_song_as_alone(m3_engine: Any) -> None:
+    batch = [request(seed=21), request(seed=22, lyrics="", duration=1.5, sample_rate=16000)]
+    together = m3_engine.generate_many(batch)
+    for alone_request, result in zip(batch, together, strict=True):
+        alone = m3_engine.generate(alone_request, lambda s, f: None)
+        assert result.sample_rate == alone.sample_rate
+        assert result.samples.shape == alone.samples.shape
+        # Rows of different lengths share masked attention: equal up to rounding.
+        np.testing.assert_allclose(result.samples, alone.samples, atol=1e-4)
+
+
+@requires_gpu_stack
 def test_instrumental_request_renders(m3_engine: Any) -> None:
     result = m3_engine.generate(request(lyrics="", sample_rate=16000), lambda s, f: None)
     assert result.sample_rate == 16000 and result.samples.shape[0] > 0
@@ -344,6 +357,28 @@ def test_song_through_the_api(server_factory: Any, m3_checkpoint: Path) -> None:
         audio = httpx_get(client, output["audio_url"])
     info = read_mp3_info(audio)
     assert info.sample_rate == 24000 and info.channels == 2
+
+
+@requires_gpu_stack
+def test_gpu_benchmark_plumbing_on_cpu(tmp_path: Path) -> None:
+    """scripts/bench_gpu --smoke: the GPU benchmark's code path on tiny CPU models."""
+    need_gpu_stack()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    try:
+        import bench_gpu
+    finally:
+        sys.path.pop(0)
+    results = tmp_path / "gpu.jsonl"
+    args = ["--smoke", "--durations", "1", "--steps", "1", "--parity-frames", "10"]
+    args += ["--variants", "reference,adapter-batch4", "--results", str(results)]
+    assert bench_gpu.main(args) == 0
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    parity = next(row for row in rows if row["variant"] == "parity")
+    assert parity["eager_hiddens_equal"] and parity["eager_generator_state_equal"]
+    assert parity["eager_max_abs_logit_diff"] == 0.0
+    variants = {row["variant"]: row for row in rows}
+    assert variants["adapter-batch4"]["songs"] == 4
+    assert variants["reference"]["audio_seconds"] == pytest.approx(1.0, abs=0.05)
 
 
 def httpx_get(client: Any, url: str) -> bytes:

@@ -4,6 +4,7 @@ and the fast autoregressive loop against diffusers' own step."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 
 from songforge.audio.mp3_frames import read_mp3_info
+from songforge.catalog import load_catalog
 from songforge.engines.base import EngineUnavailable, GenerationRequest
 from songforge.engines.minimax_music3 import (
     ATTRIBUTION,
@@ -67,6 +69,23 @@ def test_no_sung_text_is_an_instrumental() -> None:
 
 def test_unknown_bracketed_words_stay_sung_text() -> None:
     assert m3_lyrics("[Verse]\nwe sing [softly] now") == "[verse]\nwe sing [softly] now"
+
+
+def test_the_documented_catalog_loads_and_is_refused_without_weights(tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "gpu-engines.md").read_text()
+    match = re.search(r"```toml\n(.*?)```", doc, re.DOTALL)
+    assert match is not None
+    path = tmp_path / "catalog.toml"
+    path.write_text(match.group(1))
+    catalog = load_catalog(path)
+    minimax, ace = catalog.get("minimax-music"), catalog.get("ace-step-1.5")
+    assert minimax is not None and ace is not None
+    assert minimax.engine == ENGINE and minimax.attribution == ATTRIBUTION
+    assert ace.engine == "ace-step"
+    for spec in (minimax, ace):
+        assert spec.options["weights_dir"].startswith("/models/")
+        # Either the weights or (without the extra) torch are missing: never live here.
+        assert check_engine(spec.engine, spec.options) is not None
 
 
 # ---------------------------------------------------------------- checkpoints

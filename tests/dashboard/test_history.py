@@ -46,7 +46,7 @@ def test_history_lists_dashboard_and_api_tasks_with_players(
     credits = detail.split('data-testid="task-credits"')[1].split("</dl>")[0]
     assert re.search(r"<dt>Charged</dt><dd>30</dd>", credits)
     assert re.search(r"<dt>Refunded</dt><dd>0</dd>", credits)
-    audio_url = re.search(r'<audio controls preload="none" src="([^"]+)"', detail)
+    audio_url = re.search(r'<audio controls preload="metadata" src="([^"]+)"', detail)
     assert audio_url
     song = httpx.get(audio_url.group(1).replace("&amp;", "&"))
     assert song.status_code == 200

@@ -78,11 +78,12 @@ def chord_part(chords: list[Chord], section: Section, style_name: str, bpb: int)
     return notes
 
 
-def bass_part(chords: list[Chord], section: Section, style_name: str, bpb: int, mode: str,
-              key_root: int) -> list[Note]:
+def bass_part(
+    chords: list[Chord], section: Section, style_name: str, bpb: int, mode: str, key_root: int
+) -> list[Note]:
     notes: list[Note] = []
     velocity = int(80 + 30 * section.energy)
-    scale = scale_pitches(key_root, mode, 28, 52)
+    scale_pitches(key_root, mode, 28, 52)
     for index, chord in enumerate(chords):
         if chord.start < section.start or chord.start >= section.end(bpb):
             continue
@@ -109,7 +110,7 @@ def bass_part(chords: list[Chord], section: Section, style_name: str, bpb: int, 
             target = nearest_pitch(following, root)
             line = [root, root + chord.tones()[1], fifth]
             approach = target - 1 if target > root else target + 1
-            line.append(approach if approach in scale or True else fifth)
+            line.append(approach if True else fifth)
             for k in range(int(chord.length)):
                 notes.append(Note(s + k, 0.95, line[k % 4], velocity))
         elif style_name == "reggae":
@@ -124,8 +125,14 @@ def bass_part(chords: list[Chord], section: Section, style_name: str, bpb: int, 
     return notes
 
 
-def lead_line(chords: list[Chord], section: Section, bpb: int, key_root: int, mode: str,
-              rng: np.random.Generator) -> list[Note]:
+def lead_line(
+    chords: list[Chord],
+    section: Section,
+    bpb: int,
+    key_root: int,
+    mode: str,
+    rng: np.random.Generator,
+) -> list[Note]:
     """A simple instrumental melody: chord tones on beats, passing tones between."""
     allowed = scale_pitches(key_root, mode, 64, 84)
     notes: list[Note] = []
@@ -161,22 +168,45 @@ def build_tracks(
 ) -> list[Track]:
     rng = np.random.default_rng(seed ^ 0x5EED)
     synth = profile.synth_parts
-    drums = Track("drums", "drums", program=-1, source="synth-drums" if "drums" in synth else "soundfont")
-    bass = Track("bass", "bass", program=profile.bass_program,
-                 source="synth-bass" if "bass" in synth else "soundfont", gain_db=-1.0)
+    drums = Track(
+        "drums", "drums", program=-1, source="synth-drums" if "drums" in synth else "soundfont"
+    )
+    bass = Track(
+        "bass",
+        "bass",
+        program=profile.bass_program,
+        source="synth-bass" if "bass" in synth else "soundfont",
+        gain_db=-1.0,
+    )
     chord_program = style.instruments.get("chords", profile.chords_program)
     chord_track = Track(
-        "chords", "chords", program=chord_program,
-        source="synth-stab" if "chords" in synth and "chords" not in style.instruments else "soundfont",
-        pan=-0.25, gain_db=-3.0,
+        "chords",
+        "chords",
+        program=chord_program,
+        source="synth-stab"
+        if "chords" in synth and "chords" not in style.instruments
+        else "soundfont",
+        pan=-0.25,
+        gain_db=-3.0,
     )
     pad_program = style.instruments.get("pad", profile.pad_program)
-    pad = Track("pad", "pad", program=pad_program or 89,
-                source="synth-pad" if "pad" in synth else "soundfont", pan=0.25, gain_db=-8.0)
+    pad = Track(
+        "pad",
+        "pad",
+        program=pad_program or 89,
+        source="synth-pad" if "pad" in synth else "soundfont",
+        pan=0.25,
+        gain_db=-8.0,
+    )
     lead_program = style.instruments.get("lead", profile.lead_program)
-    lead = Track("lead", "lead", program=lead_program,
-                 source="synth-lead" if "lead" in synth and "lead" not in style.instruments else "soundfont",
-                 pan=0.15, gain_db=-4.0)
+    lead = Track(
+        "lead",
+        "lead",
+        program=lead_program,
+        source="synth-lead" if "lead" in synth and "lead" not in style.instruments else "soundfont",
+        pan=0.15,
+        gain_db=-4.0,
+    )
     colour_program = style.instruments.get("colour", profile.colour_program)
     colour = Track("colour", "colour", program=colour_program or 11, pan=0.45, gain_db=-9.0)
 
@@ -184,11 +214,13 @@ def build_tracks(
     for number, section in enumerate(sections):
         is_last = number == len(sections) - 1
         following = sections[number + 1] if not is_last else None
-        if use_drums and section.kind != "intro" or (use_drums and section.energy >= 0.4):
+        if (use_drums and section.kind != "intro") or (use_drums and section.energy >= 0.4):
             for bar in range(section.bars):
                 bar_start = section.start + bar * bpb
                 last_bar = bar == section.bars - 1
-                fill = last_bar and following is not None and following.energy > section.energy + 0.1
+                fill = (
+                    last_bar and following is not None and following.energy > section.energy + 0.1
+                )
                 crash = bar == 0 and section.energy >= 0.6
                 if is_last and last_bar:
                     drums.notes.append(Note(bar_start, 2.0, 49, 100))
@@ -199,12 +231,18 @@ def build_tracks(
         if section.kind == "intro" and section.energy < 0.3:
             bass.notes = [n for n in bass.notes if n.start < section.start]
         chord_track.notes += chord_part(chords, section, profile.chords_style, bpb)
-        if profile.pad_program is not None or "pad" in style.instruments:
-            if section.energy >= 0.55 or profile.name in ("ambient", "classical", "ballad"):
-                pad.notes += chord_part(chords, section, "pad", bpb)
-        if not section.sung and section.kind not in ("break",):
-            if section.kind != "intro" or section.bars >= 4:
-                lead.notes += lead_line(chords, section, bpb, style.key_root, style.mode, rng)
+        wants_pad = profile.pad_program is not None or "pad" in style.instruments
+        if wants_pad and (
+            section.energy >= 0.55 or profile.name in ("ambient", "classical", "ballad")
+        ):
+            pad.notes += chord_part(chords, section, "pad", bpb)
+        # The lead fills the sections nobody sings in (short intros stay bare).
+        if (
+            not section.sung
+            and section.kind != "break"
+            and (section.kind != "intro" or section.bars >= 4)
+        ):
+            lead.notes += lead_line(chords, section, bpb, style.key_root, style.mode, rng)
         if colour_program is not None and section.energy >= 0.6:
             colour.notes += _colour_part(chords, section, bpb)
 

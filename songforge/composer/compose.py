@@ -102,8 +102,16 @@ def compose(
             profile, style.key_root, style.mode, plan.kind, cursor, plan.bars, BEATS_PER_BAR, final
         )
         chords += section_chord_list
-        vocal += _sing_section(plan, number, cursor, section_chord_list, style, table, rng_seed,
-                               final_section=final or planned[number + 1].kind == "outro")
+        vocal += _sing_section(
+            plan,
+            number,
+            cursor,
+            section_chord_list,
+            style,
+            table,
+            rng_seed,
+            final_section=final or planned[number + 1].kind == "outro",
+        )
         cursor += plan.bars * BEATS_PER_BAR
 
     tracks = build_tracks(style, profile, sections, chords, rng_seed, BEATS_PER_BAR)

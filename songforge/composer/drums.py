@@ -16,7 +16,17 @@ from scipy.signal import butter, sosfilt
 from songforge.composer.score import Note
 
 KICK, RIM, SNARE, CLAP, HAT, PEDAL, OPEN, CRASH, RIDE, TOM_LO, TOM_HI = (
-    36, 37, 38, 39, 42, 44, 46, 49, 51, 45, 50,
+    36,
+    37,
+    38,
+    39,
+    42,
+    44,
+    46,
+    49,
+    51,
+    45,
+    50,
 )
 SHAKER, CONGA_HI, CONGA_LO, TIMBALE, COWBELL = 70, 62, 64, 65, 56
 
@@ -25,14 +35,22 @@ PATTERNS: dict[str, dict[int, str]] = {
     "pop": {KICK: "x.....x.x.......", SNARE: "....x.......x...", HAT: "x.o.x.o.x.o.x.o."},
     "rock": {KICK: "x.....x.x.x.....", SNARE: "....x.......x...", HAT: "x.x.x.x.x.x.x.x."},
     "metal": {KICK: "xxxxxxxxxxxxxxxx", SNARE: "....x.......x...", CRASH: "x.......x......."},
-    "four": {KICK: "x...x...x...x...", CLAP: "....x.......x...", HAT: "..x...x...x...x.",
-             OPEN: "..o...o...o...o."},
+    "four": {
+        KICK: "x...x...x...x...",
+        CLAP: "....x.......x...",
+        HAT: "..x...x...x...x.",
+        OPEN: "..o...o...o...o.",
+    },
     "hiphop": {KICK: "x......x..x.....", SNARE: "....x.......x...", HAT: "x.x.x.x.x.x.x.xo"},
     "ballad": {KICK: "x.......x.......", RIM: "....x.......x...", HAT: "x...x...x...x..."},
     "country": {KICK: "x.......x.......", SNARE: "....x.......x...", HAT: "x.x.x.x.x.x.x.x."},
     "onedrop": {KICK: "........x.......", RIM: "........x.......", HAT: "x.x.x.x.x.x.x.x."},
-    "latin": {KICK: "x..x..x.x..x..x.", RIM: "...x..x....x..x.", SHAKER: "xoxoxoxoxoxoxoxo",
-              CONGA_HI: "..o..x....o..x.."},
+    "latin": {
+        KICK: "x..x..x.x..x..x.",
+        RIM: "...x..x....x..x.",
+        SHAKER: "xoxoxoxoxoxoxoxo",
+        CONGA_HI: "..o..x....o..x..",
+    },
     "jazz": {RIDE: "x...x.xox...x.xo", PEDAL: "....x.......x...", KICK: "o.......o......."},
     "shuffle": {KICK: "x.....x.x.....x.", SNARE: "....x.......x...", HAT: "x.ox.ox.ox.ox.ox"},
     "funk": {KICK: "x..x..x...x..x..", SNARE: "....x..o.o..x...", HAT: "xoxoxoxoxoxoxoxo"},
@@ -130,7 +148,7 @@ def render_synth_drums(
     out = np.zeros(total_frames, dtype=np.float32)
     for note in notes:
         sample = drum_sample(note.pitch, sr, style)
-        start = int(round(note.start * seconds_per_beat * sr))
+        start = round(note.start * seconds_per_beat * sr)
         if start >= total_frames:
             continue
         end = min(total_frames, start + sample.shape[0])

@@ -106,7 +106,7 @@ def plan_form(
                 cursor += beats
                 if line.pause_after:
                     cursor += beats_per_bar
-            total_bars = max(4, int(math.ceil(cursor / beats_per_bar / 4.0 - 1e-9)) * 4)
+            total_bars = max(4, math.ceil(cursor / beats_per_bar / 4.0 - 1e-9) * 4)
             planned.append(PlannedSection(section.kind, section.label, total_bars, 0.0, lines))
             if section.kind == "chorus":
                 choruses_seen += 1
@@ -124,27 +124,48 @@ def plan_form(
             planned.append(PlannedSection("outro", "outro", 4, 0.0))
 
     counts: dict[str, int] = {}
-    for section in planned:
-        section.occurrence = counts.get(section.kind, 0)
-        counts[section.kind] = section.occurrence + 1
-        base = KIND_ENERGY.get(section.kind, 0.5) + 0.05 * min(section.occurrence, 2)
-        section.energy = round(min(1.0, max(0.1, base * scale)), 3)
+    for item in planned:
+        item.occurrence = counts.get(item.kind, 0)
+        counts[item.kind] = item.occurrence + 1
+        base = KIND_ENERGY.get(item.kind, 0.5) + 0.05 * min(item.occurrence, 2)
+        item.energy = round(min(1.0, max(0.1, base * scale)), 3)
     return planned
 
 
 def fit_duration(
     planned: list[PlannedSection], max_beats: float, beats_per_bar: int = 4
 ) -> list[PlannedSection]:
-    """Drop sections (never the first sung one or the outro) until the song fits."""
+    """Shorten the form until it fits ``max_beats``, keeping the singing for last.
+
+    Instrumental breaks go first, then the intro and outro shrink, then whole
+    sections from the end; whatever still overflows is cut (with a fade) when
+    rendering.
+    """
     sections = list(planned)
 
     def total() -> float:
         return float(sum(s.bars for s in sections) * beats_per_bar)
 
-    while total() > max_beats and len(sections) > 2:
-        # Remove the last section before the outro: the song keeps its start and ending.
-        removable = len(sections) - 2 if sections[-1].kind == "outro" else len(sections) - 1
-        if removable <= 0:
+    breaks = ("interlude", "solo", "break", "transition", "build-up")
+    for index in range(len(sections) - 1, 0, -1):
+        if total() <= max_beats:
+            return sections
+        if sections[index].kind in breaks and not sections[index].lines:
+            del sections[index]
+    for section in sections:
+        if total() <= max_beats:
+            return sections
+        if not section.lines and section.kind in ("intro", "outro"):
+            section.bars = 1 if section.kind == "intro" else 2
+    while total() > max_beats:
+        sung = [i for i, s in enumerate(sections) if s.lines]
+        last = len(sections) - 1
+        removable = (
+            last - 1 if sections[last].kind == "outro" and not sections[last].lines else last
+        )
+        if removable <= 0 or (sung and removable <= sung[0]):
             break
         del sections[removable]
+    if total() > max_beats and len(sections) > 1 and not sections[-1].lines:
+        del sections[-1]
     return sections

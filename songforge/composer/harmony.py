@@ -93,12 +93,11 @@ def chord_at(chords: list[Chord], beat: float) -> Chord:
 
 def nearest_pitch(pitch_class: int, target: float) -> int:
     """The MIDI pitch with this pitch class closest to ``target``."""
-    base = int(round(target)) - 6
+    base = round(target) - 6
     for candidate in range(base, base + 13):
-        if candidate % 12 == pitch_class % 12:
-            if abs(candidate - target) <= 6:
-                return candidate
-    return int(round(target))
+        if candidate % 12 == pitch_class % 12 and abs(candidate - target) <= 6:
+            return candidate
+    return round(target)
 
 
 def scale_pitches(key_root: int, mode: str, lo: int, hi: int) -> list[int]:

@@ -93,17 +93,14 @@ def rhythm(
         positions = _walk(items, 1, 1, 1)
     # A short line may start later in the bar (a pickup feel), chosen per melody seed.
     slack = slots - (positions[-1] + 2)
-    per_beat = int(round(1.0 / step))
+    per_beat = round(1.0 / step)
     if slack >= 2 * per_beat and rng.random() < 0.5:
         shift = per_beat if items[0].stressed else per_beat // 2 or 1
         positions = [p + shift for p in positions]
     timings: list[tuple[float, float]] = []
     for i in range(len(items)):
         start = positions[i] * step
-        if i + 1 < len(items):
-            end = positions[i + 1] * step
-        else:
-            end = max(start + 2 * step, usable)
+        end = positions[i + 1] * step if i + 1 < len(items) else max(start + 2 * step, usable)
         timings.append((start, end - start))
     return list(items), timings
 

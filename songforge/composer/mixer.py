@@ -63,12 +63,14 @@ class MixSettings:
 
 
 def _active_rms(x: Audio) -> float:
-    mono = np.abs(x).max(axis=1) if x.ndim == 2 else np.abs(x)
+    """RMS over the 100 ms blocks where the part actually plays."""
+    mono = effects.peak_envelope(x)
     hop = 4410
     n = (mono.shape[0] // hop) * hop
     if n == 0:
         return 0.0
-    sq = (x[:n] ** 2).reshape(-1, hop, x.shape[1] if x.ndim == 2 else 1).mean(axis=(1, 2))
+    power = x[:n, 0] ** 2 + x[:n, 1] ** 2 if x.ndim == 2 else x[:n] ** 2
+    sq = power.reshape(-1, hop).mean(axis=1)
     peak = mono[:n].reshape(-1, hop).max(axis=1)
     active = sq[peak > 1e-4]
     if active.size == 0:
@@ -121,27 +123,33 @@ def mix(stems: list[Stem], sr: int, settings: MixSettings) -> tuple[Audio, dict[
             audio = np.pad(audio, ((0, frames - audio.shape[0]), (0, 0)))
         role = stem.role
         if role in ("vocals", "harmony"):
-            audio = effects.highpass(audio, 110.0, sr)
-            audio = effects.peaking(audio, 3000.0, 3.0, 0.8, sr)
-            audio = effects.peaking(audio, 250.0, -2.0, 1.0, sr)
+            audio = effects.apply(
+                audio,
+                effects.highpass_sos(110.0, sr),
+                effects.peaking_sos(3000.0, 3.0, 0.8, sr),
+                effects.peaking_sos(250.0, -2.0, 1.0, sr),
+            )
         elif role == "bass":
-            audio = effects.lowpass(audio, 4000.0, sr)
+            audio = effects.apply(audio, effects.lowpass_sos(4000.0, sr))
         elif role == "drums":
-            audio = effects.highpass(audio, 30.0, sr)
+            audio = effects.apply(audio, effects.highpass_sos(30.0, sr))
         else:
-            audio = effects.highpass(audio, 140.0 if role != "pad" else 200.0, sr)
+            stages = [effects.highpass_sos(140.0 if role != "pad" else 200.0, sr)]
             if vocal is not None:
-                audio = effects.peaking(audio, 2500.0, -3.5, 0.9, sr)
+                stages.append(effects.peaking_sos(2500.0, -3.5, 0.9, sr))
+            audio = effects.apply(audio, *stages)
         audio = level(audio, ROLE_LEVEL_DB.get(role, -24.0) + stem.gain_db)
         if stem.pan:
             audio = effects.balance(audio, stem.pan)
         if role in DUCKED:
-            audio = (audio * duck[:, None]).astype(np.float32)
+            audio *= duck[:, None]
         if role in ("chords", "pad", "bass", "colour") and settings.pump > 0:
-            audio = (audio * pump[:, None]).astype(np.float32)
+            audio *= pump[:, None]
         processed[stem.name] = audio
         out += audio
-        send += audio * REVERB_SEND.get(role, 0.1) * settings.reverb_amount
+        amount = REVERB_SEND.get(role, 0.1) * settings.reverb_amount
+        if amount > 0:
+            send += audio * np.float32(amount)
     if np.any(send):
         out += effects.reverb(send, sr, settings.reverb_seconds)
     return out, processed

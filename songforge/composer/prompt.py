@@ -196,7 +196,7 @@ def _hint(text: str, name: str) -> str | None:
 
 def parse_key(text: str) -> tuple[int, str | None] | None:
     """ "C major", "F# minor", "Bb", "A min", "Dm" -> (pitch class, mode or None)."""
-    match = re.match(r"\s*([a-g])\s*([#♯b♭]?)\s*(major|minor|maj|min|m(?![a-z]))?", text)
+    match = re.match(r"\s*([a-g])\s*([#♯b♭]?)\s*(major|minor|maj|min|m(?![a-z]))?", text.lower())
     if not match:
         return None
     pc = NOTE_NAMES[match.group(1)]

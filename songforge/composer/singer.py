@@ -160,19 +160,27 @@ class Singer:
             lo = min(spans[i][0] for i in r)
             hi = max(spans[i][1] for i in r)
             a = min(n_src - 1, int(lo / fs / frame))
-            b = min(n_src, max(a + 1, int(round(hi / fs / frame))))
+            b = min(n_src, max(a + 1, round(hi / fs / frame)))
             return (a, b)
 
         segments = [tuple(src_range(r) for r in p) for p in parts]
-        on_len = [min(CLUSTER_CAP_S, (s[0][1] - s[0][0]) * frame, CONSONANT_CAP_S * 1.6) for s in segments]
-        co_len = [min(CLUSTER_CAP_S, (s[2][1] - s[2][0]) * frame, CONSONANT_CAP_S * 1.6) for s in segments]
+        on_len = [
+            min(CLUSTER_CAP_S, (s[0][1] - s[0][0]) * frame, CONSONANT_CAP_S * 1.6) for s in segments
+        ]
+        co_len = [
+            min(CLUSTER_CAP_S, (s[2][1] - s[2][0]) * frame, CONSONANT_CAP_S * 1.6) for s in segments
+        ]
 
         # Target layout per note: [onset][vowel][coda] in seconds.
         layout: list[tuple[float, float, float, float]] = []
         for i, note in enumerate(notes):
             next_onset = on_len[i + 1] if i + 1 < len(notes) else 0.0
             limit = notes[i + 1].start - next_onset if i + 1 < len(notes) else note.end
-            limit = min(limit, note.end) if i + 1 < len(notes) and notes[i + 1].start > note.end else limit
+            limit = (
+                min(limit, note.end)
+                if i + 1 < len(notes) and notes[i + 1].start > note.end
+                else limit
+            )
             vowel_end = limit - co_len[i]
             if vowel_end - note.start < MIN_VOWEL_S:
                 room = max(0.0, limit - note.start - MIN_VOWEL_S)
@@ -189,8 +197,8 @@ class Singer:
         consonant = np.zeros(n_frames, dtype=bool)
 
         def fill(t0: float, t1: float, src: tuple[int, int], note: int, kind: str) -> None:
-            a = int(round((t0 - begin) / frame))
-            b = min(n_frames, int(round((t1 - begin) / frame)))
+            a = round((t0 - begin) / frame)
+            b = min(n_frames, round((t1 - begin) / frame))
             if b <= a or src[1] <= src[0]:
                 return
             count = b - a
@@ -247,9 +255,15 @@ class Singer:
             target = np.array(pitches, dtype=np.float64)[filled_owner] + setting.transpose
             window = max(1, int(PORTAMENTO_S / frame))
             kernel = np.ones(window) / window
-            smooth = np.convolve(np.pad(target, (window // 2, window - 1 - window // 2), mode="edge"), kernel, mode="valid")
+            smooth = np.convolve(
+                np.pad(target, (window // 2, window - 1 - window // 2), mode="edge"),
+                kernel,
+                mode="valid",
+            )
             since = times - note_starts[filled_owner]
-            depth = np.clip((since - VIBRATO_DELAY_S) / 0.3, 0.0, 1.0) * setting.vibrato_cents / 100.0
+            depth = (
+                np.clip((since - VIBRATO_DELAY_S) / 0.3, 0.0, 1.0) * setting.vibrato_cents / 100.0
+            )
             held = np.array([n.end - n.start for n in notes])[filled_owner] > 0.4
             vibrato = depth * held * np.sin(2 * np.pi * VIBRATO_HZ * times)
             f0 = midi_to_hz(smooth + vibrato)

@@ -45,7 +45,7 @@ class RenderedSong:
 
     @property
     def duration_seconds(self) -> float:
-        return self.audio.shape[0] / self.sample_rate
+        return float(self.audio.shape[0]) / self.sample_rate
 
 
 def voice_settings(score: Score, character: str) -> tuple[VoiceSettings, VoiceSettings]:
@@ -202,7 +202,9 @@ class SongRenderer:
         profile = GENRES[score.genre]
         if "crackle" in profile.texture:
             stems.append(
-                Stem("texture", "texture", effects.pan(crackle(frames, SAMPLE_RATE, score.seed), 0.0))
+                Stem(
+                    "texture", "texture", effects.pan(crackle(frames, SAMPLE_RATE, score.seed), 0.0)
+                )
             )
         if "riser" in profile.texture:
             sweep = np.zeros(frames, dtype=np.float32)
@@ -239,7 +241,7 @@ def _to_rate(audio: Audio, rate: int) -> Audio:
 
 
 def _place(target: Audio, audio: Audio, start_seconds: float) -> None:
-    start = int(round(start_seconds * SAMPLE_RATE))
+    start = round(start_seconds * SAMPLE_RATE)
     lo = max(0, start)
     hi = min(target.shape[0], start + audio.shape[0])
     if hi > lo:

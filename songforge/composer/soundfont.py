@@ -65,8 +65,8 @@ class SoundfontRenderer:
         sr = self.sample_rate
         events: list[tuple[int, int, int, int]] = []  # (frame, order, pitch, velocity)
         for note in notes:
-            start = int(round(note.start * seconds_per_beat * sr))
-            stop = int(round((note.start + note.length) * seconds_per_beat * sr))
+            start = round(note.start * seconds_per_beat * sr)
+            stop = round((note.start + note.length) * seconds_per_beat * sr)
             if start >= total_frames:
                 continue
             events.append((start, 1, note.pitch, max(1, min(127, note.velocity))))
@@ -78,8 +78,13 @@ class SoundfontRenderer:
             synth.notes_off()
             synth.sounds_off()
             synth.generate(BLOCK)
-            synth.program_select(channel, self._sfid, 128 if program < 0 else 0,
-                                 0 if program < 0 else program, is_drums=program < 0)
+            synth.program_select(
+                channel,
+                self._sfid,
+                128 if program < 0 else 0,
+                0 if program < 0 else program,
+                is_drums=program < 0,
+            )
             position = 0
             for frame, kind, pitch, velocity in events:
                 frame = min(frame, total_frames)

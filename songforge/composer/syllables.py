@@ -8,6 +8,7 @@ a sung line they fall on weak beats.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 VOWELS = frozenset("aeiouyæɑɐɒɔəɚɛɜɝɞɪʊʌʏøœɨɯɵɤɘɶ")
@@ -16,7 +17,10 @@ VOWEL_MODIFIERS = frozenset("ːˑ̃")
 STRESS_MARKS = {"ˈ": 1, "ˌ": 2}
 
 FUNCTION_WORDS = frozenset(
-    ["a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "am", "i", "you", "he", "she", "it", "we", "they", "me", "him", "her", "us", "them", "my", "your", "his", "its", "our", "their", "this", "that", "these", "those", "so", "if", "than", "then", "not", "no", "do", "does", "did", "has", "have", "had", "will", "would", "can", "could", "shall", "should", "may", "might", "must", "just", "oh", "ooh", "ah", "yeah", "la", "na", "da"]
+    """a an the and or but of to in on at by for with from as is are was were be been am i
+    you he she it we they me him her us them my your his its our their this that these
+    those so if than then not no do does did has have had will would can could shall
+    should may might must just oh ooh ah yeah la na da""".split()  # noqa: SIM905
 )
 
 
@@ -70,7 +74,7 @@ def split_syllables(ipa: str, word: str = "") -> list[Syllable]:
 
     syllables: list[Syllable] = []
     boundaries: list[int] = [0]
-    for (_, end_prev), (start_next, _) in zip(nuclei, nuclei[1:], strict=False):
+    for (_, end_prev), (start_next, _) in itertools.pairwise(nuclei):
         consonants = start_next - end_prev
         # One consonant between vowels opens the next syllable; of a cluster,
         # the first closes this syllable and the rest open the next.

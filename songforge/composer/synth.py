@@ -36,7 +36,9 @@ def _osc(freq: float, n: int, sr: int, phase0: float, shape: str) -> npt.NDArray
     return np.asarray(table[(phase * TABLE_SIZE).astype(np.int64) % TABLE_SIZE])
 
 
-def _adsr(n: int, sr: int, attack: float, release: float, sustain_n: int) -> npt.NDArray[np.float64]:
+def _adsr(
+    n: int, sr: int, attack: float, release: float, sustain_n: int
+) -> npt.NDArray[np.float64]:
     env = np.ones(n)
     a = min(n, max(1, int(attack * sr)))
     env[:a] = np.linspace(0.0, 1.0, a)
@@ -53,7 +55,7 @@ def render_synth(
     """A mono part. ``kind``: synth-bass, synth-pad, synth-stab, synth-lead."""
     out = np.zeros(total_frames, dtype=np.float64)
     for index, note in enumerate(notes):
-        start = int(round(note.start * seconds_per_beat * sr))
+        start = round(note.start * seconds_per_beat * sr)
         if start >= total_frames:
             continue
         hold = int(note.length * seconds_per_beat * sr)

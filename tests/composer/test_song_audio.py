@@ -1,0 +1,85 @@
+"""The rendered audio itself: length, rate, no dropouts, the vocal sings the score."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from songforge.composer.mastering import loudness, true_peak
+from songforge.composer.song import RenderedSong, SongRenderer
+from songforge.composer.world import world
+from tests.composer.conftest import SHORT_LYRICS
+
+
+def _rms(x: np.ndarray) -> float:  # type: ignore[type-arg]
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+
+
+def test_format_length_and_loudness(vocal_song: RenderedSong) -> None:
+    audio = vocal_song.audio
+    assert audio.dtype == np.float32 and audio.ndim == 2 and audio.shape[1] == 2
+    assert vocal_song.sample_rate == 44100
+    score = vocal_song.score
+    assert score.duration_seconds <= vocal_song.duration_seconds <= score.duration_seconds + 2.5
+    assert abs(loudness(audio, 44100) + 14.0) <= 1.0
+    assert 20 * np.log10(true_peak(audio)) <= -1.0 + 1e-3
+
+
+def test_no_silent_stretch_inside_the_song(vocal_song: RenderedSong) -> None:
+    audio = vocal_song.audio
+    sr = vocal_song.sample_rate
+    end = int(vocal_song.score.duration_seconds * sr) - sr
+    window = sr // 2
+    levels = [_rms(audio[i : i + window]) for i in range(0, end - window, window)]
+    assert min(levels) > 10 ** (-45 / 20)
+
+
+def test_vocal_present_where_the_score_sings(vocal_song: RenderedSong) -> None:
+    vocals = vocal_song.stems["vocals"][:, 0]
+    sr = vocal_song.sample_rate
+    score = vocal_song.score
+    assert score.vocal
+    for phrase in score.vocal:
+        a = int(score.seconds(phrase.start) * sr)
+        b = int(score.seconds(phrase.end) * sr)
+        assert _rms(vocals[a:b]) > 10 ** (-40 / 20), phrase.text
+    # And quiet between phrases (no stray voice in the instrumental intro).
+    intro_end = int(score.seconds(score.vocal[0].start) * sr) - sr // 2
+    assert _rms(vocals[:intro_end]) < 10 ** (-60 / 20)
+
+
+def test_vocal_pitch_follows_the_score(vocal_song: RenderedSong) -> None:
+    sr = vocal_song.sample_rate
+    score = vocal_song.score
+    x = vocal_song.stems["vocals"][:, 0].astype(np.float64)
+    pw = world()
+    f0, times = pw.dio(x, sr, frame_period=5.0, f0_floor=70.0, f0_ceil=800.0)
+    f0 = pw.stonemask(x, f0, times, sr)
+    checked = 0
+    close = 0
+    for note in score.vocal_notes():
+        start, end = score.seconds(note.start), score.seconds(note.end)
+        if end - start < 0.3:
+            continue
+        # The steady middle of the note (after the glide, before the next consonant).
+        mask = (times > start + 0.35 * (end - start)) & (times < end - 0.3 * (end - start))
+        voiced = f0[mask][f0[mask] > 0]
+        if voiced.size < 5:
+            continue
+        measured = 69 + 12 * np.log2(np.median(voiced) / 440.0)
+        checked += 1
+        close += abs(measured - note.pitch) <= 0.5
+    assert checked >= 4
+    assert close / checked >= 0.8
+
+
+def test_same_seed_same_samples(renderer: SongRenderer, vocal_song: RenderedSong) -> None:
+    again = renderer.render("A gentle pop song, BPM: 100, male vocals", SHORT_LYRICS, seed=5)
+    assert np.array_equal(again.audio, vocal_song.audio)
+
+
+def test_instrumental_has_no_vocal_and_respects_the_bound(instrumental_song: RenderedSong) -> None:
+    assert "vocals" not in instrumental_song.stems
+    assert instrumental_song.duration_seconds <= 20.0 + 1e-6
+    assert instrumental_song.score.genre == "edm"
+    audio = instrumental_song.audio
+    assert _rms(audio[: (15 * 44100)]) > 0.01

@@ -170,7 +170,9 @@ class FastAutoregressiveLoop:
         self.hidden_size = int(config.hidden_size)
         self.num_codebooks = int(rvq_depth_decoder.config.num_codebooks)
         self.audio_vocab_size = int(rvq_depth_decoder.config.audio_vocab_size)
-        self._graphs: dict[tuple[int, int, int], torch.cuda.CUDAGraph] = {}
+        # Graphs of the call in progress, by KV length. They hold the addresses of
+        # that call's buffers, so they never outlive it.
+        self._graphs: dict[int, torch.cuda.CUDAGraph] = {}
 
     # ----------------------------------------------------------------- public
 
@@ -187,7 +189,6 @@ class FastAutoregressiveLoop:
         max_frames = [min(int(r.max_frames), MAX_AUDIO_FRAMES) for r in requests]
         if min(max_frames) <= 0:
             raise ValueError("every request needs at least one audio frame")
-        generators = [r.generator for r in requests]
         prompt_lengths = [int(r.text_ids.shape[1]) for r in requests]
         frames_needed = max(max_frames)
         max_len = max(prompt_lengths) + frames_needed + 2
@@ -196,6 +197,27 @@ class FastAutoregressiveLoop:
             max_len = _round_up(max_len, options.kv_bucket)
 
         rows = self._prefill(requests, max_len, frames_needed, dtype, device)
+        self._graphs.clear()
+        try:
+            return self._run(
+                rows, requests, max_frames, frames_needed, max_len, use_graphs, options
+            )
+        finally:
+            self._graphs.clear()
+
+    def _run(
+        self,
+        rows: _Rows,
+        requests: Sequence[ARRequest],
+        max_frames: list[int],
+        frames_needed: int,
+        max_len: int,
+        use_graphs: bool,
+        options: FastLoopOptions,
+    ) -> list[torch.Tensor]:
+        device = rows.last_hidden.device
+        generators = [r.generator for r in requests]
+        prompt_lengths = [int(r.text_ids.shape[1]) for r in requests]
         vocab_mask = torch.ones(self.vocab_size, dtype=torch.bool, device=device)
         vocab_mask[AUDIO_CODE_OFFSET : AUDIO_CODE_OFFSET + SEMANTIC_VOCAB_SIZE] = False
         vocab_mask[AUDIO_END_TOKEN_ID] = False
@@ -221,7 +243,8 @@ class FastAutoregressiveLoop:
                 except RuntimeError as exc:  # capture is best effort; eager is always right
                     log.warning("CUDA graph capture failed (%s); continuing without graphs", exc)
                     use_graphs = False
-                    self._eager_step(rows, vocab_mask, generators, kv_len, False, None)
+                    # kv_len is bucket-rounded here: mask what lies past each row.
+                    self._eager_step(rows, vocab_mask, generators, kv_len, True, None)
             else:
                 self._eager_step(rows, vocab_mask, generators, kv_len, not uniform, options.record)
             host_lengths = [length + 1 for length in host_lengths]
@@ -432,12 +455,10 @@ class FastAutoregressiveLoop:
         generators: Sequence[torch.Generator | None],
         kv_len: int,
     ) -> None:
-        key = (id(rows), kv_len, len(generators))
-        graph = self._graphs.get(key)
+        graph = self._graphs.get(kv_len)
         if graph is None:
             graph = self._capture(rows, vocab_mask, generators, kv_len)
-            self._graphs = {k: g for k, g in self._graphs.items() if k[0] == id(rows)}
-            self._graphs[key] = graph
+            self._graphs[kv_len] = graph
         graph.replay()
 
     def _capture(
@@ -455,17 +476,23 @@ class FastAutoregressiveLoop:
         states = [_get_state(g) for g in generators]
         stream = torch.cuda.Stream()  # type: ignore[no-untyped-call]
         stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            self._eager_step(rows, vocab_mask, generators, kv_len, True, None)
-        torch.cuda.current_stream().wait_stream(stream)
-        self._restore(rows, saved, generators, states)
+        try:
+            with torch.cuda.stream(stream):
+                self._eager_step(rows, vocab_mask, generators, kv_len, True, None)
+        finally:
+            torch.cuda.current_stream().wait_stream(stream)
+            self._restore(rows, saved, generators, states)
         graph = torch.cuda.CUDAGraph()
-        for generator in generators:
-            if generator is not None and generator.device.type == "cuda":
-                graph.register_generator_state(generator)
-        with torch.cuda.graph(graph):
-            self._eager_step(rows, vocab_mask, generators, kv_len, True, None)
-        # Capture records without running; nothing to restore.
+        try:
+            for generator in generators:
+                if generator is not None and generator.device.type == "cuda":
+                    graph.register_generator_state(generator)
+            with torch.cuda.graph(graph):
+                self._eager_step(rows, vocab_mask, generators, kv_len, True, None)
+        except RuntimeError:
+            # Capture runs nothing, but a failed one may leave generator offsets moved.
+            self._restore(rows, saved, generators, states)
+            raise
         return graph
 
     @staticmethod

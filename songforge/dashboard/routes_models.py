@@ -29,6 +29,7 @@ def model_page(model_id: str, request: Request, visitor: OptionalVisitor) -> Res
             404,
             "Model not available",
             f"There is no live model {model_id!r} here; the models page lists the ones that are.",
+            link=("/models", "See the models"),
         )
     docs = build_model_docs(spec, base_url(context, request))
     return render(

@@ -111,7 +111,12 @@ def _own_task(context: AppContext, account_id: str, task_id: str) -> TaskRecord:
         task = get_task_for(conn, account_id, task_id)
     if task is None:
         # The same answer whether the task is someone else's or does not exist.
-        raise PageError(404, "Task not found", f"You have no task {task_id!r}.")
+        raise PageError(
+            404,
+            "Task not found",
+            f"You have no task {task_id!r}.",
+            link=("/dashboard/tasks", "Your task history"),
+        )
     return task
 
 

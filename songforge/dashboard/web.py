@@ -83,11 +83,15 @@ class SignInRequired(Exception):
 class PageError(Exception):
     """An error shown to a person as an HTML page."""
 
-    def __init__(self, status: int, title: str, message: str) -> None:
+    def __init__(
+        self, status: int, title: str, message: str, *, link: tuple[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.title = title
         self.message = message
+        # (href, label) of the most useful next page, when there is a better one than home.
+        self.link = link
 
 
 @dataclass
@@ -310,7 +314,14 @@ def sign_in_redirect(next_path: str) -> RedirectResponse:
 
 
 def page_error_response(request: Request, exc: PageError) -> HTMLResponse:
-    return render(request, "error.html", status=exc.status, title=exc.title, message=exc.message)
+    return render(
+        request,
+        "error.html",
+        status=exc.status,
+        title=exc.title,
+        message=exc.message,
+        link=exc.link,
+    )
 
 
 def api_error_for_page(exc: ApiError) -> PageError:

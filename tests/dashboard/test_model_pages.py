@@ -78,6 +78,7 @@ def test_unlive_and_unknown_models_have_no_page(web: Callable[[], WebClient]) ->
         response = client.get(f"/models/{model}")
         assert response.status_code == 404
         assert "Model not available" in response.text
+        assert '<a href="/models">See the models</a>' in response.text
 
 
 def test_example_request_is_valid_and_matches_the_page(

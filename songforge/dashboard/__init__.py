@@ -33,12 +33,14 @@ def install_dashboard(app: FastAPI) -> None:
         routes_api,
         routes_auth,
         routes_models,
+        routes_profile,
         routes_tasks,
     )
 
     for module in (
         routes_auth,
         routes_account,
+        routes_profile,
         routes_tasks,
         routes_admin,
         routes_models,

@@ -238,6 +238,7 @@ def test_pages_fit_a_phone(browser: Any, dash_server: LiveServer) -> None:
         ("/dashboard/keys", "phone-keys"),
         ("/dashboard/credits", "phone-credits"),
         ("/dashboard/tasks", "phone-history"),
+        ("/dashboard/account", "phone-account"),
         ("/models/minimax-music", "phone-model-page"),
     ):
         page.goto(path)

@@ -569,11 +569,21 @@ def _attend(
     mask: torch.Tensor | None,
     scale: float,
 ) -> torch.Tensor:
-    groups = query.shape[1] // keys.shape[1]
-    if groups > 1:
-        keys = keys.repeat_interleave(groups, dim=1)
-        values = values.repeat_interleave(groups, dim=1)
-    return F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=scale)
+    """One query token per row over the cached keys, grouped-query style, never copying K/V.
+
+    Unmasked (every row exactly as long as the slice), this is the call transformers
+    makes for a decode step, so results match the reference bit for bit. Masked
+    (rows of different lengths, or bucketed lengths under CUDA graphs), the query
+    heads that share a KV head are laid along the query axis (transformers'
+    ``pack_gqa``): SDPA's masked kernels would otherwise repeat K and V per head.
+    """
+    if mask is None:
+        return F.scaled_dot_product_attention(query, keys, values, scale=scale, enable_gqa=True)
+    rows, heads, _, dim = query.shape
+    kv_heads = keys.shape[1]
+    packed = query.reshape(rows, kv_heads, heads // kv_heads, dim)
+    out = F.scaled_dot_product_attention(packed, keys, values, attn_mask=mask, scale=scale)
+    return out.reshape(rows, heads, 1, dim)
 
 
 def _cache_layer(cache: Any, layer: int) -> tuple[torch.Tensor, torch.Tensor]:

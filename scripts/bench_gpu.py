@@ -457,8 +457,15 @@ def main(argv: list[str] | None = None) -> int:
     # On CPU (--smoke) there is no meaningful floor; 1 TB/s keeps the arithmetic going.
     bandwidth = measure_bandwidth(device) if device.type == "cuda" else 1e12
     # Decoding one frame must read the language model once and the depth decoder
-    # seven times (bf16: 2 bytes a parameter); at batch one that is the floor.
-    floor_ms = (2 * lm_params + 7 * 2 * dd_params) / bandwidth * 1000
+    # seven times (bf16: 2 bytes a parameter); at batch one that is the floor. The
+    # embedding tables are only gathered (one row each), and each depth step uses
+    # one of the seven codebook heads.
+    lm, dd = components["language_model"], components["rvq_depth_decoder"]
+    lm_read = lm_params - lm.model.embed_tokens.weight.numel()
+    heads = list(dd.audio_heads)
+    dd_read = dd_params - dd.audio_embeddings.weight.numel() - dd.pos_embedding.weight.numel()
+    dd_read -= (len(heads) - 1) * heads[0].weight.numel()
+    floor_ms = 2 * (lm_read + len(heads) * dd_read) / bandwidth * 1000
     emit(
         {
             "variant": "environment",
@@ -468,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "lm_params_b": round(lm_params / 1e9, 2),
             "depth_params_b": round(dd_params / 1e9, 2),
+            "weights_read_per_frame_gb": round(2 * (lm_read + len(heads) * dd_read) / 1e9, 2),
             "copy_bandwidth_tb_s": round(bandwidth / 1e12, 2),
             "ar_floor_ms_per_frame": round(floor_ms, 2),
             "ar_floor_audio_per_wall": round(1000 / FRAME_RATE / floor_ms, 2),

@@ -23,7 +23,7 @@ from tests.dashboard.webclient import PASSWORD, WebClient, new_email
 from tests.fakes import ToneEngine
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def cheap_password_hashing() -> Iterator[None]:
     """argon2id at its lowest cost: the production parameters are checked in test_passwords."""
     with pytest.MonkeyPatch.context() as patch:

@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     install_error_handlers(app)
     for module in (music, tasks, catalog, ops):
         app.include_router(module.router)
+    for route in (*music.routes, *tasks.routes):
+        app.router.routes.append(route)
     _include_dashboard(app)
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, metrics=context.metrics

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy import Connection
+
+from songforge.api.caches import FinishedTaskCache, KeyCache
 from songforge.catalog import Catalog, ModelSpec, load_catalog
 from songforge.db.database import Database
 from songforge.metrics import Metrics
+from songforge.services.eta import recent_run_seconds
 from songforge.services.rate_limits import RateLimiter, build_rate_limiter
 from songforge.services.workers import live_worker_counts
 from songforge.settings import Settings
@@ -17,6 +21,7 @@ from songforge.storage.factory import build_storage
 from songforge.storage.signing import LinkSigner
 
 LIVE_CACHE_SECONDS = 1.0
+RUN_SECONDS_CACHE_SECONDS = 5.0
 
 
 @dataclass
@@ -28,7 +33,10 @@ class AppContext:
     signer: LinkSigner
     rate_limiter: RateLimiter
     metrics: Metrics
+    key_cache: KeyCache = field(default_factory=KeyCache)
+    finished_tasks: FinishedTaskCache = field(default_factory=FinishedTaskCache)
     _live_cache: tuple[float, dict[str, int]] | None = None
+    _run_seconds_cache: dict[str, tuple[float, float | None]] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
@@ -61,6 +69,16 @@ class AppContext:
             counts = live_worker_counts(conn, self.worker_freshness)
         self._live_cache = (now, counts)
         return counts
+
+    def recent_run_seconds(self, conn: Connection, model: str) -> float | None:
+        """The model's mean recent run time, re-read at most every few seconds (ETA basis)."""
+        now = time.monotonic()
+        cached = self._run_seconds_cache.get(model)
+        if cached is not None and now - cached[0] < RUN_SECONDS_CACHE_SECONDS:
+            return cached[1]
+        value = recent_run_seconds(conn, model)
+        self._run_seconds_cache[model] = (now, value)
+        return value
 
     def live_models(self) -> list[ModelSpec]:
         counts = self.live_workers()

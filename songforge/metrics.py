@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -49,9 +51,22 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.tasks_created = Counter(
             "songforge_tasks_created", "Tasks created by model", ["model"], registry=self.registry
         )
+
+    def observe_request(self, method: str, route: str, status: int, started: float) -> None:
+        # Label lookups cost more than the increments; keep the children.
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            self._children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)
 
     def watch_queue(
         self, read: Callable[[], tuple[dict[tuple[str, str, str], int], dict[str, int]]]

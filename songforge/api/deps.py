@@ -8,10 +8,21 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
+from sqlalchemy import Connection
 
 from songforge.context import AppContext
+from songforge.db.types import utcnow
 from songforge.errors import ApiError
-from songforge.services.keys import ApiKey, authenticate, needs_touch, parse_bearer, touch_key
+from songforge.services.ids import hash_secret
+from songforge.services.keys import (
+    ApiKey,
+    check_secret_shape,
+    ensure_active,
+    find_key,
+    needs_touch,
+    parse_bearer,
+    touch_key,
+)
 
 
 @dataclass(frozen=True)
@@ -30,17 +41,31 @@ def get_context(request: Request) -> AppContext:
     return context
 
 
-def authenticate_caller(context: AppContext, authorization: str | None) -> Caller:
+def authenticate_caller(
+    context: AppContext, authorization: str | None, conn: Connection | None = None
+) -> Caller:
     """Check ``Authorization: Bearer aio_…`` and count the call against the key's rate.
 
-    Blocking (database work): call it from a thread or through ``Database.call``.
+    Blocking (database work): call it from a thread or through ``Database.call``;
+    pass ``conn`` to read the key inside the caller's transaction.
     """
     secret = parse_bearer(authorization)
-    with context.db.read() as conn:
-        key = authenticate(conn, secret)
+    check_secret_shape(secret)
+    key_hash = hash_secret(secret)
+    found = context.key_cache.get(key_hash)
+    if found is None:
+        if conn is not None:
+            found = find_key(conn, key_hash)
+        else:
+            with context.db.read() as own:
+                found = find_key(own, key_hash)
+        if found is not None:
+            context.key_cache.put(key_hash, found)
+    key = ensure_active(found)
     if needs_touch(key):
-        with context.db.write() as conn:
-            touch_key(conn, key)
+        with context.db.write() as write:
+            touch_key(write, key)
+        context.key_cache.touched(key_hash, utcnow())
     limit = context.settings.rate_limit_per_minute
     decision = context.rate_limiter.hit(key.id, limit)
     headers = {

@@ -36,8 +36,8 @@ def _respond(
     param: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    all_headers = {"X-Request-Id": _request_id(request), **(headers or {})}
-    return JSONResponse(error_body(status, type, message, param), status, headers=all_headers)
+    # X-Request-Id is added by RequestContextMiddleware, to every answer.
+    return JSONResponse(error_body(status, type, message, param), status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -98,6 +98,4 @@ class RequestContextMiddleware:
     def _observe(self, scope: Scope, status: int, started: float) -> None:
         route = scope.get("route")
         name = getattr(route, "path", None) or "unmatched"
-        method = scope.get("method", "")
-        self.metrics.requests.labels(method, name, str(status)).inc()
-        self.metrics.latency.labels(method, name).observe(time.perf_counter() - started)
+        self.metrics.observe_request(scope.get("method", ""), name, status, started)

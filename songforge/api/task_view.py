@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,22 +27,25 @@ def audio_link(signer: LinkSigner, base_url: str, task_id: str) -> tuple[str, st
 
 
 def task_view(
-    conn: Connection,
+    conn: Connection | None,
     task: TaskRecord,
     *,
     catalog: Catalog,
     signer: LinkSigner,
     base_url: str,
     live_workers: dict[str, int],
+    run_seconds: Callable[[Connection, str], float | None] = eta.recent_run_seconds,
 ) -> dict[str, Any]:
     position: int | None = None
     eta_seconds: int | None = None
     if not task.finished:
+        # Only an unfinished task needs the database (queue position, ETA).
+        assert conn is not None, "an unfinished task's view needs a connection"
         if task.stage == "queued":
             position = eta.queue_position(conn, task)
         spec = catalog.get(task.model)
         typical = spec.typical_runtime_seconds if spec else 30.0
-        recent = eta.recent_run_seconds(conn, task.model)
+        recent = run_seconds(conn, task.model)
         eta_seconds = eta.estimate_seconds(
             task,
             position=position,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Update, and_, insert, select, update
+from sqlalchemy import Connection, Row, Update, bindparam, insert, select, update
 
 from songforge.db.tables import accounts, api_keys, ledger_entries
 from songforge.db.types import utcnow
@@ -41,10 +41,66 @@ class LedgerEntry:
     created_at: datetime
 
 
-def _change(conn: Connection, statement: Update) -> Row[Any] | None:
-    """Run a conditional UPDATE of one account; its new balance and held, or None
-    when the condition did not hold."""
-    return conn.execute(statement.returning(accounts.c.balance, accounts.c.held)).first()
+# The statements are built once, with bound parameters: creating a task runs
+# several of them, and building a statement costs more than running its cached
+# compiled form. Each UPDATE is conditional (that is the invariant) and returns the
+# account's new figures for the ledger row.
+_ACCOUNT = accounts.c.id == bindparam("account")
+_AFTER = (accounts.c.balance, accounts.c.held)
+_TOP_UP = (
+    update(accounts)
+    .where(_ACCOUNT)
+    .values(balance=accounts.c.balance + bindparam("amount"))
+    .returning(*_AFTER)
+)
+_ADJUST = (
+    update(accounts)
+    .where(_ACCOUNT, accounts.c.balance - accounts.c.held + bindparam("amount") >= 0)
+    .values(balance=accounts.c.balance + bindparam("amount"))
+    .returning(*_AFTER)
+)
+_HOLD = (
+    update(accounts)
+    .where(_ACCOUNT, accounts.c.balance - accounts.c.held >= bindparam("amount"))
+    .values(held=accounts.c.held + bindparam("amount"))
+    .returning(*_AFTER)
+)
+_CHARGE = (
+    update(accounts)
+    .where(_ACCOUNT, accounts.c.held >= bindparam("amount"))
+    .values(
+        held=accounts.c.held - bindparam("amount"),
+        balance=accounts.c.balance - bindparam("amount"),
+    )
+    .returning(*_AFTER)
+)
+_RELEASE = (
+    update(accounts)
+    .where(_ACCOUNT, accounts.c.held >= bindparam("amount"))
+    .values(held=accounts.c.held - bindparam("amount"))
+    .returning(*_AFTER)
+)
+_KEY_COMMIT = (
+    update(api_keys)
+    .where(
+        api_keys.c.id == bindparam("key"),
+        api_keys.c.credit_cap.is_(None)
+        | (api_keys.c.credits_committed + bindparam("amount") <= api_keys.c.credit_cap),
+    )
+    .values(credits_committed=api_keys.c.credits_committed + bindparam("amount"))
+)
+_KEY_UNCOMMIT = (
+    update(api_keys)
+    .where(api_keys.c.id == bindparam("key"))
+    .values(credits_committed=api_keys.c.credits_committed - bindparam("amount"))
+)
+_LEDGER_INSERT = insert(ledger_entries)
+
+
+def _change(conn: Connection, statement: Update, account_id: str, amount: int) -> Row[Any] | None:
+    """Run a conditional account UPDATE; the new (balance, held), or None when the
+    condition did not hold."""
+    return conn.execute(statement, {"account": account_id, "amount": amount}).first()
 
 
 def _record(
@@ -59,17 +115,18 @@ def _record(
     note: str = "",
 ) -> None:
     conn.execute(
-        insert(ledger_entries).values(
-            account_id=account_id,
-            kind=kind,
-            amount=amount,
-            balance_after=int(after.balance),
-            held_after=int(after.held),
-            task_id=task_id,
-            order_id=order_id,
-            note=note,
-            created_at=utcnow(),
-        )
+        _LEDGER_INSERT,
+        {
+            "account_id": account_id,
+            "kind": kind,
+            "amount": amount,
+            "balance_after": int(after.balance),
+            "held_after": int(after.held),
+            "task_id": task_id,
+            "order_id": order_id,
+            "note": note,
+            "created_at": utcnow(),
+        },
     )
 
 
@@ -78,12 +135,7 @@ def top_up(
 ) -> None:
     if credits <= 0:
         raise ValueError("a top-up must be positive")
-    after = _change(
-        conn,
-        update(accounts)
-        .where(accounts.c.id == account_id)
-        .values(balance=accounts.c.balance + credits),
-    )
+    after = _change(conn, _TOP_UP, account_id, credits)
     if after is None:
         raise LookupError(f"no account {account_id}")
     _record(conn, account_id, "topup", credits, after, order_id=order_id, note=note)
@@ -91,15 +143,7 @@ def top_up(
 
 def adjust(conn: Connection, account_id: str, credits: int, *, note: str) -> None:
     """An operator's correction; may not take the spendable balance below zero."""
-    after = _change(
-        conn,
-        update(accounts)
-        .where(
-            accounts.c.id == account_id,
-            accounts.c.balance - accounts.c.held + credits >= 0,
-        )
-        .values(balance=accounts.c.balance + credits),
-    )
+    after = _change(conn, _ADJUST, account_id, credits)
     if after is None:
         raise InsufficientCredits("adjustment would take the balance below zero")
     _record(conn, account_id, "adjustment", credits, after, note=note)
@@ -108,23 +152,10 @@ def adjust(conn: Connection, account_id: str, credits: int, *, note: str) -> Non
 def hold(conn: Connection, account_id: str, key_id: str | None, price: int, task_id: str) -> None:
     """Reserve ``price`` for a task, against the account and the key's cap."""
     if key_id is not None:
-        capped = conn.execute(
-            update(api_keys)
-            .where(
-                api_keys.c.id == key_id,
-                (api_keys.c.credit_cap.is_(None))
-                | (api_keys.c.credits_committed + price <= api_keys.c.credit_cap),
-            )
-            .values(credits_committed=api_keys.c.credits_committed + price)
-        )
+        capped = conn.execute(_KEY_COMMIT, {"key": key_id, "amount": price})
         if capped.rowcount != 1:
             raise KeyCapReached("this API key's credit cap is reached")
-    after = _change(
-        conn,
-        update(accounts)
-        .where(accounts.c.id == account_id, accounts.c.balance - accounts.c.held >= price)
-        .values(held=accounts.c.held + price),
-    )
+    after = _change(conn, _HOLD, account_id, price)
     if after is None:
         raise InsufficientCredits("not enough credits")
     _record(conn, account_id, "hold", price, after, task_id=task_id)
@@ -132,12 +163,7 @@ def hold(conn: Connection, account_id: str, key_id: str | None, price: int, task
 
 def charge(conn: Connection, account_id: str, price: int, task_id: str) -> None:
     """Turn a task's hold into a charge (the caller has fenced the task's transition)."""
-    after = _change(
-        conn,
-        update(accounts)
-        .where(and_(accounts.c.id == account_id, accounts.c.held >= price))
-        .values(held=accounts.c.held - price, balance=accounts.c.balance - price),
-    )
+    after = _change(conn, _CHARGE, account_id, price)
     if after is None:
         raise RuntimeError(f"charge without a matching hold for task {task_id}")
     _record(conn, account_id, "charge", -price, after, task_id=task_id)
@@ -147,20 +173,11 @@ def release(
     conn: Connection, account_id: str, key_id: str | None, price: int, task_id: str
 ) -> None:
     """Give a task's hold back (failure or cancel); the key's cap is freed too."""
-    after = _change(
-        conn,
-        update(accounts)
-        .where(and_(accounts.c.id == account_id, accounts.c.held >= price))
-        .values(held=accounts.c.held - price),
-    )
+    after = _change(conn, _RELEASE, account_id, price)
     if after is None:
         raise RuntimeError(f"release without a matching hold for task {task_id}")
     if key_id is not None:
-        conn.execute(
-            update(api_keys)
-            .where(api_keys.c.id == key_id)
-            .values(credits_committed=api_keys.c.credits_committed - price)
-        )
+        conn.execute(_KEY_UNCOMMIT, {"key": key_id, "amount": price})
     _record(conn, account_id, "release", -price, after, task_id=task_id)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from songforge.db.tables import api_keys
 from songforge.db.types import utcnow
@@ -126,6 +126,11 @@ def revoke_key(conn: Connection, account_id: str, key_id: str) -> bool:
     return result.rowcount == 1
 
 
+# Built once: every authenticated request runs it, and building a statement costs
+# more than executing its cached compiled form.
+_KEY_BY_HASH = select(api_keys).where(api_keys.c.key_hash == bindparam("key_hash"))
+
+
 def parse_bearer(authorization: str | None) -> str:
     """The key from an ``Authorization: Bearer <key>`` header, or a 401."""
     if not authorization:
@@ -137,20 +142,31 @@ def parse_bearer(authorization: str | None) -> str:
     return token
 
 
-def authenticate(conn: Connection, secret: str) -> ApiKey:
-    """The active key for this secret, or a 401 that does not say which check failed."""
+def check_secret_shape(secret: str) -> None:
     if not secret.startswith("aio_") or len(secret) < 36:
         raise unauthenticated("Invalid API key")
-    row = conn.execute(select(api_keys).where(api_keys.c.key_hash == hash_secret(secret))).first()
-    if row is None:
+
+
+def find_key(conn: Connection, key_hash: str) -> ApiKey | None:
+    row = conn.execute(_KEY_BY_HASH, {"key_hash": key_hash}).first()
+    return _from_row(row) if row else None
+
+
+def ensure_active(key: ApiKey | None) -> ApiKey:
+    """The key if it may be used now, else a 401 saying why (revoked, expired)."""
+    if key is None:
         raise unauthenticated("Invalid API key")
-    key = _from_row(row)
-    now = utcnow()
     if key.revoked_at is not None:
         raise unauthenticated("This API key has been revoked")
-    if key.expires_at is not None and key.expires_at <= now:
+    if key.expires_at is not None and key.expires_at <= utcnow():
         raise unauthenticated("This API key has expired")
     return key
+
+
+def authenticate(conn: Connection, secret: str) -> ApiKey:
+    """The active key for this secret, or a 401."""
+    check_secret_shape(secret)
+    return ensure_active(find_key(conn, hash_secret(secret)))
 
 
 def needs_touch(key: ApiKey) -> bool:

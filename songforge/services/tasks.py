@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
 
 from songforge.db.database import Database
 from songforge.db.tables import accounts, idempotency_keys, tasks
@@ -51,6 +51,15 @@ def request_fingerprint(body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# Built once (creating a task is a hot path; see billing.py).
+_ACTIVE_TASKS = (
+    select(func.count())
+    .select_from(tasks)
+    .where(tasks.c.account_id == bindparam("account"), tasks.c.status == IN_PROGRESS)
+)
+_TASK_INSERT = insert(tasks)
+
+
 def _lock_account(conn: Connection, db: Database, account_id: str) -> None:
     # Serialises one account's creates (concurrency limit, idempotency) on
     # PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises every writer.
@@ -78,11 +87,7 @@ def create_task(
             if replay is not None:
                 return CreateResult(task=replay, replayed=True)
 
-        active = conn.execute(
-            select(func.count())
-            .select_from(tasks)
-            .where(tasks.c.account_id == new.account_id, tasks.c.status == IN_PROGRESS)
-        ).scalar_one()
+        active = conn.execute(_ACTIVE_TASKS, {"account": new.account_id}).scalar_one()
         if active >= max_concurrent:
             raise ApiError(
                 429,
@@ -130,7 +135,7 @@ def create_task(
             output=None,
             storage_key=None,
         )
-        conn.execute(insert(tasks).values(**asdict(task)))
+        conn.execute(_TASK_INSERT, {f.name: getattr(task, f.name) for f in fields(task)})
         if idempotency_key is not None:
             conn.execute(
                 insert(idempotency_keys).values(
@@ -172,10 +177,14 @@ def _check_idempotency(
 
 def get_task_for(conn: Connection, account_id: str, task_id: str) -> TaskRecord | None:
     """The task if it belongs to the account; None otherwise (the caller answers 404)."""
-    row = conn.execute(
-        select(tasks).where(tasks.c.id == task_id, tasks.c.account_id == account_id)
-    ).first()
+    row = conn.execute(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id}).first()
     return record_from_row(row) if row else None
+
+
+# Built once: polling runs it constantly.
+_TASK_OF_ACCOUNT = select(tasks).where(
+    tasks.c.id == bindparam("task_id"), tasks.c.account_id == bindparam("account_id")
+)
 
 
 @dataclass(frozen=True)

@@ -276,3 +276,12 @@ def test_unexpected_errors_are_500_without_details(sqlite_server: LiveServer) ->
     finally:
         with sqlite_server.db.write() as conn:
             conn.exec_driver_sql("ALTER TABLE tasks_gone RENAME TO tasks")
+
+
+def test_request_id_is_sent_once_and_echoes_a_sane_one(sqlite_server: LiveServer) -> None:
+    with sqlite_server.client() as client:
+        mine = client.get("/api/v1/tasks/nope", headers={"X-Request-Id": "trace-123"})
+        ours = client.get("/api/v1/tasks/nope", headers={"X-Request-Id": "bad id\twith tab"})
+    assert mine.headers.get_list("x-request-id") == ["trace-123"]
+    assert len(ours.headers.get_list("x-request-id")) == 1
+    assert ours.headers["x-request-id"].startswith("req_")

@@ -43,6 +43,23 @@ def test_importing_the_adapters_does_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_without_the_gpu_extra_the_model_is_not_served(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, package: str | None = None) -> Any:
+        return None if name == "diffusers" else real_find_spec(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    for engine in (ENGINE, "ace-step"):
+        reason = check_engine(engine, {"weights_dir": str(tmp_path)})
+        assert reason is not None
+        assert "diffusers" in reason and "songforge[gpu]" in reason
+
+
 def test_lyrics_tags_go_on_their_own_lines_lower_case() -> None:
     lyrics = "[Verse] City lights are calling\nI hear them\n[PRE CHORUS]\nHold on\n[Chorus 2] Sing"
     assert m3_lyrics(lyrics) == (

@@ -32,6 +32,8 @@ def _queue_figures(context: AppContext) -> tuple[dict[tuple[str, str, str], int]
 
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
     settings = settings or Settings()
+    if settings.production and (problems := settings.insecure_for_production()):
+        raise RuntimeError("refusing to start in production mode: " + "; ".join(problems))
     context = context or AppContext.from_settings(settings)
     upgrade_to_head(context.db)
     context.metrics.watch_queue(lambda: _queue_figures(context))

@@ -58,6 +58,18 @@ class Settings(BaseSettings):
     # Credits given to accounts that sign up on the dashboard.
     signup_bonus_credits: int = 0
 
+    def insecure_for_production(self) -> list[str]:
+        """What this configuration lacks to be served to the public (empty: nothing)."""
+        problems = []
+        if not self.public_url.startswith("https://"):
+            problems.append(
+                "SONGFORGE_PUBLIC_URL must be the https:// address users reach "
+                "(audio links and Secure session cookies depend on it)"
+            )
+        if self.secret_key and len(self.secret_key) < 32:
+            problems.append("SONGFORGE_SECRET_KEY must be at least 32 characters")
+        return problems
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -165,9 +165,11 @@ class AceStepEngine:
                 pipeline = AceStepPipeline.from_pretrained(  # type: ignore[no-untyped-call]
                     weights, local_files_only=True, dtype=dtype
                 )
-        except (OSError, ValueError) as exc:
+            pipeline.to(device)
+        except Exception as exc:
+            # Corrupt files, a checkpoint of another shape, no room on the device: this
+            # model is not served, and the worker goes on with its other models.
             raise EngineUnavailable(f"engine {ENGINE!r}: cannot load {weights}: {exc}") from exc
-        pipeline.to(device)
         pipeline.set_progress_bar_config(disable=True)
         self._device = device
         self._pipeline = pipeline

@@ -204,16 +204,21 @@ class MiniMaxMusic3Engine:
                     weights, local_files_only=True
                 )
                 pipeline.load_components(dtype=dtype, local_files_only=True)
-        except (OSError, ValueError) as exc:
+            # load_components logs and skips a component it cannot read; refuse to
+            # run half a model.
+            missing = [c.name for c in COMPONENTS if getattr(pipeline, c.name, None) is None]
+            if missing:
+                raise EngineUnavailable(
+                    f"engine {ENGINE!r}: {weights}: could not load {', '.join(missing)} "
+                    "(see the log)"
+                )
+            self._adopt(pipeline, device)
+        except EngineUnavailable:
+            raise
+        except Exception as exc:
+            # Corrupt files, a checkpoint of another shape, no room on the device: this
+            # model is not served, and the worker goes on with its other models.
             raise EngineUnavailable(f"engine {ENGINE!r}: cannot load {weights}: {exc}") from exc
-        # load_components logs and skips a component it cannot read; refuse to run
-        # half a model.
-        missing = [c.name for c in COMPONENTS if getattr(pipeline, c.name, None) is None]
-        if missing:
-            raise EngineUnavailable(
-                f"engine {ENGINE!r}: {weights}: could not load {', '.join(missing)} (see the log)"
-            )
-        self._adopt(pipeline, device)
         log.info(
             "MiniMax Music 3 loaded from %s on %s (%s), %s loop",
             weights,

@@ -85,6 +85,17 @@ def test_missing_or_incomplete_weights_keep_the_model_off_line(
 
 
 @requires_gpu_stack
+def test_corrupt_weights_fail_at_load_not_later(ace_checkpoint: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "corrupt"
+    shutil.copytree(ace_checkpoint, broken)
+    for weights in (broken / "transformer").glob("*.safetensors"):
+        weights.write_bytes(b"not a safetensors file")
+    engine = create_engine(ENGINE, {"weights_dir": str(broken)})  # the files are there
+    with pytest.raises(EngineUnavailable, match="cannot load"):
+        engine.load()
+
+
+@requires_gpu_stack
 def test_create_engine_loads_nothing(ace_checkpoint: Path) -> None:
     engine = create_engine(ENGINE, {"weights_dir": str(ace_checkpoint)})
     assert not engine.loaded  # type: ignore[attr-defined]

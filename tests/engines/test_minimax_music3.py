@@ -163,6 +163,18 @@ def test_incomplete_directory_names_what_is_missing(m3_checkpoint: Path, tmp_pat
 
 
 @requires_gpu_stack
+def test_corrupt_weights_fail_at_load_not_later(m3_checkpoint: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "corrupt"
+    shutil.copytree(m3_checkpoint, broken)
+    for weights in (broken / "vocoder").glob("*.safetensors"):
+        weights.write_bytes(b"not a safetensors file")
+    engine = create_engine(ENGINE, {"weights_dir": str(broken)})  # the files are there
+    with pytest.raises(EngineUnavailable, match="vocoder"):
+        engine.load()
+    assert not engine.loaded  # type: ignore[attr-defined]
+
+
+@requires_gpu_stack
 def test_bad_options_are_refused(m3_checkpoint: Path) -> None:
     with pytest.raises(EngineUnavailable, match="ar_loop"):
         create_engine(ENGINE, {"weights_dir": str(m3_checkpoint), "ar_loop": "turbo"})

@@ -88,6 +88,10 @@ def _find_account(conn, ref: str):  # type: ignore[no-untyped-def]
 def cmd_accounts(args: argparse.Namespace) -> int:
     from songforge.services.accounts import create_account, list_accounts
 
+    if args.action == "set-password":
+        from songforge.dashboard.admin_cli import set_password_command
+
+        return set_password_command(args, _settings())
     db = _database(_settings())
     with db.write() as conn:
         if args.action == "create":
@@ -183,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name")
     create.add_argument("--admin", action="store_true")
     accounts_sub.add_parser("list")
+    from songforge.dashboard.admin_cli import add_set_password_arguments
+
+    add_set_password_arguments(
+        accounts_sub.add_parser("set-password", help="set an account's dashboard password")
+    )
     accounts.set_defaults(func=cmd_accounts)
 
     keys = sub.add_parser("keys", help="create, list or revoke API keys")

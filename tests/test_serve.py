@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import free_port
 
@@ -81,12 +82,28 @@ def generate_with_printed_curl(url: str, log: Path, timeout: float) -> dict[str,
     raise AssertionError(f"song not finished in {timeout}s:\n{log.read_text()[-4000:]}")
 
 
-def stop(process: subprocess.Popen[str]) -> None:
-    process.send_signal(signal.SIGINT)
+def stop(process: subprocess.Popen[str], signum: int = signal.SIGINT) -> None:
+    process.send_signal(signum)
     try:
         process.wait(20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+def worker_pids(data_dir: Path) -> list[int]:
+    engine = sa.create_engine(f"sqlite:///{data_dir / 'songforge.db'}")
+    with engine.connect() as conn:
+        pids = [int(pid) for (pid,) in conn.execute(sa.text("SELECT pid FROM workers"))]
+    engine.dispose()
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_serve_bootstraps_and_generates_with_worker_processes(tmp_path: Path) -> None:
@@ -103,8 +120,15 @@ def test_serve_bootstraps_and_generates_with_worker_processes(tmp_path: Path) ->
         workers = httpx.get(f"{url}/readyz").json()["models"]["minimax-music"]["live_workers"]
         assert workers == 1
     finally:
-        stop(process)
+        stop(process, signal.SIGTERM)
     assert process.returncode is not None
+    # Its worker processes go with it, whatever way it ended.
+    pids = worker_pids(tmp_path / "data")
+    assert pids and all(pid != process.pid for pid in pids)
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in pids)
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from songforge.api.envelope import success
 from songforge.api.music_request import parse_music_request
 from songforge.context import AppContext
 from songforge.errors import ApiError, forbidden, invalid
+from songforge.services.keys import ApiKey
 from songforge.services.tasks import CreateResult, NewTask, create_task, request_fingerprint
 
 router = APIRouter()
@@ -20,7 +21,7 @@ router = APIRouter()
 IDEMPOTENCY_KEY_MAX = 255
 
 
-def _decode_json(raw: bytes) -> Any:
+def decode_json_body(raw: bytes) -> Any:
     if not raw.strip():
         raise invalid("The request body is empty; send a JSON object")
     try:
@@ -29,9 +30,18 @@ def _decode_json(raw: bytes) -> Any:
         raise invalid(f"Malformed JSON: {exc}") from exc
 
 
-def _create(
-    context: AppContext, caller: Caller, body: Any, idempotency_key: str | None
+def create_music_task(
+    context: AppContext,
+    account_id: str,
+    key: ApiKey | None,
+    body: Any,
+    idempotency_key: str | None = None,
 ) -> CreateResult:
+    """Validate a create body and queue the task for ``account_id``.
+
+    Shared by the public route (with the caller's key, whose allow-list and credit
+    cap apply) and the dashboard's tester (the signed-in owner, no key).
+    """
     spec = None
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         spec = context.catalog.get(body["model"])
@@ -51,13 +61,13 @@ def _create(
             param="model",
             headers={"Retry-After": "30"},
         )
-    if not caller.key.allows_model(spec.id):
+    if key is not None and not key.allows_model(spec.id):
         raise forbidden(f"This API key is not allowed to use model {spec.id!r}", "model")
     result = create_task(
         context.db,
         NewTask(
-            account_id=caller.account_id,
-            api_key_id=caller.key.id,
+            account_id=account_id,
+            api_key_id=key.id if key is not None else None,
             model=spec.id,
             price=spec.price,
             input=music.as_input(),
@@ -76,7 +86,8 @@ def _authenticate_and_create(
     context: AppContext, authorization: str | None, raw: bytes, idempotency_key: str | None
 ) -> tuple[Caller, CreateResult]:
     caller = authenticate_caller(context, authorization)
-    return caller, _create(context, caller, _decode_json(raw), idempotency_key)
+    body = decode_json_body(raw)
+    return caller, create_music_task(context, caller.account_id, caller.key, body, idempotency_key)
 
 
 async def create_music(request: Request) -> Response:

@@ -7,7 +7,10 @@ engine work never runs in the HTTP server's process.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import os
 import signal
 import threading
 from collections.abc import Sequence
@@ -22,6 +25,8 @@ from songforge.storage.factory import build_storage
 from songforge.worker.runner import Worker
 
 log = logging.getLogger("songforge.worker")
+
+PR_SET_PDEATHSIG = 1
 
 
 def load_engines(catalog: Catalog, models: Sequence[str]) -> dict[str, Engine]:
@@ -45,7 +50,31 @@ def load_engines(catalog: Catalog, models: Sequence[str]) -> dict[str, Engine]:
     return engines
 
 
-def run_worker_process(settings: Settings, models: Sequence[str]) -> int:
+def _stop_when_parent_dies(stop: threading.Event) -> None:
+    """For workers started by ``serve``: never outlive it, however it ends.
+
+    The kernel sends SIGTERM when the parent dies (Linux), and a watcher thread
+    covers other systems and the race where the parent died before prctl ran.
+    """
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while not stop.wait(1.0):
+            if os.getppid() != parent:
+                log.warning("the serving process is gone; worker stops")
+                stop.set()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def run_worker_process(
+    settings: Settings, models: Sequence[str], *, die_with_parent: bool = False
+) -> int:
     """Entry point of a worker process; returns an exit code."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
@@ -57,6 +86,8 @@ def run_worker_process(settings: Settings, models: Sequence[str]) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if die_with_parent:
+        _stop_when_parent_dies(stop)
 
     catalog = load_catalog(settings.catalog_path)
     engines = load_engines(catalog, models)

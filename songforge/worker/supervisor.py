@@ -16,7 +16,7 @@ log = logging.getLogger("songforge.supervisor")
 
 
 def _child(settings: Settings, models: list[str]) -> None:
-    raise SystemExit(run_worker_process(settings, models))
+    raise SystemExit(run_worker_process(settings, models, die_with_parent=True))
 
 
 class WorkerSupervisor:

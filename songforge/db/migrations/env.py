@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import songforge.dashboard.tables  # noqa: F401  (registers web_sessions on metadata)
 from songforge.db.tables import metadata
 
 connection = context.config.attributes["connection"]

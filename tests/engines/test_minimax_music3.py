@@ -449,6 +449,41 @@ def test_gpu_benchmark_plumbing_on_cpu(tmp_path: Path) -> None:
     assert variants["reference"]["audio_seconds"] == pytest.approx(1.0, abs=0.05)
 
 
+@pytest.mark.slow
+@requires_gpu_stack
+def test_songforge_serve_with_a_gpu_catalog(m3_checkpoint: Path, tmp_path: Path) -> None:
+    """As an operator runs it: a catalog naming the weights, `songforge serve`, worker
+    processes that load the model once; a model whose weights are missing is not live."""
+    import httpx
+
+    from tests.test_serve import generate_with_printed_curl, run_serve, stop, wait_ready
+
+    catalog = (
+        '[models.minimax-music]\nengine = "minimax-music3"\nprice = 30\n'
+        'attribution = "MiniMax-Music3"\n'
+        f'options = {{ weights_dir = "{m3_checkpoint}", num_inference_steps = 1, '
+        "max_duration_seconds = 1.0 }\n"
+        '[models."ace-step-1.5"]\nengine = "ace-step"\nprice = 20\n'
+        f'options = {{ weights_dir = "{tmp_path / "no-such-weights"}" }}\n'
+    )
+    process, url, log = run_serve(tmp_path, catalog)
+    try:
+        wait_ready(url, log, 120)
+        task = generate_with_printed_curl(url, log, 120)
+        assert task["output"]["engine"] == ENGINE  # type: ignore[index]
+        key = re.search(r"Bearer (aio_[A-Za-z0-9_-]+)", log.read_text())
+        assert key is not None
+        headers = {"Authorization": f"Bearer {key.group(1)}"}
+        answer = httpx.get(f"{url}/api/v1/models", headers=headers)
+        assert answer.status_code == 200, answer.text
+        models = answer.json()["data"]
+        assert [m["id"] for m in models] == ["minimax-music"]
+        assert models[0]["attribution"] == ATTRIBUTION
+    finally:
+        stop(process)
+    assert "ace-step-1.5 is not served here" in log.read_text()
+
+
 def httpx_get(client: Any, url: str) -> bytes:
     response = client.get(url)
     assert response.status_code == 200, response.text

@@ -71,9 +71,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error, request id %s", _request_id(request))
+        # This handler runs outside RequestContextMiddleware (in Starlette's
+        # ServerErrorMiddleware), so it adds the request id itself.
         return _respond(
             request,
             500,
             "internal_error",
             f"Internal error; quote request id {_request_id(request)} when reporting it",
+            headers={"X-Request-Id": _request_id(request)},
         )

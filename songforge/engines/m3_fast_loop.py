@@ -85,6 +85,9 @@ class FastLoopOptions:
     cuda_graphs: bool = True
     # KV lengths are rounded up to a multiple of this for graph capture.
     kv_bucket: int = 512
+    # Attend over bucketed, masked KV lengths even without graphs: the graph path's
+    # arithmetic, checkable on machines without CUDA.
+    bucketed_eager: bool = False
     # When a list is given, every guided logit row handed to sampling is appended
     # as (stage, request index, logits) - for the equivalence tests; eager only.
     record: list[tuple[str, int, torch.Tensor]] | None = None
@@ -193,7 +196,7 @@ class FastAutoregressiveLoop:
         frames_needed = max(max_frames)
         max_len = max(prompt_lengths) + frames_needed + 2
         use_graphs = bool(options.cuda_graphs and device.type == "cuda" and options.record is None)
-        if use_graphs:
+        if use_graphs or options.bucketed_eager:
             max_len = _round_up(max_len, options.kv_bucket)
 
         rows = self._prefill(requests, max_len, frames_needed, dtype, device)

@@ -359,6 +359,28 @@ def test_fast_loop_matches_diffusers_bit_for_bit(
 
 
 @requires_gpu_stack
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_cuda_graph_arithmetic_matches_the_reference(
+    tiny_lm: tuple[Any, Any], seed: int
+) -> None:
+    """Bucketed KV lengths with a mask, as each captured graph runs them (here eagerly)."""
+    import torch
+
+    from songforge.engines.m3_fast_loop import ARRequest, FastAutoregressiveLoop, FastLoopOptions
+
+    text_ids = prompt_ids(18, seed)
+    ref_hiddens, _, ref_state = run_reference(tiny_lm, text_ids, 30, seed)
+    generator = torch.Generator().manual_seed(seed)
+    options = FastLoopOptions(bucketed_eager=True, kv_bucket=16, sync_every=7)
+    (hiddens,) = FastAutoregressiveLoop(*tiny_lm).generate(
+        [ARRequest(text_ids, 30, generator)], options
+    )
+    assert hiddens.shape == ref_hiddens.shape
+    torch.testing.assert_close(hiddens, ref_hiddens, rtol=1e-5, atol=1e-5)
+    assert torch.equal(generator.get_state(), ref_state)
+
+
+@requires_gpu_stack
 def test_a_song_that_ends_at_once_fails_like_the_reference(tiny_lm: tuple[Any, Any]) -> None:
     import torch
 

@@ -79,6 +79,10 @@ BUILTIN = Catalog(
 )
 
 
+# Licences that require products to credit the model, by engine family.
+REQUIRED_ATTRIBUTION = {"minimax-music3": "MiniMax-Music3"}
+
+
 def load_catalog(path: Path | None) -> Catalog:
     """The built-in catalog, or the one in ``path`` (a TOML file) when given."""
     if path is None:
@@ -95,7 +99,7 @@ def load_catalog(path: Path | None) -> Catalog:
             description=str(entry.get("description", "")),
             options=dict(entry.get("options", {})),
             max_duration_seconds=float(entry.get("max_duration_seconds", 240.0)),
-            attribution=entry.get("attribution"),
+            attribution=entry.get("attribution") or REQUIRED_ATTRIBUTION.get(str(entry["engine"])),
             typical_runtime_seconds=float(entry.get("typical_runtime_seconds", 20.0)),
         )
     return Catalog(models=models)

@@ -44,7 +44,7 @@ class ToneEngine:
                 time.sleep(self.delay / steps)
         rng = np.random.default_rng(request.seed)
         t = np.arange(int(rate * seconds)) / rate
-        base = 220.0 * (1 + rng.integers(0, 4) / 4)
+        base = 220.0 * (1 + float(rng.random()))
         mono = sum(0.2 * np.sin(2 * np.pi * base * ratio * t) for ratio in (1.0, 1.25, 1.5))
         stereo = np.stack([mono, mono], axis=1).astype(np.float32)
         progress("mixing", 1.0)
@@ -78,3 +78,20 @@ def tone_engine(options: Mapping[str, Any]) -> ToneEngine:
     return ToneEngine(
         seconds=float(options.get("seconds", 2.0)), delay=float(options.get("delay", 0.0))
     )
+
+
+class BatchToneEngine(ToneEngine):
+    """A tone engine that renders several songs per call (like MiniMax Music 3's fast loop)."""
+
+    name = "test-batch-tone/1"
+
+    def __init__(self, max_batch: int = 3) -> None:
+        super().__init__()
+        self.max_batch = max_batch
+        self.batches: list[int] = []
+
+    def generate_many(
+        self, requests: list[GenerationRequest], progress: ProgressCallback
+    ) -> list[AudioResult]:
+        self.batches.append(len(requests))
+        return [self.generate(request, progress) for request in requests]

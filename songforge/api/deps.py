@@ -4,6 +4,7 @@ and as a dependency for the others."""
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from fastapi import Depends, Request, Response
 from sqlalchemy import Connection
 
 from songforge.context import AppContext
+from songforge.db.database import WriteBusy
 from songforge.db.types import utcnow
 from songforge.errors import ApiError
 from songforge.services.ids import hash_secret
@@ -63,9 +65,11 @@ def authenticate_caller(
             context.key_cache.put(key_hash, found)
     key = ensure_active(found)
     if needs_touch(key):
-        with context.db.write() as write:
-            touch_key(write, key)
-        context.key_cache.touched(key_hash, utcnow())
+        # Bookkeeping only: when the write lock is busy, record the use next time.
+        with suppress(WriteBusy):
+            with context.db.write(wait=False) as write:
+                touch_key(write, key)
+            context.key_cache.touched(key_hash, utcnow())
     limit = context.settings.rate_limit_per_minute
     decision = context.rate_limiter.hit(key.id, limit)
     headers = {

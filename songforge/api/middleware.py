@@ -25,7 +25,7 @@ class BodyTooLarge(Exception):
 
 
 async def _send_error(send: Send, status: int, type: str, message: str, request_id: str) -> None:
-    body = json.dumps(error_body(status, type, message)).encode()
+    body = json.dumps(error_body(status, type, message), separators=(",", ":")).encode()
     await send(
         {
             "type": "http.response.start",

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.routing import Route
 
-from songforge.api.deps import Caller, authenticate_caller, get_context, json_response
+from songforge.api.deps import authenticate_caller, get_context, json_response
 from songforge.api.envelope import success
 from songforge.api.music_request import parse_music_request
 from songforge.context import AppContext
@@ -82,14 +82,6 @@ def create_music_task(
     return result
 
 
-def _authenticate_and_create(
-    context: AppContext, authorization: str | None, raw: bytes, idempotency_key: str | None
-) -> tuple[Caller, CreateResult]:
-    caller = authenticate_caller(context, authorization)
-    body = decode_json_body(raw)
-    return caller, create_music_task(context, caller.account_id, caller.key, body, idempotency_key)
-
-
 async def create_music(request: Request) -> Response:
     """POST /api/v1/audio/music — a plain Starlette endpoint (see ``routes``)."""
     context = get_context(request)
@@ -99,12 +91,14 @@ async def create_music(request: Request) -> Response:
             f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters", "Idempotency-Key"
         )
     raw = await request.body()
-    caller, result = await context.db.call(
-        _authenticate_and_create,
-        context,
-        request.headers.get("authorization"),
-        raw,
-        idempotency_key,
+    # Two calls: a create that has to wait for the write lock is rerun in the
+    # thread pool (Database.call), and the key's rate must not be counted twice.
+    caller = await context.db.call(
+        authenticate_caller, context, request.headers.get("authorization")
+    )
+    body = decode_json_body(raw)
+    result = await context.db.call(
+        create_music_task, context, caller.account_id, caller.key, body, idempotency_key
     )
     headers = dict(caller.headers)
     if result.replayed:

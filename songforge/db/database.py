@@ -16,10 +16,19 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 from starlette.concurrency import run_in_threadpool
 
 T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 30000
+# Set while Database.call runs work inline on the event loop (see write()).
+_inline = threading.local()
+
+
+class WriteBusy(Exception):
+    """The write lock is taken and this caller must not wait for it here."""
 
 
 class Database:
@@ -52,7 +61,7 @@ class Database:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -61,22 +70,50 @@ class Database:
             connection.exec_driver_sql(f"BEGIN {mode}")
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A transaction that will write: committed on success, rolled back on error."""
-        if self._write_lock is not None:
-            with self._write_lock, self._write_transaction() as connection:
+    def write(self, *, wait: bool | None = None) -> Iterator[Connection]:
+        """A transaction that will write: committed on success, rolled back on error.
+
+        With ``wait=False``, and always inside ``call`` on the event loop, it never
+        waits: if the SQLite write lock is taken (by this process or another) it
+        raises ``WriteBusy`` at once.
+        """
+        nonblocking = (not wait) if wait is not None else getattr(_inline, "active", False)
+        if self._write_lock is None:
+            with self._write_transaction(nonblocking=False) as connection:
                 yield connection
-        else:
-            with self._write_transaction() as connection:
+            return
+        if not self._write_lock.acquire(blocking=not nonblocking):
+            raise WriteBusy()
+        try:
+            with self._write_transaction(nonblocking=nonblocking) as connection:
                 yield connection
+        finally:
+            self._write_lock.release()
 
     @contextmanager
-    def _write_transaction(self) -> Iterator[Connection]:
+    def _write_transaction(self, *, nonblocking: bool) -> Iterator[Connection]:
         with self.engine.connect() as connection:
-            if self.is_sqlite:
-                connection = connection.execution_options(sqlite_begin="IMMEDIATE")
-            with connection.begin():
-                yield connection
+            if not self.is_sqlite:
+                with connection.begin():
+                    yield connection
+                return
+            raw = connection.connection.dbapi_connection
+            assert raw is not None
+            connection = connection.execution_options(sqlite_begin="IMMEDIATE")
+            if nonblocking:
+                raw.execute("PRAGMA busy_timeout=0")
+            try:
+                try:
+                    transaction = connection.begin()
+                except OperationalError as exc:
+                    if nonblocking and "locked" in str(exc.orig):
+                        raise WriteBusy() from exc
+                    raise
+                with transaction:
+                    yield connection
+            finally:
+                if nonblocking:
+                    raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -88,11 +125,21 @@ class Database:
         """Run blocking database work from async code.
 
         A local SQLite file answers in tens of microseconds, less than a thread
-        hand-off costs, so its work runs inline; a networked PostgreSQL
-        round-trip goes to the thread pool so the event loop keeps serving.
+        hand-off costs, so its work runs inline on the event loop, but without
+        ever waiting for the write lock: when another writer holds it, the work
+        is rerun in the thread pool, where waiting stalls nobody. ``function``
+        must therefore be safe to rerun when it raised ``WriteBusy`` (its writes
+        are transactions that did not start). PostgreSQL round-trips always go
+        to the thread pool.
         """
         if self.is_sqlite:
-            return function(*args)
+            _inline.active = True
+            try:
+                return function(*args)
+            except WriteBusy:
+                pass
+            finally:
+                _inline.active = False
         return await run_in_threadpool(function, *args)
 
     def lock_clause_supported(self) -> bool:

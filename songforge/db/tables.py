@@ -100,6 +100,8 @@ tasks = Table(
     Index("ix_tasks_account_created", "account_id", "created_at"),
     # The per-account limit on unfinished tasks counts these on every create.
     Index("ix_tasks_account_status", "account_id", "status"),
+    # The ETA reads each model's latest finished runs.
+    Index("ix_tasks_recent_runs", "model", "status", "finished_at"),
 )
 
 ledger_entries = Table(

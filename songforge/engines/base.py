@@ -7,7 +7,7 @@ Encoding to the requested MP3 format happens after, in ``songforge.audio``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -91,3 +91,18 @@ class Engine(Protocol):
 # ``options`` mapping. The factory must be cheap and must not load weights;
 # it may raise EngineUnavailable when the options point at nothing usable.
 EngineFactory = Callable[[Mapping[str, Any]], Engine]
+
+
+@runtime_checkable
+class BatchEngine(Engine, Protocol):
+    """An engine that renders several songs at once faster than one by one.
+
+    The worker claims up to ``max_batch`` tasks of the model and hands them over
+    together; results come back in the order of the requests.
+    """
+
+    max_batch: int
+
+    def generate_many(
+        self, requests: Sequence[GenerationRequest], progress: ProgressCallback
+    ) -> list[AudioResult]: ...

@@ -82,6 +82,8 @@ class MiniMaxMusic3Options:
     num_inference_steps: int = 30
     default_duration_seconds: float = 60.0
     max_duration_seconds: float = MODEL_MAX_SECONDS
+    # Songs the worker may render together (they share every weight read).
+    max_batch: int = 1
 
 
 def parse_options(options: Mapping[str, Any]) -> MiniMaxMusic3Options:
@@ -93,8 +95,12 @@ def parse_options(options: Mapping[str, Any]) -> MiniMaxMusic3Options:
         raise EngineUnavailable(
             f"engine {ENGINE!r}: num_inference_steps must be a positive integer"
         )
+    max_batch = options.get("max_batch", 1)
+    if not isinstance(max_batch, int) or not 1 <= max_batch <= 64:
+        raise EngineUnavailable(f"engine {ENGINE!r}: max_batch must be an integer from 1 to 64")
     return MiniMaxMusic3Options(
         weights_dir=weights_dir_option(ENGINE, options),
+        max_batch=max_batch,
         device=str(options.get("device", "auto")),
         dtype=str(options.get("dtype", "auto")),
         ar_loop=ar_loop,
@@ -234,6 +240,10 @@ class MiniMaxMusic3Engine:
         if self.options.ar_loop == "fast":
             self._stages = _build_stages(pipeline, self.options.cuda_graphs)
         self._pipeline = pipeline
+
+    @property
+    def max_batch(self) -> int:
+        return self.options.max_batch
 
     def generate(self, request: GenerationRequest, progress: ProgressCallback) -> AudioResult:
         return self.generate_many([request], progress)[0]

@@ -7,13 +7,20 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from contextlib import ExitStack, suppress
 from datetime import timedelta
 from typing import Any
 
 from songforge.audio.mp3 import EncodedAudio, encode_mp3, plan_encoding
 from songforge.audio.mp3_frames import read_mp3_info
 from songforge.db.database import Database
-from songforge.engines.base import Engine, GenerationError, GenerationRequest
+from songforge.engines.base import (
+    AudioResult,
+    BatchEngine,
+    Engine,
+    GenerationError,
+    GenerationRequest,
+)
 from songforge.services.ids import new_id
 from songforge.services.queue import (
     Claim,
@@ -110,55 +117,112 @@ class Worker:
                 log.warning("reaper: %d requeued, %d failed after expired leases", requeued, failed)
 
     def run_once(self) -> bool:
-        """Claim and process one task; False when the queue had nothing for us."""
+        """Claim and process one task (or a batch, for engines that batch); False when
+        the queue had nothing for us."""
         claim = claim_next_task(self.db, self.worker_id, self.models, self.lease)
         if claim is None:
             return False
-        self.process(claim)
+        claims = [claim]
+        engine = self.engines[claim.task.model]
+        limit = engine.max_batch if isinstance(engine, BatchEngine) else 1
+        while len(claims) < limit:
+            more = claim_next_task(self.db, self.worker_id, [claim.task.model], self.lease)
+            if more is None:
+                break
+            claims.append(more)
+        self.process_batch(claims)
         return True
 
     def process(self, claim: Claim) -> None:
-        task = claim.task
-        engine = self.engines[task.model]
-        task_input = task.input
-        with LeaseKeeper(self.db, claim, self.lease, self.settings.heartbeat_seconds) as keeper:
-            try:
-                result = engine.generate(request_from_input(task_input), keeper.engine_progress)
-                keeper.enter_stage("encoding", 92)
-                encoded = encode_mp3(
-                    result.samples,
-                    result.sample_rate,
-                    int(task_input["bitrate"]),
-                    int(task_input["sample_rate"]),
-                )
-                check_encoding(encoded, int(task_input["bitrate"]), int(task_input["sample_rate"]))
-                keeper.enter_stage("encoding", 97)
-            except TaskAbandoned:
-                log.info("task %s attempt %d abandoned (lease lost)", task.id, claim.attempt)
-                return
-            except GenerationError as exc:
-                outcome = fail_attempt(
-                    self.db,
-                    claim,
-                    {"code": 500, "message": str(exc), "type": "generation_error"},
-                    retryable=exc.retryable,
-                )
-                log.warning("task %s: engine error (%s): %s", task.id, outcome, exc)
-                return
-            except Exception:
-                log.exception("task %s: unexpected error in attempt %d", task.id, claim.attempt)
-                fail_attempt(
-                    self.db,
-                    claim,
-                    {
-                        "code": 500,
-                        "message": "The song could not be generated (internal error)",
-                        "type": "internal_error",
-                    },
-                    retryable=True,
-                )
-                return
+        self.process_batch([claim])
 
+    def process_batch(self, claims: list[Claim]) -> None:
+        """Render the claimed tasks of one model together, then deliver each."""
+        engine = self.engines[claims[0].task.model]
+        with ExitStack() as stack:
+            keepers = [
+                stack.enter_context(
+                    LeaseKeeper(self.db, claim, self.lease, self.settings.heartbeat_seconds)
+                )
+                for claim in claims
+            ]
+            try:
+                results = self._render(engine, claims, keepers)
+            except TaskAbandoned:
+                log.info("tasks %s abandoned (leases lost)", [c.task.id for c in claims])
+                return
+            except Exception as exc:
+                for claim in claims:
+                    self._fail(claim, exc)
+                return
+            for claim, keeper, result in zip(claims, keepers, results, strict=True):
+                try:
+                    encoded = self._encode(claim, keeper, result)
+                except TaskAbandoned:
+                    log.info("task %s attempt %d abandoned", claim.task.id, claim.attempt)
+                    continue
+                except Exception as exc:
+                    self._fail(claim, exc)
+                    continue
+                self._deliver(claim, encoded, result.engine)
+
+    def _render(
+        self, engine: Engine, claims: list[Claim], keepers: list[LeaseKeeper]
+    ) -> list[AudioResult]:
+        requests = [request_from_input(claim.task.input) for claim in claims]
+        if len(claims) == 1:
+            return [engine.generate(requests[0], keepers[0].engine_progress)]
+        assert isinstance(engine, BatchEngine)
+
+        def progress(detail: str, fraction: float) -> None:
+            # A batch stops only when every one of its tasks is gone.
+            alive = [keeper for keeper in keepers if not keeper.lost.is_set()]
+            if not alive:
+                raise TaskAbandoned()
+            for keeper in alive:
+                with suppress(TaskAbandoned):
+                    keeper.engine_progress(detail, fraction)
+
+        return engine.generate_many(requests, progress)
+
+    def _encode(self, claim: Claim, keeper: LeaseKeeper, result: AudioResult) -> EncodedAudio:
+        task_input = claim.task.input
+        bitrate, sample_rate = int(task_input["bitrate"]), int(task_input["sample_rate"])
+        keeper.enter_stage("encoding", 92)
+        encoded = encode_mp3(result.samples, result.sample_rate, bitrate, sample_rate)
+        check_encoding(encoded, bitrate, sample_rate)
+        keeper.enter_stage("encoding", 97)
+        return encoded
+
+    def _fail(self, claim: Claim, exc: Exception) -> None:
+        if isinstance(exc, GenerationError):
+            outcome = fail_attempt(
+                self.db,
+                claim,
+                {"code": 500, "message": str(exc), "type": "generation_error"},
+                retryable=exc.retryable,
+            )
+            log.warning("task %s: engine error (%s): %s", claim.task.id, outcome, exc)
+            return
+        log.error(
+            "task %s: unexpected error in attempt %d",
+            claim.task.id,
+            claim.attempt,
+            exc_info=exc,
+        )
+        fail_attempt(
+            self.db,
+            claim,
+            {
+                "code": 500,
+                "message": "The song could not be generated (internal error)",
+                "type": "internal_error",
+            },
+            retryable=True,
+        )
+
+    def _deliver(self, claim: Claim, encoded: EncodedAudio, engine_name: str) -> None:
+        task = claim.task
         key = f"{task.id}/attempt-{claim.attempt}.mp3"
         self.storage.save(key, encoded.data)
         output = {
@@ -170,7 +234,7 @@ class Worker:
             "channels": encoded.channels,
             "size_bytes": len(encoded.data),
             "sha256": hashlib.sha256(encoded.data).hexdigest(),
-            "engine": result.engine,
+            "engine": engine_name,
         }
         if not complete_task(self.db, claim, output, key):
             # Someone else owns the task now (reaped or cancelled): our file is

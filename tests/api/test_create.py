@@ -285,3 +285,37 @@ def test_request_id_is_sent_once_and_echoes_a_sane_one(sqlite_server: LiveServer
     assert mine.headers.get_list("x-request-id") == ["trace-123"]
     assert len(ours.headers.get_list("x-request-id")) == 1
     assert ours.headers["x-request-id"].startswith("req_")
+
+
+def test_a_held_write_lock_never_freezes_the_api(sqlite_server: LiveServer) -> None:
+    # Another process (here: another connection) holds SQLite's write lock.
+    import sqlite3
+    import threading
+    import time
+
+    path = sqlite_server.db.engine.url.database
+    assert path
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    outcome: dict[str, Any] = {}
+
+    def create() -> None:
+        with sqlite_server.client() as client:
+            outcome["create"] = client.post("/api/v1/audio/music", json=SEED_BODY)
+
+    thread = threading.Thread(target=create)
+    try:
+        thread.start()
+        time.sleep(0.3)  # the create is now waiting for the lock, off the event loop
+        started = time.monotonic()
+        with sqlite_server.client() as client:
+            assert client.get("/healthz", timeout=5).status_code == 200
+            assert client.get("/api/v1/account", timeout=5).status_code == 200
+        assert time.monotonic() - started < 2
+        assert "create" not in outcome
+    finally:
+        time.sleep(0.5)
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    thread.join(30)
+    assert outcome["create"].status_code == 200, outcome["create"].text

@@ -164,6 +164,9 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_tasks_account_status", ["account_id", "status"], unique=False)
         batch_op.create_index(
+            "ix_tasks_recent_runs", ["model", "status", "finished_at"], unique=False
+        )
+        batch_op.create_index(
             "ix_tasks_queue", ["status", "stage", "model", "priority", "created_at"], unique=False
         )
 
@@ -175,6 +178,7 @@ def downgrade() -> None:
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.drop_index("ix_tasks_queue")
         batch_op.drop_index("ix_tasks_account_status")
+        batch_op.drop_index("ix_tasks_recent_runs")
         batch_op.drop_index("ix_tasks_account_created")
 
     op.drop_table("tasks")

@@ -46,6 +46,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if first is not None:
         print(f"\nFirst run: created account admin@localhost with {first.credits} credits.")
         print(quickstart_text(base_url, first.api_key), flush=True)
+    else:
+        print(
+            f"\nsongforge on {base_url} (data in {settings.data_dir}). Need a key? "
+            "`songforge keys create --account admin@localhost`",
+            flush=True,
+        )
     supervisor = None
     if settings.workers > 0:
         supervisor = WorkerSupervisor(settings, settings.workers, settings.worker_models)

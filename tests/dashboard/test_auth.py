@@ -172,7 +172,9 @@ def test_admin_pages_need_the_admin_role(
 def test_production_cookies_are_secure_and_host_only(
     server_factory: Callable[..., LiveServer],
 ) -> None:
-    server = server_factory(production=True, start_workers=False)
+    server = server_factory(
+        production=True, public_url="https://songs.example.com", start_workers=False
+    )
     with WebClient(server.url) as client:
         page = client.get("/signup")
         assert "__Host-sf_pre=" in page.headers["set-cookie"]

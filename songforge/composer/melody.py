@@ -75,7 +75,6 @@ def rhythm(
     usable = max(1.0, beats - rest_beats)
     # Try roomy rhythms first, then tighter ones, until the line fits with a held end.
     for step, strong, weak, align in (
-        (0.5, 4, 2, 2),
         (0.5, 3, 1, 2),
         (0.5, 2, 1, 2),
         (0.5, 1, 1, 2),

@@ -101,8 +101,15 @@ def pump_curve(frames: int, sr: int, kick_times: list[float], depth: float) -> A
     return curve
 
 
-def mix(stems: list[Stem], sr: int, settings: MixSettings) -> tuple[Audio, dict[str, Audio]]:
-    """The stereo mix and the processed stems (before the master bus)."""
+def mix(
+    stems: list[Stem], sr: int, settings: MixSettings, keep: frozenset[str] | None = None
+) -> tuple[Audio, dict[str, Audio]]:
+    """The stereo mix and the processed stems named in ``keep`` (all when None).
+
+    Each stem's raw audio is released once it is mixed: a three-minute stereo
+    stem is 60 MB, and holding raw and processed copies of every part would
+    double the peak memory.
+    """
     frames = max((s.audio.shape[0] for s in stems), default=0)
     out = np.zeros((frames, 2), dtype=np.float32)
     send = np.zeros((frames, 2), dtype=np.float32)
@@ -145,7 +152,9 @@ def mix(stems: list[Stem], sr: int, settings: MixSettings) -> tuple[Audio, dict[
             audio *= duck[:, None]
         if role in ("chords", "pad", "bass", "colour") and settings.pump > 0:
             audio *= pump[:, None]
-        processed[stem.name] = audio
+        stem.audio = np.zeros((0, 2), dtype=np.float32)
+        if keep is None or stem.name in keep:
+            processed[stem.name] = audio
         out += audio
         amount = REVERB_SEND.get(role, 0.1) * settings.reverb_amount
         if amount > 0:

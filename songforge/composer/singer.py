@@ -23,6 +23,10 @@ FRAME_MS = 5.0
 CONSONANT_CAP_S = 0.16
 CLUSTER_CAP_S = 0.26
 MIN_VOWEL_S = 0.05
+# Longest a vowel is held inside a line (the line's last note may ring longer):
+# a long-held vowel sounds to listeners (and recognisers) like extra words.
+MAX_VOWEL_S = 0.25
+MAX_FINAL_VOWEL_S = 1.2
 # Consonants are sung louder than spoken so that they survive the mix.
 CONSONANT_GAIN = 2.2
 VIBRATO_HZ = 5.6
@@ -186,6 +190,8 @@ class Singer:
                 room = max(0.0, limit - note.start - MIN_VOWEL_S)
                 co_len[i] = min(co_len[i], room)
                 vowel_end = max(note.start + MIN_VOWEL_S, limit - co_len[i])
+            cap = MAX_FINAL_VOWEL_S if i == len(notes) - 1 else MAX_VOWEL_S
+            vowel_end = min(vowel_end, note.start + max(cap, MIN_VOWEL_S))
             layout.append((note.start - on_len[i], note.start, vowel_end, vowel_end + co_len[i]))
 
         begin = layout[0][0]

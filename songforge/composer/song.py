@@ -88,7 +88,9 @@ class SongRenderer:
         seed: int = 0,
         max_seconds: float | None = None,
         progress: Progress = _no_progress,
+        all_stems: bool = False,
     ) -> RenderedSong:
+        """Render a song; ``stems`` holds the vocals (and every part when ``all_stems``)."""
         timings: dict[str, float] = {}
         clock = time.perf_counter()
         progress("composing", 0.0)
@@ -130,7 +132,9 @@ class SongRenderer:
             kick_times=kick_times,
         )
         del profile
-        mixed, processed = mix(stems, SAMPLE_RATE, settings)
+        keep = None if all_stems else frozenset({"vocals"})
+        mixed, processed = mix(stems, SAMPLE_RATE, settings, keep)
+        del stems
         timings["mix"] = time.perf_counter() - clock
 
         clock = time.perf_counter()

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 from starlette.concurrency import run_in_threadpool
 
 T = TypeVar("T")
@@ -148,8 +147,3 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def single_use_engine(url: str) -> Engine:
-    """An engine without a pool, for one-off admin work (migrations, CLI)."""
-    return create_engine(url, poolclass=NullPool)

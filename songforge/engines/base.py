@@ -19,10 +19,6 @@ import numpy.typing as npt
 ProgressCallback = Callable[[str, float], None]
 
 
-def ignore_progress(stage: str, fraction: float) -> None:
-    """A progress callback for callers that do not care."""
-
-
 @dataclass(frozen=True)
 class GenerationRequest:
     """What an engine is asked to make. Already validated by the API."""

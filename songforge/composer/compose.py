@@ -163,6 +163,8 @@ def _sing_section(
             plan.kind,
             final_line=last_line and (final_section or harmony),
             seed=stable_seed(seed, plan.kind, position, len(syllables)),
+            seconds_per_beat=60.0 / style.bpm,
+            syllable_seconds=GENRES[style.genre].syllable_seconds,
         )
         if not notes:
             continue

@@ -35,6 +35,9 @@ class GenreProfile:
     # Extra texture: "crackle" (vinyl), "riser" (build-up noise sweeps).
     texture: tuple[str, ...] = ()
     voice_default: str = "male"
+    # Seconds per sung syllable the vocal rhythm aims at (see melody.rhythm):
+    # near speaking rate keeps words intelligible; rap runs faster.
+    syllable_seconds: float = 0.25
 
 
 def _p(*names: str) -> frozenset[str]:
@@ -234,6 +237,7 @@ GENRES: dict[str, GenreProfile] = {
             swing=0.12,
             energy=0.6,
             texture=("crackle",),
+            syllable_seconds=0.19,
         ),
         GenreProfile(
             name="rnb",

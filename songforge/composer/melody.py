@@ -68,28 +68,59 @@ def _walk(items: list[LineSyllable], strong: int, weak: int, align: int) -> list
     return positions
 
 
+# Rhythm candidates: (grid step in beats, slots for a stressed syllable, slots
+# for an unstressed one, stressed syllables wait for a multiple of this many slots).
+RHYTHMS = (
+    (1.0, 2, 1, 1),
+    (0.5, 3, 1, 2),
+    (0.5, 2, 1, 2),
+    (0.5, 1, 1, 2),
+    (0.25, 3, 2, 2),
+    (0.25, 2, 1, 2),
+    (0.25, 1, 1, 1),
+)
+# Sung words stay intelligible near speaking rate (~0.2 s a syllable); long-held
+# vowels inside a line are heard as extra words, so a line keeps a speech-like
+# pace (each genre sets its own, GenreProfile.syllable_seconds) and holds only
+# its last note.
+SHORTEST_SLOT_SECONDS = 0.12
+
+
 def rhythm(
-    syllables: list[LineSyllable], beats: float, rest_beats: float, rng: np.random.Generator
+    syllables: list[LineSyllable],
+    beats: float,
+    rest_beats: float,
+    rng: np.random.Generator,
+    seconds_per_beat: float = 0.5,
+    syllable_seconds: float = 0.25,
 ) -> tuple[list[LineSyllable], list[tuple[float, float]]]:
-    """(start, length) in beats from the phrase start for each (possibly merged) syllable."""
+    """(start, length) in beats from the phrase start for each (possibly merged) syllable.
+
+    Of the rhythms that fit the line (with room for a held last note), the one
+    whose average syllable is closest to ``syllable_seconds`` wins.
+    """
     usable = max(1.0, beats - rest_beats)
-    # Try roomy rhythms first, then tighter ones, until the line fits with a held end.
-    for step, strong, weak, align in (
-        (0.5, 3, 1, 2),
-        (0.5, 2, 1, 2),
-        (0.5, 1, 1, 2),
-        (0.25, 2, 1, 2),
-        (0.25, 1, 1, 1),
-    ):
+    best: tuple[float, float, list[int]] | None = None
+    for step, strong, weak, align in RHYTHMS:
+        if weak * step * seconds_per_beat < SHORTEST_SLOT_SECONDS and step > 0.25:
+            continue
         slots = int(usable / step)
+        positions = _walk(syllables, strong, weak, align)
+        if positions[-1] + 2 > slots:
+            continue
+        span = (positions[-1] + (strong if syllables[-1].stressed else weak)) * step
+        per_syllable = span * seconds_per_beat / len(syllables)
+        cost = abs(math.log(per_syllable / syllable_seconds))
+        if best is None or cost < best[0]:
+            best = (cost, step, positions)
+    if best is not None:
+        _, step, positions = best
         items = syllables
-        positions = _walk(items, strong, weak, align)
-        if positions[-1] + 2 <= slots:
-            break
     else:
-        step, slots = 0.25, int(usable / 0.25)
-        items = _merge(syllables, max(1, slots - 2))
+        step = 0.25
+        items = _merge(syllables, max(1, int(usable / step) - 2))
         positions = _walk(items, 1, 1, 1)
+    slots = int(usable / step)
     # A short line may start later in the bar (a pickup feel), chosen per melody seed.
     slack = slots - (positions[-1] + 2)
     per_beat = round(1.0 / step)
@@ -127,12 +158,14 @@ def line_melody(
     final_line: bool,
     seed: int,
     rest_beats: float = 1.0,
+    seconds_per_beat: float = 0.5,
+    syllable_seconds: float = 0.25,
 ) -> list[SungNote]:
     """The notes of one sung line, in song beats."""
     if not syllables:
         return []
     rng = np.random.default_rng(seed)
-    items, timings = rhythm(syllables, beats, rest_beats, rng)
+    items, timings = rhythm(syllables, beats, rest_beats, rng, seconds_per_beat, syllable_seconds)
     lo, hi, middle = tessitura(voice, character, key_root)
     centre = middle + KIND_LIFT.get(kind, 0)
     allowed = scale_pitches(key_root, mode, lo, hi)

@@ -54,3 +54,38 @@ def test_same_seed_same_tune() -> None:
 def test_too_many_syllables_are_merged_not_dropped_from_the_phrase() -> None:
     notes = _melody(" ".join(["university"] * 8))
     assert notes and notes[-1].end <= 8.0
+
+
+def _pace(line: str, bpm: float, syllable_seconds: float) -> float:
+    """Seconds per syllable over the line, its held last note left out."""
+    chords = section_chords(GENRES["pop"], 0, "major", "verse", 0.0, 4, 4, False)
+    notes = line_melody(
+        _syllables(line),
+        0.0,
+        8.0,
+        chords,
+        0,
+        "major",
+        "male",
+        "neutral",
+        "verse",
+        False,
+        1,
+        seconds_per_beat=60.0 / bpm,
+        syllable_seconds=syllable_seconds,
+    )
+    span = (notes[-1].start - notes[0].start) * 60.0 / bpm
+    return span / (len(notes) - 1)
+
+
+def test_lines_keep_a_speech_like_pace_at_any_tempo() -> None:
+    line = "Down by the river where the cottonwoods grow"
+    for bpm in (66.0, 96.0, 128.0, 160.0):
+        pace = _pace(line, bpm, 0.25)
+        # The grid allows only so much: within a factor 1.6 of the goal.
+        assert 0.25 / 1.6 <= pace <= 0.25 * 1.6, (bpm, pace)
+
+
+def test_a_faster_pace_gives_shorter_syllables() -> None:
+    line = "City lights and late night talks"
+    assert _pace(line, 86.0, 0.19) < _pace(line, 86.0, 0.35)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from songforge.composer.mastering import loudness, true_peak
-from songforge.composer.singer import MAX_VOWEL_S
+from songforge.composer.singer import FINAL_FULL_S, MAX_FINAL_VOWEL_S, MAX_VOWEL_S
 from songforge.composer.song import RenderedSong, SongRenderer
 from songforge.composer.world import world
 from tests.composer.conftest import SHORT_LYRICS
@@ -73,6 +73,29 @@ def test_vocal_pitch_follows_the_score(vocal_song: RenderedSong) -> None:
         close += abs(measured - note.pitch) <= 0.5
     assert checked >= 4
     assert close / checked >= 0.8
+
+
+def test_a_lines_held_last_note_tapers_off(vocal_song: RenderedSong) -> None:
+    sr = vocal_song.sample_rate
+    score = vocal_song.score
+    vocals = vocal_song.stems["vocals"][:, 0]
+    tapered = 0
+    for phrase in score.vocal:
+        last = phrase.notes[-1]
+        start, end = score.seconds(last.start), score.seconds(last.end)
+        if end - start < MAX_FINAL_VOWEL_S + 0.1:
+            continue
+        full = _rms(vocals[int((start + 0.05) * sr) : int((start + FINAL_FULL_S) * sr)])
+        late = MAX_FINAL_VOWEL_S - 0.1
+        tail = _rms(vocals[int((start + late) * sr) : int((start + MAX_FINAL_VOWEL_S) * sr)])
+        # 30 dB of taper over the hold; the coda's consonants may follow it.
+        assert 20 * np.log10(tail / full) < -15.0, phrase.text
+        # Nothing is sung after the held vowel and its coda.
+        assert (
+            _rms(vocals[int((start + MAX_FINAL_VOWEL_S + 0.3) * sr) : int(end * sr)]) < full / 100
+        )
+        tapered += 1
+    assert tapered >= 1
 
 
 def test_same_seed_same_samples(renderer: SongRenderer, vocal_song: RenderedSong) -> None:

@@ -19,8 +19,8 @@ Audio = npt.NDArray[np.float32]
 
 # Target level (dBFS RMS while playing) per role.
 ROLE_LEVEL_DB = {
-    "vocals": -15.0,
-    "harmony": -25.0,
+    "vocals": -8.0,
+    "harmony": -19.0,
     "drums": -17.0,
     "bass": -19.0,
     "chords": -22.0,
@@ -41,6 +41,8 @@ REVERB_SEND = {
     "texture": 0.0,
 }
 DUCKED = frozenset({"chords", "pad", "lead", "colour"})
+# The rhythm section dips less under the voice than the parts that share its range.
+LIGHTLY_DUCKED = frozenset({"drums", "bass"})
 
 
 @dataclass
@@ -59,7 +61,7 @@ class MixSettings:
     # 0..1: how much the band pumps with the kick (EDM sidechain).
     pump: float = 0.0
     kick_times: list[float] = field(default_factory=list)
-    duck_db: float = 4.0
+    duck_db: float = 6.0
 
 
 def _active_rms(x: Audio) -> float:
@@ -117,11 +119,14 @@ def mix(
 
     vocal = next((s for s in stems if s.role == "vocals"), None)
     duck = np.ones(frames, dtype=np.float32)
+    light_duck = duck
     if vocal is not None:
         env = effects.envelope(vocal.audio, sr, attack=0.02, release=0.3)
         peak = float(env.max()) or 1.0
         depth = 1.0 - 10 ** (-settings.duck_db / 20.0)
-        duck = (1.0 - depth * np.clip(env / (0.3 * peak), 0.0, 1.0)).astype(np.float32)
+        singing = np.clip(env / (0.3 * peak), 0.0, 1.0)
+        duck = (1.0 - depth * singing).astype(np.float32)
+        light_duck = (1.0 - 0.5 * depth * singing).astype(np.float32)
     pump = pump_curve(frames, sr, settings.kick_times, settings.pump)
 
     for stem in stems:
@@ -150,6 +155,8 @@ def mix(
             audio = effects.balance(audio, stem.pan)
         if role in DUCKED:
             audio *= duck[:, None]
+        elif role in LIGHTLY_DUCKED:
+            audio *= light_duck[:, None]
         if role in ("chords", "pad", "bass", "colour") and settings.pump > 0:
             audio *= pump[:, None]
         stem.audio = np.zeros((0, 2), dtype=np.float32)

@@ -157,8 +157,13 @@ class Singer:
         notes: list[TimedNote],
         pitch_lines: list[list[int]],
         settings: list[VoiceSettings],
+        held: bool = False,
     ) -> SungPhrase:
-        """Sing ``notes``' words once per pitch line (same timing, different pitches)."""
+        """Sing ``notes``' words once per pitch line (same timing, different pitches).
+
+        ``held`` sings backing vowels ("ooh"): each vowel fills its whole note
+        on a steady envelope, swelling in and out, instead of a word's short vowel.
+        """
         symbols, parts = self._symbols(notes)
         analysis, spans, fs = self._analyse(symbols)
         frame = FRAME_MS / 1000.0
@@ -197,6 +202,8 @@ class Singer:
                 co_len[i] = min(co_len[i], room)
                 vowel_end = max(note.start + MIN_VOWEL_S, limit - co_len[i])
             cap = MAX_FINAL_VOWEL_S if i == len(notes) - 1 else MAX_VOWEL_S
+            if held:
+                cap = note.end - note.start
             vowel_end = min(vowel_end, note.start + max(cap, MIN_VOWEL_S))
             layout.append((note.start - on_len[i], note.start, vowel_end, vowel_end + co_len[i]))
 
@@ -247,14 +254,17 @@ class Singer:
         ap = analysis.ap[safe].copy()
         src_voiced = analysis.f0[safe] > 0
         sp[consonant] *= CONSONANT_GAIN
-        # The line's last vowel is held at full voice only briefly, then tapers
-        # (sp is a power spectrum: dB / 10).
-        _, last_v, last_ve, _ = layout[-1]
-        fade_from = round((last_v + FINAL_FULL_S - begin) / frame)
-        fade_to = round((last_ve - begin) / frame)
-        if fade_to > fade_from:
-            ramp_db = np.linspace(0.0, -FINAL_FADE_DB, fade_to - fade_from)
-            sp[fade_from:fade_to] *= (10.0 ** (ramp_db / 10.0))[:, None]
+        if held:
+            _steady_vowels(sp, ap, analysis, layout, segments, begin, frame)
+        else:
+            # The line's last vowel is held at full voice only briefly, then
+            # tapers (sp is a power spectrum: dB / 10).
+            _, last_v, last_ve, _ = layout[-1]
+            fade_from = round((last_v + FINAL_FULL_S - begin) / frame)
+            fade_to = round((last_ve - begin) / frame)
+            if fade_to > fade_from:
+                ramp_db = np.linspace(0.0, -FINAL_FADE_DB, fade_to - fade_from)
+                sp[fade_from:fade_to] *= (10.0 ** (ramp_db / 10.0))[:, None]
         sp[~active] = 1e-12
         ap[~active] = 1.0
         voiced = active & (vowel | (consonant & src_voiced))
@@ -284,8 +294,8 @@ class Singer:
             depth = (
                 np.clip((since - VIBRATO_DELAY_S) / 0.3, 0.0, 1.0) * setting.vibrato_cents / 100.0
             )
-            held = np.array([n.end - n.start for n in notes])[filled_owner] > 0.4
-            vibrato = depth * held * np.sin(2 * np.pi * VIBRATO_HZ * times)
+            long_note = np.array([n.end - n.start for n in notes])[filled_owner] > 0.4
+            vibrato = depth * long_note * np.sin(2 * np.pi * VIBRATO_HZ * times)
             f0 = midi_to_hz(smooth + vibrato)
             f0 = np.where(voiced, f0, 0.0)
             env = sp
@@ -309,6 +319,38 @@ class Singer:
                 audio[-fade:] *= ramp[::-1]
             takes.append(audio)
         return SungPhrase(takes=tuple(takes), sample_rate=fs, offset=begin)
+
+
+def _steady_vowels(
+    sp: Floats,
+    ap: Floats,
+    analysis: _Analysis,
+    layout: list[tuple[float, float, float, float]],
+    segments: list[tuple[tuple[int, int], ...]],
+    begin: float,
+    frame: float,
+) -> None:
+    """Give each held vowel one envelope (its spoken middle's mean) and a swell.
+
+    Stretching a spoken vowel frame by frame repeats each frame many times over
+    a long note, a stepped, warbling sound; a backing "ooh" is one steady colour.
+    """
+    for (_, t_v, t_ve, _), (_, (lo, hi), _) in zip(layout, segments, strict=True):
+        a = round((t_v - begin) / frame)
+        b = round((t_ve - begin) / frame)
+        if b <= a or hi <= lo:
+            continue
+        quarter = (hi - lo) // 4
+        middle = slice(lo + quarter, max(lo + quarter + 1, hi - quarter))
+        sp[a:b] = analysis.sp[middle].mean(axis=0)
+        ap[a:b] = analysis.ap[middle].mean(axis=0)
+        count = b - a
+        swell = np.ones(count)
+        rise = min(count // 3, int(0.25 / frame))
+        fall = min(count // 3, int(0.4 / frame))
+        swell[:rise] = np.linspace(0.05, 1.0, rise)
+        swell[count - fall :] = np.linspace(1.0, 0.05, fall)
+        sp[a:b] *= (swell**2)[:, None]
 
 
 def warp_envelope(sp: Floats, factor: float) -> Floats:

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from scipy.signal import resample_poly
 
 from songforge.composer import effects
+from songforge.composer.backing import backing_phrases
 from songforge.composer.compose import compose, harmony_line
 from songforge.composer.drums import KICK, render_synth_drums
 from songforge.composer.genres import GENRES
@@ -180,6 +181,15 @@ class SongRenderer:
             if len(takes) > 1:
                 _place(harmony, takes[1], start)
                 any_harmony = True
+        for backing in backing_phrases(score):
+            held_notes = list(backing.notes)
+            lines = [[n.pitch for n in held_notes], list(backing.upper)]
+            sung = self.singer.sing(held_notes, lines, [harmony_settings] * 2, held=True)
+            for take in sung.takes:
+                _place(
+                    harmony, 0.5 * _to_rate(take, sung.sample_rate), score.seconds(backing.start)
+                )
+            any_harmony = True
         return lead, (harmony if any_harmony else None)
 
     # ---- instruments -------------------------------------------------------------------

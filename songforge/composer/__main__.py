@@ -33,6 +33,19 @@ def write_wav(path: Path, audio: npt.NDArray[np.float32], rate: int) -> None:
         handle.writeframes(pcm.tobytes())
 
 
+def write_stems(folder: Path, stems: dict[str, npt.NDArray[np.float32]], rate: int) -> None:
+    """One WAV per stem, all scaled by one factor so none clips and their balance holds.
+
+    Stems are taken before the master bus, where a loud vocal can peak above
+    full scale; clipping it in the file would distort what is measured on it.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    peak = max((float(np.abs(audio).max(initial=0.0)) for audio in stems.values()), default=0.0)
+    scale = np.float32(min(1.0, 0.99 / peak) if peak > 0 else 1.0)
+    for name, audio in stems.items():
+        write_wav(folder / f"{name}.wav", audio * scale, rate)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m songforge.composer", description=__doc__)
     parser.add_argument("--prompt", required=True)
@@ -71,9 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         encoded = encode_mp3(song.audio, song.sample_rate, args.bitrate, args.sample_rate)
         args.output.write_bytes(encoded.data)
     if args.stems:
-        args.stems.mkdir(parents=True, exist_ok=True)
-        for name, audio in song.stems.items():
-            write_wav(args.stems / f"{name}.wav", audio, song.sample_rate)
+        write_stems(args.stems, song.stems, song.sample_rate)
     if args.score:
         args.score.write_text(json.dumps(score_summary(song.score), indent=1))
     if not args.quiet:

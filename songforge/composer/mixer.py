@@ -8,6 +8,7 @@ consonants that carry the words live.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,24 +105,28 @@ def pump_curve(frames: int, sr: int, kick_times: list[float], depth: float) -> A
 
 
 def mix(
-    stems: list[Stem], sr: int, settings: MixSettings, keep: frozenset[str] | None = None
+    stems: Iterable[Stem],
+    sr: int,
+    frames: int,
+    settings: MixSettings,
+    keep: frozenset[str] | None = None,
+    voice: Audio | None = None,
 ) -> tuple[Audio, dict[str, Audio]]:
     """The stereo mix and the processed stems named in ``keep`` (all when None).
 
-    Each stem's raw audio is released once it is mixed: a three-minute stereo
-    stem is 60 MB, and holding raw and processed copies of every part would
-    double the peak memory.
+    ``stems`` may be a generator: each stem is processed, added and let go
+    before the next is drawn, so a song's parts are never all in memory at
+    once (a three-minute stereo stem is 60 MB). ``voice`` is what the band
+    ducks under (the lead vocal).
     """
-    frames = max((s.audio.shape[0] for s in stems), default=0)
     out = np.zeros((frames, 2), dtype=np.float32)
     send = np.zeros((frames, 2), dtype=np.float32)
     processed: dict[str, Audio] = {}
 
-    vocal = next((s for s in stems if s.role == "vocals"), None)
     duck = np.ones(frames, dtype=np.float32)
     light_duck = duck
-    if vocal is not None:
-        env = effects.envelope(vocal.audio, sr, attack=0.02, release=0.3)
+    if voice is not None:
+        env = effects.envelope(voice, sr, attack=0.02, release=0.3)
         peak = float(env.max()) or 1.0
         depth = 1.0 - 10 ** (-settings.duck_db / 20.0)
         singing = np.clip(env / (0.3 * peak), 0.0, 1.0)
@@ -130,7 +135,7 @@ def mix(
     pump = pump_curve(frames, sr, settings.kick_times, settings.pump)
 
     for stem in stems:
-        audio = stem.audio
+        audio = stem.audio[:frames]
         if audio.shape[0] < frames:
             audio = np.pad(audio, ((0, frames - audio.shape[0]), (0, 0)))
         role = stem.role
@@ -147,7 +152,7 @@ def mix(
             audio = effects.apply(audio, effects.highpass_sos(30.0, sr))
         else:
             stages = [effects.highpass_sos(140.0 if role != "pad" else 200.0, sr)]
-            if vocal is not None:
+            if voice is not None:
                 stages.append(effects.peaking_sos(2500.0, -3.5, 0.9, sr))
             audio = effects.apply(audio, *stages)
         audio = level(audio, ROLE_LEVEL_DB.get(role, -24.0) + stem.gain_db)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +21,8 @@ from songforge.composer.genres import GENRES
 from songforge.composer.mastering import master
 from songforge.composer.mixer import MixSettings, Stem, mix
 from songforge.composer.prompt import parse_prompt
-from songforge.composer.score import Score, VocalPhrase
-from songforge.composer.singer import Singer, VoiceSettings, timed_notes
+from songforge.composer.score import Score, Track, VocalPhrase
+from songforge.composer.singer import Singer, TimedNote, VoiceSettings, timed_notes
 from songforge.composer.soundfont import SoundfontRenderer, find_soundfont
 from songforge.composer.synth import crackle, render_synth, riser
 from songforge.composer.voice import PiperVoice, default_voice_files
@@ -29,6 +31,12 @@ Audio = npt.NDArray[np.float32]
 Progress = Callable[[str, float], None]
 SAMPLE_RATE = 44100
 TAIL_SECONDS = 2.0
+SING_THREADS = 2
+# Backing "ooh"s sit under the chorus harmonies (two voices each).
+BACKING_GAIN = 0.5
+# A phrase's takes (lead first) at SAMPLE_RATE, and where they start relative
+# to the phrase's first note (seconds, <= 0).
+_Takes = tuple[tuple[Audio, ...], float]
 
 
 def _no_progress(stage: str, fraction: float) -> None:
@@ -109,19 +117,14 @@ class SongRenderer:
         timings["sing"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        progress("playing", 0.6)
-        stems = self._play(score, frames)
-        timings["play"] = time.perf_counter() - clock
-
-        clock = time.perf_counter()
-        progress("mixing", 0.85)
+        voices: list[Stem] = []
         if lead is not None:
-            stems.append(Stem("vocals", "vocals", effects.pan(lead, 0.0)))
+            voices.append(Stem("vocals", "vocals", effects.pan(lead, 0.0)))
         if harmony is not None:
             delayed = np.concatenate([np.zeros(int(0.012 * SAMPLE_RATE), np.float32), harmony])
             wide = np.stack([harmony, delayed[: harmony.shape[0]]], axis=1).astype(np.float32)
-            stems.append(Stem("harmony", "harmony", wide))
-        profile = GENRES[score.genre]
+            voices.append(Stem("harmony", "harmony", wide))
+        del harmony
         drums = next((t for t in score.tracks if t.role == "drums"), None)
         kick_times = (
             [score.seconds(n.start) for n in drums.notes if n.pitch == KICK] if drums else []
@@ -132,11 +135,15 @@ class SongRenderer:
             pump=0.45 if score.genre == "edm" else 0.0,
             kick_times=kick_times,
         )
-        del profile
         keep = None if all_stems else frozenset({"vocals"})
-        mixed, processed = mix(stems, SAMPLE_RATE, settings, keep)
-        del stems
-        timings["mix"] = time.perf_counter() - clock
+        # The instruments are rendered one at a time as the mixer asks for them.
+        parts = len(voices) + len(score.tracks) + 2
+        stems = _reporting(itertools.chain(voices, self._play(score, frames)), parts, progress)
+        del voices
+        mixed, processed = mix(stems, SAMPLE_RATE, frames, settings, keep, voice=lead)
+        del lead
+        # Playing and mixing interleave; "play+mix" is their sum.
+        timings["play+mix"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
         progress("mastering", 0.93)
@@ -151,75 +158,102 @@ class SongRenderer:
     def _sing(
         self, score: Score, character: str, frames: int, progress: Progress
     ) -> tuple[Audio | None, Audio | None]:
+        """The lead and the harmony/backing tracks, phrases sung on SING_THREADS threads.
+
+        Piper (onnxruntime) and WORLD both release the GIL, so two phrases sing
+        at once on two cores; each phrase's audio depends only on its own
+        notes, so the result is the same whatever order the threads finish in.
+        """
         if not score.vocal:
             return None, None
         lead_settings, harmony_settings = voice_settings(score, character)
         lead = np.zeros(frames, dtype=np.float32)
         harmony = np.zeros(frames, dtype=np.float32)
         any_harmony = False
-        cache: dict[tuple[object, ...], tuple[Audio, ...]] = {}
-        for index, phrase in enumerate(score.vocal):
-            progress("singing", 0.05 + 0.55 * index / len(score.vocal))
-            notes = list(phrase.notes)
-            timed = timed_notes(notes, score.seconds_per_beat)
-            pitches = [[n.pitch for n in notes]]
-            settings = [lead_settings]
-            if phrase.harmony:
-                pitches.append(harmony_line(phrase, score))
-                settings.append(harmony_settings)
-            key = (tuple(timed), tuple(map(tuple, pitches)), tuple(settings))
-            takes = cache.get(key)
-            sung_offset = 0.0
-            if takes is None:
-                sung = self.singer.sing(timed, pitches, settings)
-                takes = tuple(_to_rate(t, sung.sample_rate) for t in sung.takes)
-                cache[key] = takes
-                cache[(*key, "offset")] = (np.array([sung.offset], dtype=np.float32),)
-            sung_offset = float(cache[(*key, "offset")][0][0])
-            start = score.seconds(phrase.start) + sung_offset
-            _place(lead, takes[0], start)
-            if len(takes) > 1:
-                _place(harmony, takes[1], start)
-                any_harmony = True
-        for backing in backing_phrases(score):
-            held_notes = list(backing.notes)
-            lines = [[n.pitch for n in held_notes], list(backing.upper)]
-            sung = self.singer.sing(held_notes, lines, [harmony_settings] * 2, held=True)
-            for take in sung.takes:
-                _place(
-                    harmony, 0.5 * _to_rate(take, sung.sample_rate), score.seconds(backing.start)
+        backing = backing_phrases(score)
+        jobs: dict[tuple[object, ...], Future[_Takes]] = {}
+        placements: list[tuple[tuple[object, ...], float, float]] = []
+        with ThreadPoolExecutor(max_workers=SING_THREADS) as pool:
+            for phrase in score.vocal:
+                notes = list(phrase.notes)
+                timed = timed_notes(notes, score.seconds_per_beat)
+                pitches = [[n.pitch for n in notes]]
+                settings = [lead_settings]
+                if phrase.harmony:
+                    pitches.append(harmony_line(phrase, score))
+                    settings.append(harmony_settings)
+                key: tuple[object, ...] = (
+                    tuple(timed),
+                    tuple(map(tuple, pitches)),
+                    tuple(settings),
+                    False,
                 )
-            any_harmony = True
+                if key not in jobs:
+                    jobs[key] = pool.submit(self._sing_phrase, timed, pitches, settings, False)
+                placements.append((key, score.seconds(phrase.start), 1.0))
+            for item in backing:
+                held_notes = list(item.notes)
+                lines = [[n.pitch for n in held_notes], list(item.upper)]
+                key = (item.notes, item.upper, True)
+                if key not in jobs:
+                    jobs[key] = pool.submit(
+                        self._sing_phrase, held_notes, lines, [harmony_settings] * 2, True
+                    )
+                placements.append((key, score.seconds(item.start), BACKING_GAIN))
+            for index, (key, start, gain) in enumerate(placements):
+                takes, offset = jobs[key].result()
+                progress("singing", 0.05 + 0.55 * index / len(placements))
+                if gain == 1.0:
+                    _place(lead, takes[0], start + offset)
+                    rest = takes[1:]
+                else:
+                    rest = tuple(gain * take for take in takes)
+                for take in rest:
+                    _place(harmony, take, start + offset)
+                    any_harmony = True
         return lead, (harmony if any_harmony else None)
+
+    def _sing_phrase(
+        self,
+        notes: list[TimedNote],
+        pitch_lines: list[list[int]],
+        settings: list[VoiceSettings],
+        held: bool,
+    ) -> _Takes:
+        sung = self.singer.sing(notes, pitch_lines, settings, held=held)
+        return tuple(_to_rate(t, sung.sample_rate) for t in sung.takes), sung.offset
 
     # ---- instruments -------------------------------------------------------------------
 
-    def _play(self, score: Score, frames: int) -> list[Stem]:
-        stems: list[Stem] = []
+    def _play(self, score: Score, frames: int) -> Iterator[Stem]:
+        """Each part's audio, rendered only when the mixer asks for it."""
+        for track in score.tracks:
+            yield self._play_track(score, track, frames)
+        yield from self._textures(score, frames)
+
+    def _play_track(self, score: Score, track: Track, frames: int) -> Stem:
         spb = score.seconds_per_beat
         style_name = GENRES[score.genre].drums
-        for track in score.tracks:
-            if track.source == "synth-drums":
+        if track.source == "synth-drums":
+            mono = render_synth_drums(track.notes, spb, frames, SAMPLE_RATE, style_name)
+            audio = effects.pan(mono, 0.0)
+        elif track.source.startswith("synth-") or self.soundfont is None:
+            kind = track.source if track.source.startswith("synth-") else _fallback(track.role)
+            if kind == "synth-drums":
                 mono = render_synth_drums(track.notes, spb, frames, SAMPLE_RATE, style_name)
-                audio = effects.pan(mono, 0.0)
-            elif track.source.startswith("synth-") or self.soundfont is None:
-                kind = track.source if track.source.startswith("synth-") else _fallback(track.role)
-                if kind == "synth-drums":
-                    mono = render_synth_drums(track.notes, spb, frames, SAMPLE_RATE, style_name)
-                else:
-                    mono = render_synth(track.notes, kind, spb, frames, SAMPLE_RATE)
-                audio = effects.pan(mono, track.pan)
             else:
-                audio = self.soundfont.render(track.notes, track.program, spb, frames)
-                audio = effects.balance(audio, track.pan)
-            stems.append(Stem(track.name, track.role, audio, gain_db=track.gain_db))
+                mono = render_synth(track.notes, kind, spb, frames, SAMPLE_RATE)
+            audio = effects.pan(mono, track.pan)
+        else:
+            audio = self.soundfont.render(track.notes, track.program, spb, frames)
+            audio = effects.balance(audio, track.pan)
+        return Stem(track.name, track.role, audio, gain_db=track.gain_db)
+
+    def _textures(self, score: Score, frames: int) -> Iterator[Stem]:
         profile = GENRES[score.genre]
         if "crackle" in profile.texture:
-            stems.append(
-                Stem(
-                    "texture", "texture", effects.pan(crackle(frames, SAMPLE_RATE, score.seed), 0.0)
-                )
-            )
+            noise = effects.pan(crackle(frames, SAMPLE_RATE, score.seed), 0.0)
+            yield Stem("texture", "texture", noise)
         if "riser" in profile.texture:
             sweep = np.zeros(frames, dtype=np.float32)
             for section in score.sections:
@@ -232,8 +266,14 @@ class SongRenderer:
                     if end > begin:
                         sweep[begin:end] += noise[-(end - begin) :]
             if np.any(sweep):
-                stems.append(Stem("riser", "texture", effects.pan(sweep, 0.0), gain_db=4.0))
-        return stems
+                yield Stem("riser", "texture", effects.pan(sweep, 0.0), gain_db=4.0)
+
+
+def _reporting(stems: Iterator[Stem], parts: int, progress: Progress) -> Iterator[Stem]:
+    """Pass ``stems`` through, reporting "mixing" progress as each is drawn."""
+    for index, stem in enumerate(stems):
+        progress("mixing", 0.6 + 0.33 * min(1.0, index / parts))
+        yield stem
 
 
 def _fallback(role: str) -> str:

@@ -168,9 +168,8 @@ def build_tracks(
 ) -> list[Track]:
     rng = np.random.default_rng(seed ^ 0x5EED)
     synth = profile.synth_parts
-    drums = Track(
-        "drums", "drums", program=-1, source="synth-drums" if "drums" in synth else "soundfont"
-    )
+    machine = "drums" in synth or style.drum_machine
+    drums = Track("drums", "drums", program=-1, source="synth-drums" if machine else "soundfont")
     bass = Track(
         "bass",
         "bass",

@@ -233,7 +233,8 @@ GENRES: dict[str, GenreProfile] = {
             lead_program=4,
             pad_program=None,
             colour_program=11,
-            synth_parts=_p("drums", "bass"),
+            # A sampled kit (boom bap); "808"/"trap" in the prompt switch to the synth kit.
+            synth_parts=_p("bass"),
             swing=0.12,
             energy=0.6,
             texture=("crackle",),

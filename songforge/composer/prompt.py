@@ -166,6 +166,9 @@ INSTRUMENT_WORDS: dict[str, tuple[int, str]] = {
 }
 
 
+DRUM_MACHINE = r"\b(808s?|trap|drill|drum[\s-]+machines?|electronic[\s-]+drums)\b"
+
+
 @dataclass(frozen=True)
 class Style:
     genre: str
@@ -182,6 +185,8 @@ class Style:
     # Programs the prompt asked for, by role.
     instruments: dict[str, int] = field(default_factory=dict)
     drums: bool = True
+    # "808", "trap", "drum machine"...: synthesised drums whatever the genre's default.
+    drum_machine: bool = False
     explicit: tuple[str, ...] = ()
 
 
@@ -332,6 +337,7 @@ def parse_prompt(prompt: str) -> Style:
             program, role = INSTRUMENT_WORDS[name]
             instruments.setdefault(role, program)
     drums = not re.search(r"\b(no|without)[\s-]+(drums|percussion|beat)\b", text)
+    drum_machine = bool(re.search(DRUM_MACHINE, text))
 
     return Style(
         genre=genre,
@@ -345,5 +351,6 @@ def parse_prompt(prompt: str) -> Style:
         instrumental=instrumental,
         instruments=instruments,
         drums=drums,
+        drum_machine=drum_machine,
         explicit=tuple(explicit),
     )

@@ -66,3 +66,16 @@ def test_key_parser() -> None:
     assert parse_key("f# min") == (6, "minor")
     assert parse_key("e") == (4, None)
     assert parse_key("zz") is None
+
+
+def test_drum_machine_words_ask_for_synth_drums() -> None:
+    from songforge.composer.compose import compose
+
+    def drum_source(prompt: str) -> str:
+        score = compose(prompt, "", 1, max_seconds=20.0)
+        return next(t.source for t in score.tracks if t.role == "drums")
+
+    assert parse_prompt("trap beat with 808s").drum_machine
+    assert not parse_prompt("laid-back hip hop beat").drum_machine
+    assert drum_source("laid-back hip hop beat") == "soundfont"
+    assert drum_source("hip hop beat with an 808 drum machine") == "synth-drums"

@@ -79,11 +79,6 @@ RHYTHMS = (
     (0.25, 2, 1, 2),
     (0.25, 1, 1, 1),
 )
-# Sung words stay intelligible near speaking rate (~0.2 s a syllable); long-held
-# vowels inside a line are heard as extra words, so a line keeps a speech-like
-# pace (each genre sets its own, GenreProfile.syllable_seconds) and holds only
-# its last note.
-SHORTEST_SLOT_SECONDS = 0.12
 
 
 def rhythm(
@@ -97,13 +92,15 @@ def rhythm(
     """(start, length) in beats from the phrase start for each (possibly merged) syllable.
 
     Of the rhythms that fit the line (with room for a held last note), the one
-    whose average syllable is closest to ``syllable_seconds`` wins.
+    whose average syllable is closest to ``syllable_seconds`` wins. Sung words
+    stay intelligible near speaking rate (~0.2 s a syllable) and long-held vowels
+    inside a line are heard as extra words, so a line keeps a speech-like pace
+    (each genre sets its own, GenreProfile.syllable_seconds) and holds only its
+    last note.
     """
     usable = max(1.0, beats - rest_beats)
     best: tuple[float, float, list[int]] | None = None
     for step, strong, weak, align in RHYTHMS:
-        if weak * step * seconds_per_beat < SHORTEST_SLOT_SECONDS and step > 0.25:
-            continue
         slots = int(usable / step)
         positions = _walk(syllables, strong, weak, align)
         if positions[-1] + 2 > slots:

@@ -172,7 +172,8 @@ class SongRenderer:
         any_harmony = False
         backing = backing_phrases(score)
         jobs: dict[tuple[object, ...], Future[_Takes]] = {}
-        placements: list[tuple[tuple[object, ...], float, float]] = []
+        # (job, start in seconds, is a backing phrase) in score order.
+        placements: list[tuple[tuple[object, ...], float, bool]] = []
         with ThreadPoolExecutor(max_workers=SING_THREADS) as pool:
             for phrase in score.vocal:
                 notes = list(phrase.notes)
@@ -190,7 +191,7 @@ class SongRenderer:
                 )
                 if key not in jobs:
                     jobs[key] = pool.submit(self._sing_phrase, timed, pitches, settings, False)
-                placements.append((key, score.seconds(phrase.start), 1.0))
+                placements.append((key, score.seconds(phrase.start), False))
             for item in backing:
                 held_notes = list(item.notes)
                 lines = [[n.pitch for n in held_notes], list(item.upper)]
@@ -199,15 +200,15 @@ class SongRenderer:
                     jobs[key] = pool.submit(
                         self._sing_phrase, held_notes, lines, [harmony_settings] * 2, True
                     )
-                placements.append((key, score.seconds(item.start), BACKING_GAIN))
-            for index, (key, start, gain) in enumerate(placements):
+                placements.append((key, score.seconds(item.start), True))
+            for index, (key, start, is_backing) in enumerate(placements):
                 takes, offset = jobs[key].result()
                 progress("singing", 0.05 + 0.55 * index / len(placements))
-                if gain == 1.0:
+                if is_backing:
+                    rest = tuple(BACKING_GAIN * take for take in takes)
+                else:
                     _place(lead, takes[0], start + offset)
                     rest = takes[1:]
-                else:
-                    rest = tuple(gain * take for take in takes)
                 for take in rest:
                     _place(harmony, take, start + offset)
                     any_harmony = True

@@ -18,7 +18,9 @@ from songforge.composer import effects
 
 Audio = npt.NDArray[np.float32]
 
-# Target level (dBFS RMS while playing) per role.
+# Target level (dBFS RMS while playing) per role. The voice sits well above the
+# band (a vocal-forward pop mix): 7 dB lower, the synthetic voice was masked and
+# heard as an instrumental (docs/decisions/0002, session 2).
 ROLE_LEVEL_DB = {
     "vocals": -8.0,
     "harmony": -19.0,

@@ -10,6 +10,8 @@ the spectral envelope can be warped for a higher (female) voice.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +84,10 @@ class _Analysis:
     sp: Floats
     ap: Floats
 
+    @property
+    def nbytes(self) -> int:
+        return int(self.f0.nbytes + self.sp.nbytes + self.ap.nbytes)
+
 
 def timed_notes(notes: list[SungNote], seconds_per_beat: float) -> list[TimedNote]:
     origin = notes[0].start
@@ -104,10 +110,19 @@ def midi_to_hz(pitch: float | Floats) -> Floats:
     return np.asarray(440.0 * 2.0 ** ((np.asarray(pitch, dtype=np.float64) - 69.0) / 12.0))
 
 
+# WORLD analyses kept for reuse (a chorus sung again, the same lyrics on another
+# seed), least recently used first out. Bounded in bytes, not entries: one
+# phrase's envelopes are ~3 MB, and a worker serving many songs must not grow.
+ANALYSIS_CACHE_BYTES = 96 * 1024 * 1024
+
+
 class Singer:
     def __init__(self, voice: PiperVoice) -> None:
         self.voice = voice
-        self._analysis: dict[tuple[str, ...], _Analysis] = {}
+        self._analysis: OrderedDict[tuple[str, ...], _Analysis] = OrderedDict()
+        self._analysis_bytes = 0
+        # Phrases are sung on several threads (SongRenderer); the cache is shared.
+        self._analysis_lock = threading.Lock()
 
     def _symbols(
         self, notes: list[TimedNote]
@@ -138,7 +153,10 @@ class Singer:
     def _analyse(self, symbols: tuple[str, ...]) -> tuple[_Analysis, list[tuple[int, int]], int]:
         spoken = self.voice.speak(symbols)
         fs = spoken.sample_rate
-        cached = self._analysis.get(symbols)
+        with self._analysis_lock:
+            cached = self._analysis.get(symbols)
+            if cached is not None:
+                self._analysis.move_to_end(symbols)
         if cached is None:
             pw = world()
             x = spoken.audio.astype(np.float64)
@@ -147,10 +165,22 @@ class Singer:
             sp = pw.cheaptrick(x, f0, times, fs)
             ap = pw.d4c(x, f0, times, fs)
             cached = _Analysis(f0=np.asarray(f0), sp=np.asarray(sp), ap=np.asarray(ap))
-            if len(self._analysis) > 128:
-                self._analysis.clear()
-            self._analysis[symbols] = cached
+            self._remember(symbols, cached)
         return cached, list(spoken.spans), fs
+
+    def _remember(self, symbols: tuple[str, ...], analysis: _Analysis) -> None:
+        with self._analysis_lock:
+            if symbols in self._analysis:
+                return
+            self._analysis[symbols] = analysis
+            self._analysis_bytes += analysis.nbytes
+            while self._analysis_bytes > ANALYSIS_CACHE_BYTES and len(self._analysis) > 1:
+                _, evicted = self._analysis.popitem(last=False)
+                self._analysis_bytes -= evicted.nbytes
+
+    @property
+    def analysis_cache_bytes(self) -> int:
+        return self._analysis_bytes
 
     def sing(
         self,

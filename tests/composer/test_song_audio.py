@@ -7,6 +7,7 @@ import numpy as np
 from songforge.composer.mastering import loudness, true_peak
 from songforge.composer.singer import FINAL_FULL_S, MAX_FINAL_VOWEL_S, MAX_VOWEL_S
 from songforge.composer.song import RenderedSong, SongRenderer
+from songforge.composer.voice import PiperVoice, default_voice_files
 from songforge.composer.world import world
 from tests.composer.conftest import SHORT_LYRICS
 
@@ -101,6 +102,12 @@ def test_a_lines_held_last_note_tapers_off(vocal_song: RenderedSong) -> None:
 def test_same_seed_same_samples(renderer: SongRenderer, vocal_song: RenderedSong) -> None:
     again = renderer.render("A gentle pop song, BPM: 100, male vocals", SHORT_LYRICS, seed=5)
     assert np.array_equal(again.audio, vocal_song.audio)
+    # And with nothing cached: phrases are sung on threads that may finish in
+    # any order, and a fresh renderer analyses everything again.
+    fresh = SongRenderer(voice=PiperVoice(*default_voice_files()))
+    fresh.load()
+    cold = fresh.render("A gentle pop song, BPM: 100, male vocals", SHORT_LYRICS, seed=5)
+    assert np.array_equal(cold.audio, vocal_song.audio)
 
 
 def test_instrumental_has_no_vocal_and_respects_the_bound(instrumental_song: RenderedSong) -> None:

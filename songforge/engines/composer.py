@@ -59,6 +59,7 @@ class ComposerEngine:
                 seed=request.seed,
                 max_seconds=limit,
                 progress=progress,
+                stems=frozenset(),
             )
         except MemoryError as exc:
             raise GenerationError("out of memory while rendering", retryable=True) from exc

@@ -116,3 +116,13 @@ def test_instrumental_has_no_vocal_and_respects_the_bound(instrumental_song: Ren
     assert instrumental_song.score.genre == "edm"
     audio = instrumental_song.audio
     assert _rms(audio[: (15 * 44100)]) > 0.01
+
+
+def test_stems_kept_are_the_ones_asked_for(renderer: SongRenderer) -> None:
+    prompt, lyrics = "Rock song, BPM: 120", "[Verse]\nEngine running open road"
+    none = renderer.render(prompt, lyrics, seed=1, max_seconds=8.0, stems=frozenset())
+    every = renderer.render(prompt, lyrics, seed=1, max_seconds=8.0, stems=None)
+    assert none.stems == {}
+    assert {"vocals", "harmony", "drums", "bass"} <= set(every.stems)
+    # Keeping stems or not changes nothing in the song itself.
+    assert np.array_equal(none.audio, every.audio)

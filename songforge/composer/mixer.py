@@ -134,6 +134,7 @@ def mix(
         singing = np.clip(env / (0.3 * peak), 0.0, 1.0)
         duck = (1.0 - depth * singing).astype(np.float32)
         light_duck = (1.0 - 0.5 * depth * singing).astype(np.float32)
+        del env, singing  # full-length buffers: not held through the whole mix
     pump = pump_curve(frames, sr, settings.kick_times, settings.pump)
 
     for stem in stems:

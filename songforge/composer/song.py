@@ -238,21 +238,21 @@ class SongRenderer:
 
     def _play_track(self, score: Score, track: Track, frames: int) -> Stem:
         spb = score.seconds_per_beat
-        style_name = GENRES[score.genre].drums
-        if track.source == "synth-drums":
-            mono = render_synth_drums(track.notes, spb, frames, SAMPLE_RATE, style_name)
-            audio = effects.pan(mono, 0.0)
-        elif track.source.startswith("synth-") or self.soundfont is None:
-            kind = track.source if track.source.startswith("synth-") else _fallback(track.role)
-            if kind == "synth-drums":
-                mono = render_synth_drums(track.notes, spb, frames, SAMPLE_RATE, style_name)
-            else:
-                mono = render_synth(track.notes, kind, spb, frames, SAMPLE_RATE)
-            audio = effects.pan(mono, track.pan)
+        if track.source.startswith("synth-"):
+            kind = track.source
+        elif self.soundfont is None:
+            kind = _fallback(track.role)
         else:
             audio = self.soundfont.render(track.notes, track.program, spb, frames)
-            audio = effects.balance(audio, track.pan)
-        return Stem(track.name, track.role, audio, gain_db=track.gain_db)
+            return Stem(
+                track.name, track.role, effects.balance(audio, track.pan), gain_db=track.gain_db
+            )
+        if kind == "synth-drums":
+            style_name = GENRES[score.genre].drums
+            mono = render_synth_drums(track.notes, spb, frames, SAMPLE_RATE, style_name)
+        else:
+            mono = render_synth(track.notes, kind, spb, frames, SAMPLE_RATE)
+        return Stem(track.name, track.role, effects.pan(mono, track.pan), gain_db=track.gain_db)
 
     def _textures(self, score: Score, frames: int) -> Iterator[Stem]:
         profile = GENRES[score.genre]

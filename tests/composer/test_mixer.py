@@ -1,0 +1,53 @@
+"""The mix: the voice sits above the band, and the band dips under it by role."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from songforge.composer.mixer import ROLE_LEVEL_DB, MixSettings, Stem, mix
+
+SR = 8000
+SECONDS = 8
+
+
+def _noise(seed: int) -> np.ndarray:  # type: ignore[type-arg]
+    rng = np.random.default_rng(seed)
+    mono = (0.1 * rng.standard_normal(SR * SECONDS)).astype(np.float32)
+    return np.stack([mono, mono], axis=1)
+
+
+def _db(x: np.ndarray) -> float:  # type: ignore[type-arg]
+    return float(10 * np.log10(np.mean(np.square(x, dtype=np.float64))))
+
+
+def test_band_ducks_under_the_voice_by_role_and_the_voice_leads() -> None:
+    frames = SR * SECONDS
+    voice = np.zeros(frames, dtype=np.float32)
+    t = np.arange(frames // 2) / SR
+    voice[frames // 2 :] = 0.3 * np.sin(2 * np.pi * 220 * t)  # sings in the second half
+    stems = [
+        Stem("vocals", "vocals", np.stack([voice, voice], axis=1)),
+        Stem("drums", "drums", _noise(1)),
+        Stem("chords", "chords", _noise(2)),
+    ]
+    settings = MixSettings(reverb_amount=0.0)
+    _, parts = mix(iter(stems), SR, frames, settings, None, voice=voice)
+    assert set(parts) == {"vocals", "drums", "chords"}
+    # Away from the envelope's attack and release: first and last quarter.
+    quiet, sung = slice(0, frames // 4), slice(3 * frames // 4, frames)
+    chords_dip = _db(parts["chords"][sung]) - _db(parts["chords"][quiet])
+    drums_dip = _db(parts["drums"][sung]) - _db(parts["drums"][quiet])
+    assert abs(chords_dip + settings.duck_db) < 1.0
+    assert abs(drums_dip + settings.duck_db / 2) < 1.0
+    # The voice is set hotter than any part of the band.
+    assert _db(parts["vocals"][sung]) > _db(parts["drums"][sung]) + 5.0
+    assert ROLE_LEVEL_DB["vocals"] > max(v for k, v in ROLE_LEVEL_DB.items() if k != "vocals")
+
+
+def test_only_the_stems_asked_for_are_kept() -> None:
+    frames = SR * SECONDS
+    stems = [Stem("drums", "drums", _noise(1)), Stem("bass", "bass", _noise(2))]
+    _, parts = mix(iter(stems), SR, frames, MixSettings(), frozenset({"bass"}))
+    assert set(parts) == {"bass"}
+    # Each stem's raw audio is let go once it is mixed.
+    assert all(s.audio.shape[0] == 0 for s in stems)

@@ -251,7 +251,7 @@ def run_variant(
 ) -> dict[str, Any]:
 
     from songforge.engines.base import GenerationRequest
-    from songforge.engines.gpu_common import make_generator
+    from songforge.engines.gpu_common import diffusers_reference_call, make_generator
     from songforge.engines.minimax_music3 import MiniMaxMusic3Engine, MiniMaxMusic3Options
 
     lyrics = lyrics_of(480)
@@ -260,7 +260,7 @@ def run_variant(
     if variant == "reference":
         pipeline = new_pipeline(components)
         ar_box = time_reference_ar(pipeline)
-        with stopwatch() as total:
+        with stopwatch() as total, diffusers_reference_call():
             audio = pipeline(
                 prompt=CAPTION,
                 lyrics=lyrics,
@@ -312,6 +312,7 @@ def parity(components: dict[str, Any], device: Any, frames: int) -> dict[str, An
     from diffusers.modular_pipelines.minimax_music3 import encoders
     from diffusers.modular_pipelines.modular_pipeline import PipelineState
 
+    from songforge.engines.gpu_common import diffusers_reference_call
     from songforge.engines.m3_fast_loop import ARRequest, FastAutoregressiveLoop, FastLoopOptions
 
     lm, dd = components["language_model"], components["rvq_depth_decoder"]
@@ -343,7 +344,8 @@ def parity(components: dict[str, Any], device: Any, frames: int) -> dict[str, An
     state.set("generator", generator)
     encoders._sample_top_k = spy
     try:
-        _, state = encoders.MiniMaxMusic3AutoregressiveStep()(Components(), state)
+        with diffusers_reference_call():
+            _, state = encoders.MiniMaxMusic3AutoregressiveStep()(Components(), state)
     finally:
         encoders._sample_top_k = original
     ref_hiddens, ref_state = state.get("frame_hiddens"), generator.get_state()

@@ -37,6 +37,7 @@ from songforge.engines.gpu_common import (
     choose_dtype,
     clean_prompt,
     deliver,
+    diffusers_reference_call,
     enforce_offline,
     float_option,
     has_sung_text,
@@ -306,15 +307,16 @@ class MiniMaxMusic3Engine:
         )
 
     def _reference_render(self, inputs: _ModelInputs) -> Any:
-        return self._pipeline(
-            prompt=inputs.caption,
-            lyrics=inputs.lyrics,
-            audio_duration=inputs.duration,
-            generator=inputs.generator,
-            num_inference_steps=self.options.num_inference_steps,
-            output_type="np",
-            output="audios",
-        )
+        with diffusers_reference_call():
+            return self._pipeline(
+                prompt=inputs.caption,
+                lyrics=inputs.lyrics,
+                audio_duration=inputs.duration,
+                generator=inputs.generator,
+                num_inference_steps=self.options.num_inference_steps,
+                output_type="np",
+                output="audios",
+            )
 
     def _staged_render(
         self, stages: _Stages, inputs: Sequence[_ModelInputs], report: ProgressCallback

@@ -19,6 +19,7 @@ import pytest
 from songforge.audio.mp3_frames import read_mp3_info
 from songforge.catalog import load_catalog
 from songforge.engines.base import EngineUnavailable, GenerationRequest
+from songforge.engines.gpu_common import diffusers_reference_call
 from songforge.engines.minimax_music3 import (
     ATTRIBUTION,
     INSTRUMENTAL_LYRICS,
@@ -317,7 +318,8 @@ def run_reference(models: tuple[Any, Any], text_ids: Any, frames: int, seed: int
     state.set("generator", generator)
     encoders._sample_top_k = spy
     try:
-        _, state = encoders.MiniMaxMusic3AutoregressiveStep()(Components(), state)
+        with diffusers_reference_call():
+            _, state = encoders.MiniMaxMusic3AutoregressiveStep()(Components(), state)
     finally:
         encoders._sample_top_k = original
     return state.get("frame_hiddens"), recorded, generator.get_state()

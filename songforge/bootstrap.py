@@ -1,7 +1,8 @@
-"""First run: an admin account with credits and one API key, and how to use it."""
+"""First run: the admin account (credits, dashboard password, one API key) and how to use it."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from songforge.db.database import Database
@@ -20,18 +21,49 @@ class Bootstrap:
     account_id: str
     api_key: str
     credits: int
+    # The admin's dashboard password: generated here, printed once, stored only as a hash.
+    admin_password: str
 
 
 def bootstrap_if_empty(db: Database, credits: int) -> Bootstrap | None:
     """Create the first account and key when the database has no account yet."""
+    from songforge.dashboard.passwords import hash_password
+
+    with db.read() as conn:
+        if count_accounts(conn) > 0:
+            return None
+    # 18 random bytes: 24 URL-safe characters, easy to paste, infeasible to guess.
+    password = secrets.token_urlsafe(18)
+    password_hash = hash_password(password)
     with db.write() as conn:
         if count_accounts(conn) > 0:
             return None
-        account = create_account(conn, email=ADMIN_EMAIL, display_name="Admin", role="admin")
+        account = create_account(
+            conn,
+            email=ADMIN_EMAIL,
+            display_name="Admin",
+            role="admin",
+            password_hash=password_hash,
+        )
         if credits > 0:
             grant_credits(conn, account.id, credits, provider="operator", note="first-run credits")
         created = create_key(conn, account.id, name="first-run key")
-    return Bootstrap(account_id=account.id, api_key=created.secret, credits=credits)
+    return Bootstrap(
+        account_id=account.id, api_key=created.secret, credits=credits, admin_password=password
+    )
+
+
+def admin_sign_in_text(base_url: str, password: str) -> str:
+    """How to sign in to the dashboard as the first admin (printed once, on the first run)."""
+    base = base_url.rstrip("/")
+    return f"""\
+Dashboard: sign in at {base}/signin as {ADMIN_EMAIL} with this password (shown once):
+
+    {password}
+
+Change it on your account page ({base}/dashboard/account). Lost it? Set a new one with
+`songforge accounts set-password {ADMIN_EMAIL}`.
+"""
 
 
 def quickstart_text(base_url: str, api_key: str) -> str:

@@ -28,7 +28,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from songforge.app import create_app
-    from songforge.bootstrap import bootstrap_if_empty, quickstart_text
+    from songforge.bootstrap import admin_sign_in_text, bootstrap_if_empty, quickstart_text
     from songforge.context import AppContext
     from songforge.worker.supervisor import WorkerSupervisor
 
@@ -45,7 +45,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     base_url = settings.public_url or f"http://{settings.host}:{settings.port}"
     if first is not None:
         print(f"\nFirst run: created account admin@localhost with {first.credits} credits.")
-        print(quickstart_text(base_url, first.api_key), flush=True)
+        print(quickstart_text(base_url, first.api_key))
+        print(admin_sign_in_text(base_url, first.admin_password), flush=True)
     else:
         print(
             f"\nsongforge on {base_url} (data in {settings.data_dir}). Need a key? "

@@ -55,8 +55,10 @@ class Settings(BaseSettings):
 
     # First run of `serve`: create an admin account with this many credits.
     bootstrap_credits: int = 3000
-    # Credits given to accounts that sign up on the dashboard.
-    signup_bonus_credits: int = 0
+    # Credits given to accounts that sign up on the dashboard (an order granted through the
+    # ledger), so a new user can try the service without an operator: by default three songs
+    # of minimax-music at its built-in price of 30. 0 turns the grant off.
+    signup_bonus_credits: int = Field(default=90, ge=0)
 
     def insecure_for_production(self) -> list[str]:
         """What this configuration lacks to be served to the public (empty: nothing)."""

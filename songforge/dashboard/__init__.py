@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from songforge.dashboard import tables as _tables  # noqa: F401  (registers web_sessions)
+from songforge.dashboard.not_found import install_html_error_pages
 from songforge.dashboard.payments import PaymentProvider, use_payment_provider
 from songforge.dashboard.web import (
     PageError,
@@ -59,6 +60,7 @@ def install_dashboard(app: FastAPI) -> None:
 
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(PageError, _page_error)
+    install_html_error_pages(app)
 
     if not any(getattr(route, "path", None) == "/" for route in app.routes):
 

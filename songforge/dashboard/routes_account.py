@@ -72,7 +72,8 @@ def _keys_page(
         title="API keys",
         keys=keys,
         now=utcnow(),
-        catalog=list(context.catalog),
+        # Only models a key could be used with now; the CLI can name any catalog model.
+        models=context.live_models(),
         created_secret=created_secret,
         created_name=created_name,
         error=error,
@@ -110,9 +111,12 @@ def create_key_post(request: Request, user: CurrentUser, form: CheckedForm) -> R
             raise ValueError(f"The name must be at most {KEY_NAME_MAX} characters.")
         days = _optional_int(form, "expires_days", "Expiry", 1, KEY_EXPIRY_DAYS_MAX)
         cap = _optional_int(form, "credit_cap", "The credit cap", 1, CREDIT_CAP_MAX)
-        unknown = [model for model in models if context.catalog.get(model) is None]
-        if unknown:
-            raise ValueError(f"Unknown model {unknown[0]!r}.")
+        live = {spec.id for spec in context.live_models()}
+        not_live = [model for model in models if model not in live]
+        if not_live:
+            raise ValueError(
+                f"The model {not_live[0]!r} is not available here now; pick from the models listed."
+            )
     except ValueError as exc:
         return _keys_page(request, user, status=400, error=str(exc), form=echo)
     with context.db.write() as conn:

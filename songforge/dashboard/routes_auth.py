@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 
+from songforge.catalog import ModelSpec
 from songforge.dashboard.passwords import (
     hash_password,
     needs_rehash,
@@ -121,7 +122,8 @@ def _sign_up_form(
     name: str = "",
     error: str | None = None,
 ) -> Response:
-    bonus = context_of(request).settings.signup_bonus_credits
+    context = context_of(request)
+    bonus = context.settings.signup_bonus_credits
     return render(
         request,
         "signup.html",
@@ -131,7 +133,18 @@ def _sign_up_form(
         display_name=name,
         error=error,
         bonus=bonus,
+        bonus_songs=_songs_for(bonus, context.live_models()),
     )
+
+
+def _songs_for(credits: int, models: list[ModelSpec]) -> list[str]:
+    """What the sign-up credits buy, per live model ("3 songs with MiniMax Music")."""
+    songs = []
+    for spec in models:
+        count = credits // spec.price if spec.price > 0 else 0
+        if count > 0:
+            songs.append(f"{count} song{'s' if count > 1 else ''} with {spec.name}")
+    return songs
 
 
 @router.post("/signup")

@@ -8,8 +8,12 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
+from songforge.catalog import BUILTIN
 from songforge.dashboard.tables import web_sessions
 from songforge.db.tables import accounts
+from songforge.services.accounts import get_account
+from songforge.services.orders import list_orders
+from songforge.settings import Settings
 from tests.conftest import LiveServer
 from tests.dashboard.conftest import make_admin
 from tests.dashboard.webclient import PASSWORD, WebClient, new_email
@@ -54,6 +58,40 @@ def test_signup_bonus_is_granted_when_configured(server_factory: Callable[..., L
         page = client.get("/dashboard/credits")
     assert 'data-testid="available">250<' in page.text
     assert "sign-up bonus" in page.text
+
+
+def test_new_accounts_get_three_songs_of_the_default_model_by_default(
+    dash_server: LiveServer, web: Callable[[], WebClient]
+) -> None:
+    price = BUILTIN.models["minimax-music"].price
+    assert Settings.model_fields["signup_bonus_credits"].default == 3 * price
+    # dash_server leaves SONGFORGE_SIGNUP_BONUS_CREDITS at its default.
+    assert dash_server.settings.signup_bonus_credits == 3 * price
+    client = web()
+    form = client.get("/signup").text
+    assert f"New accounts start with <strong>{3 * price} free credits</strong>" in form
+    assert "enough for 3 songs with MiniMax Music." in form
+    assert client.sign_up().status_code == 303
+    credits = client.get("/dashboard/credits").text
+    assert f'data-testid="available">{3 * price}<' in credits
+    assert "sign-up bonus" in credits
+    # Granted through the ledger: a completed order and a top-up entry.
+    with dash_server.db.read() as conn:
+        granted = list_orders(conn, client.account_id(dash_server))
+        account = get_account(conn, client.account_id(dash_server))
+    assert [(o.status, o.credits, o.provider) for o in granted] == [
+        ("completed", 3 * price, "signup_bonus")
+    ]
+    assert account is not None and account.balance == 3 * price
+
+
+def test_no_sign_up_credits_when_turned_off(server_factory: Callable[..., LiveServer]) -> None:
+    server = server_factory(signup_bonus_credits=0, start_workers=False)
+    with WebClient(server.url) as client:
+        assert "free credits" not in client.get("/signup").text
+        assert client.sign_up().status_code == 303
+        page = client.get("/dashboard/credits")
+    assert 'data-testid="available">0<' in page.text
 
 
 def test_sign_up_refuses_bad_input_and_duplicate_email(

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from songforge.catalog import BUILTIN
 from tests.conftest import IN_CI, LiveServer
 from tests.dashboard.conftest import make_admin
 from tests.dashboard.webclient import PASSWORD, new_email
+from tests.fakes import FailingEngine, gated_tone_engine
 
 pytestmark = pytest.mark.browser
 
@@ -144,7 +147,8 @@ def test_sign_up_to_song_in_history(browser: Any, dash_server: LiveServer) -> No
     admin.context.close()
 
     page.reload()
-    expect(page.get_by_test_id("available")).to_have_text("500")
+    # 500 bought + the sign-up credits.
+    expect(page.get_by_test_id("available")).to_have_text("590")
     shot(page, "08-credits-topped-up")
 
     # The model page and its tester.
@@ -213,7 +217,7 @@ def test_sign_up_to_song_in_history(browser: Any, dash_server: LiveServer) -> No
     shot(page, "13-history")
 
     page.goto("/dashboard/credits")
-    expect(page.get_by_test_id("available")).to_have_text("470")
+    expect(page.get_by_test_id("available")).to_have_text("560")
     shot(page, "14-credits-after-song")
 
     # Sign out, and the pages are closed again.
@@ -269,4 +273,200 @@ def test_keyboard_users_can_skip_to_content_and_see_focus(
     assert page.evaluate("location.hash") == "#main"
     # Every form control on the page has a label.
     assert page.evaluate(UNLABELED_CONTROLS) == []
+    page.context.close()
+
+
+# The site's colours (dashboard.css :root): --accent and --tint.
+ACCENT = (0x4A, 0x2F, 0xB0)
+TINT = (0xF5, 0xF3, 0xFC)
+
+
+def _one_pixel_png(data: bytes) -> tuple[int, int, int]:
+    """The colour of a 1x1 PNG. No unfiltering: every PNG filter predicts 0 for a lone pixel."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    position, header, pixels = 8, b"", b""
+    while position < len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        body = data[position + 8 : position + 8 + length]
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            pixels += body
+        position += 12 + length
+    assert header[:8] == (1).to_bytes(4, "big") * 2, "not a 1x1 image"
+    assert header[8] == 8 and header[9] in (2, 6), "not 8-bit RGB or RGBA"
+    raw = zlib.decompress(pixels)
+    return raw[1], raw[2], raw[3]
+
+
+def pixel(page: Any, x: float, y: float) -> tuple[int, int, int]:
+    """One CSS pixel of the page as Chromium painted it (the context's scale factor is 1)."""
+    return _one_pixel_png(page.screenshot(clip={"x": x, "y": y, "width": 1, "height": 1}))
+
+
+def near(colour: tuple[int, int, int], expected: tuple[int, int, int]) -> bool:
+    return all(abs(a - b) <= 12 for a, b in zip(colour, expected, strict=True))
+
+
+def bar_colour(page: Any, at: float) -> tuple[int, int, int]:
+    """The tester's progress bar at a fraction of its width, on its middle line."""
+    box = page.locator("#t-progress").bounding_box()
+    assert box is not None
+    return pixel(page, box["x"] + box["width"] * at, box["y"] + box["height"] / 2)
+
+
+def sign_up(page: Any) -> str:
+    email = new_email()
+    page.goto("/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(re.compile(r"/dashboard$"))
+    return email
+
+
+def expect_no_player(page: Any) -> None:
+    """Nothing of a song shows: no player, no waveform (nor its alt text), no links."""
+    from playwright.sync_api import expect
+
+    for part in (
+        page.locator("#t-player"),
+        page.locator("#t-audio"),
+        page.get_by_alt_text("Waveform of the generated song"),
+        page.get_by_text("Download MP3"),
+        page.get_by_text("See it in your task history"),
+    ):
+        expect(part).to_be_hidden()
+
+
+def errors_except_status(page: Any, status: int) -> list[str]:
+    """The page's console errors, less Chromium's note on an answer we asked for."""
+    expected = f"the server responded with a status of {status}"
+    return [error for error in page.js_errors if expected not in error]
+
+
+def test_a_new_user_signs_up_and_hears_a_song_without_an_operator(
+    browser: Any, dash_server: LiveServer
+) -> None:
+    """The whole first visit, on default settings: no admin, no top-up."""
+    from playwright.sync_api import expect
+
+    page = new_page(browser, dash_server)
+    page.goto("/signup")
+    offer = page.get_by_test_id("signup-credits")
+    expect(offer).to_contain_text("90 free credits")
+    expect(offer).to_contain_text("enough for 3 songs with MiniMax Music")
+    shot(page, "journey-01-signup")
+    sign_up(page)
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Credits").click()
+    expect(page.get_by_test_id("available")).to_have_text("90")
+    expect(page.get_by_text("sign-up bonus").first).to_be_visible()
+    shot(page, "journey-02-credits")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Models").click()
+    page.get_by_role("link", name="MiniMax Music").click()
+    # The example prompt and lyrics are filled in: Generate is the only step.
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#t-player")).to_be_visible(timeout=30_000)
+    expect(page.locator("#t-status")).to_contain_text("Completed")
+    audio = page.locator("#t-audio")
+    audio.evaluate("a => a.readyState >= 1 || new Promise(r => a.onloadedmetadata = r)")
+    assert audio.evaluate("a => a.duration") > 0.5
+    played = audio.evaluate(
+        """a => new Promise((resolve, reject) => {
+             a.addEventListener('timeupdate', function check() {
+               if (a.currentTime > 0.05) {
+                 a.removeEventListener('timeupdate', check);
+                 resolve(a.currentTime);
+               }
+             });
+             a.play().catch(reject);
+           })"""
+    )
+    audio.evaluate("a => a.pause()")
+    assert played > 0.05
+    shot(page, "journey-03-song")
+
+    page.goto("/dashboard/credits")
+    expect(page.get_by_test_id("available")).to_have_text("60")
+    assert page.js_errors == []
+    page.context.close()
+
+
+def test_tester_shows_no_player_while_generating_or_after_a_refusal(
+    browser: Any, server_factory: Any
+) -> None:
+    """While a song is made, and after a 402, the tester shows no player; 402 links to Credits.
+
+    The progress bar is painted in the site's colours (track --tint, fill --accent).
+    """
+    from playwright.sync_api import expect
+
+    engine = gated_tone_engine()
+    price = BUILTIN.models["minimax-music"].price
+    server = server_factory(engines={"minimax-music": engine}, signup_bonus_credits=price)
+    page = new_page(browser, server)
+    sign_up(page)
+    page.goto("/models/minimax-music")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#t-status")).to_contain_text("Working")
+    expect_no_player(page)
+    assert near(bar_colour(page, 0.9), TINT), bar_colour(page, 0.9)
+    shot(page, "tester-generating")
+
+    assert engine.gate is not None
+    engine.gate.set()
+    expect(page.locator("#t-player")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("link", name="Download MP3")).to_be_visible()
+    assert near(bar_colour(page, 0.5), ACCENT), bar_colour(page, 0.5)
+
+    # The one song used every credit: the next request is refused with 402.
+    page.get_by_role("button", name="Generate").click()
+    error = page.locator("#t-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("credits")
+    expect(page.locator("#t-status")).to_have_text("Failed.")
+    expect_no_player(page)
+    assert page.locator("#t-audio").evaluate("a => a.paused && !a.getAttribute('src')")
+    top_up = error.get_by_role("link", name="Top up your credits")
+    expect(top_up).to_have_attribute("href", "/dashboard/credits")
+    shot(page, "tester-402")
+    top_up.click()
+    page.wait_for_url(re.compile(r"/dashboard/credits$"))
+    assert errors_except_status(page, 402) == []
+    page.context.close()
+
+
+def test_tester_shows_no_player_after_a_failed_song(browser: Any, server_factory: Any) -> None:
+    from playwright.sync_api import expect
+
+    server = server_factory(engines={"minimax-music": FailingEngine()})
+    page = new_page(browser, server)
+    sign_up(page)
+    page.goto("/models/minimax-music")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#t-error")).to_be_visible(timeout=30_000)
+    expect(page.locator("#t-status")).to_have_text("Failed.")
+    expect_no_player(page)
+    # A failed song is not a payment problem: no top-up link.
+    expect(page.locator("#t-error").get_by_role("link")).to_have_count(0)
+    shot(page, "tester-failed")
+    assert page.js_errors == []
+    page.context.close()
+
+
+def test_an_unknown_address_shows_a_page_not_json(browser: Any, dash_server: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    page = new_page(browser, dash_server)
+    response = page.goto("/dashboard/no-such-page")
+    assert response is not None and response.status == 404
+    assert response.headers["content-type"].startswith("text/html")
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    shot(page, "not-found")
+    page.get_by_role("main").get_by_role("link", name="See the models").click()
+    page.wait_for_url(re.compile(r"/models$"))
+    assert errors_except_status(page, 404) == []
     page.context.close()

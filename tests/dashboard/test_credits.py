@@ -30,7 +30,8 @@ def test_top_up_waits_for_an_admin_then_credits_once(
     dash_server: LiveServer, user: WebClient, admin: WebClient
 ) -> None:
     page = user.get("/dashboard/credits").text
-    assert _figure(page, "balance") == 0
+    start = dash_server.settings.signup_bonus_credits
+    assert _figure(page, "balance") == start
     assert AdminApproval.description in page
 
     created = user.post_form("/dashboard/credits/orders", {"credits": "500"})
@@ -38,7 +39,7 @@ def test_top_up_waits_for_an_admin_then_credits_once(
     page = user.get(created.headers["location"]).text
     assert "waiting for approval" in page
     assert "pending" in page
-    assert _figure(page, "balance") == 0
+    assert _figure(page, "balance") == start
 
     with dash_server.db.read() as conn:
         order_id = list_orders(conn, account_id=user.account_id(dash_server))[0].id
@@ -51,8 +52,8 @@ def test_top_up_waits_for_an_admin_then_credits_once(
     assert again.status_code == 409
 
     page = user.get("/dashboard/credits").text
-    assert _figure(page, "balance") == 500
-    assert _figure(page, "available") == 500
+    assert _figure(page, "balance") == start + 500
+    assert _figure(page, "available") == start + 500
     ledger = page.split('data-testid="ledger-table"')[1]
     assert "topup" in ledger and "+500" in ledger and order_id in ledger
 
@@ -73,7 +74,7 @@ def test_admin_can_reject_and_grant(
     )
     assert granted.status_code == 303
     page = user.get("/dashboard/credits").text
-    assert _figure(page, "balance") == 40
+    assert _figure(page, "balance") == dash_server.settings.signup_bonus_credits + 40
     assert "welcome gift" in page
     missing = admin.post_form(
         "/dashboard/admin/grants", {"email": "nobody@example.com", "credits": "5"}
@@ -90,7 +91,7 @@ def test_users_cannot_approve_or_grant(dash_server: LiveServer, user: WebClient)
     assert grant.status_code == 403
     with dash_server.db.read() as conn:
         account = get_account(conn, user.account_id(dash_server))
-    assert account is not None and account.balance == 0
+    assert account is not None and account.balance == dash_server.settings.signup_bonus_credits
 
 
 @pytest.mark.parametrize("amount", ["0", "-3", "abc", "1000001", ""])
@@ -147,13 +148,14 @@ def test_a_payment_provider_plugs_in(
             assert complete_order(conn, order.id)
             assert not complete_order(conn, order.id)
         page = client.get("/dashboard/credits").text
-    assert _figure(page, "balance") == 300
+    assert _figure(page, "balance") == context.settings.signup_bonus_credits + 300
 
 
-def test_overview_shows_credits(user: WebClient, admin: WebClient) -> None:
+def test_overview_shows_credits(dash_server: LiveServer, user: WebClient, admin: WebClient) -> None:
     admin.post_form(
         "/dashboard/admin/grants",
         {"email": user.email, "credits": "1234"},
         token_page="/dashboard/admin",
     )
-    assert _figure(user.get("/dashboard").text, "available") == 1234
+    available = _figure(user.get("/dashboard").text, "available")
+    assert available == dash_server.settings.signup_bonus_credits + 1234

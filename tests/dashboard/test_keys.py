@@ -75,7 +75,7 @@ def test_bad_key_options_are_explained(user: WebClient) -> None:
     for data, message in (
         ({"expires_days": "0"}, "Expiry must be a whole number"),
         ({"credit_cap": "-5"}, "credit cap must be a whole number"),
-        ({"models": "no-such-model"}, "Unknown model"),
+        ({"models": "no-such-model"}, "is not available here now"),
         ({"name": "x" * 201}, "at most 200"),
     ):
         response = user.post_form("/dashboard/keys", data)
@@ -106,3 +106,29 @@ def test_other_accounts_keys_are_invisible_and_irrevocable(
     attempt = other.post_form(f"/dashboard/keys/{key_id.group(1)}/revoke")
     assert attempt.status_code == 404
     assert "revoked" not in user.get("/dashboard/keys").text
+
+
+def test_only_live_models_are_offered_and_accepted(
+    dash_server: LiveServer, user: WebClient
+) -> None:
+    # ace-step-1.5 is in the built-in catalog, but this server has no worker for it.
+    assert "ace-step-1.5" in {spec.id for spec in dash_server.context.catalog}
+    assert "ace-step-1.5" not in dash_server.context.live_workers()
+    page = user.get("/dashboard/keys").text
+    offered = re.findall(r'name="models" value="([^"]+)"', page)
+    assert offered == ["minimax-music"]
+    refused = user.post_form("/dashboard/keys", {"models": "ace-step-1.5"})
+    assert refused.status_code == 400
+    assert "The model &#39;ace-step-1.5&#39; is not available here now" in refused.text
+    assert 'id="new-key"' not in refused.text
+
+
+def test_keys_page_says_so_when_no_model_is_live(
+    server_factory: Callable[..., LiveServer],
+) -> None:
+    server = server_factory(start_workers=False)
+    with WebClient(server.url) as client:
+        assert client.sign_up().status_code == 303
+        page = client.get("/dashboard/keys").text
+    assert 'name="models"' not in page
+    assert "No model is live right now" in page

@@ -54,11 +54,16 @@ def test_malformed_json_is_an_envelope(user: WebClient) -> None:
     assert "x-request-id" in response.headers
 
 
-def test_insufficient_credits_and_unavailable_model(user: WebClient) -> None:
-    poor = user.api_post("/dashboard/api/music", {"model": "minimax-music", "prompt": "x"})
+def test_insufficient_credits_and_unavailable_model(
+    server_factory: Callable[..., LiveServer],
+) -> None:
+    server = server_factory(signup_bonus_credits=0)
+    with WebClient(server.url) as user:
+        assert user.sign_up().status_code == 303
+        poor = user.api_post("/dashboard/api/music", {"model": "minimax-music", "prompt": "x"})
+        offline = user.api_post("/dashboard/api/music", {"model": "ace-step-1.5", "prompt": "x"})
     assert poor.status_code == 402
     assert poor.json()["error"]["type"] == "insufficient_credits"
-    offline = user.api_post("/dashboard/api/music", {"model": "ace-step-1.5", "prompt": "x"})
     assert offline.status_code == 503
     assert offline.json()["error"]["type"] == "model_unavailable"
 

@@ -57,10 +57,30 @@
     var taskJson = document.getElementById("t-task-json");
     var pollTimer = null;
 
-    function showError(envelope, fallback) {
+    // Nothing of an earlier song may show while a new one is made or after a failure.
+    function resetPlayer() {
+      player.hidden = true;
+      audio.pause();
+      audio.removeAttribute("src");
+      audio.load();
+      download.removeAttribute("href");
+      details.setAttribute("href", "#");
+      waveform.removeAttribute("src");
+    }
+
+    function showError(envelope, fallback, httpStatus) {
       var error = envelope && envelope.error;
       var text = error ? error.message + (error.param ? " (field: " + error.param + ")" : "") : fallback;
+      resetPlayer();
       errorBox.textContent = text;
+      if (httpStatus === 402 || (error && error.type === "insufficient_credits")) {
+        var link = document.createElement("a");
+        link.href = "/dashboard/credits";
+        link.textContent = "Top up your credits";
+        errorBox.appendChild(document.createTextNode(" "));
+        errorBox.appendChild(link);
+        errorBox.appendChild(document.createTextNode("."));
+      }
       errorBox.hidden = false;
       status.textContent = "Failed.";
       submit.disabled = false;
@@ -79,9 +99,9 @@
       }
       return fetch(url, options).then(function (response) {
         return response.json().then(function (json) {
-          return { ok: response.ok, json: json };
+          return { ok: response.ok, status: response.status, json: json };
         }, function () {
-          return { ok: false, json: null };
+          return { ok: false, status: response.status, json: null };
         });
       });
     }
@@ -100,7 +120,7 @@
     function poll(taskId) {
       call("GET", "/dashboard/api/tasks/" + encodeURIComponent(taskId)).then(function (answer) {
         if (!answer.ok) {
-          showError(answer.json, "Could not read the task.");
+          showError(answer.json, "Could not read the task.", answer.status);
           return;
         }
         var task = answer.json.data;
@@ -140,8 +160,7 @@
       };
       result.hidden = false;
       errorBox.hidden = true;
-      player.hidden = true;
-      audio.removeAttribute("src");
+      resetPlayer();
       progress.value = 0;
       taskJson.textContent = "";
       status.textContent = "Sending…";
@@ -149,7 +168,7 @@
       call("POST", "/dashboard/api/music", body).then(function (answer) {
         createJson.textContent = answer.json ? JSON.stringify(answer.json, null, 2) : "";
         if (!answer.ok) {
-          showError(answer.json, "The request was refused.");
+          showError(answer.json, "The request was refused.", answer.status);
           return;
         }
         status.textContent = "Queued.";

@@ -1,8 +1,11 @@
 """End to end in a real headless Chromium (Debian's, never a downloaded one).
 
 sign up -> create a key -> top up (an admin approves) -> generate from the API
-tester -> play and download -> find the task in the history. Every page visited
-is saved as a screenshot under .artifacts/screenshots/ for people to look at.
+tester -> play and download -> find the task in the history; a new user's first
+visit on default settings (sign-up credits -> a song heard, no operator); the
+tester while a song is made, after a 402 and after a failed song; the HTML 404
+page. Every page visited is saved as a screenshot under .artifacts/screenshots/
+for people to look at.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Built in below; an operator replaces it with a TOML file (``SONGFORGE_CATALOG_PATH``)::
 
     [models.minimax-music]
-    engine = "minimax-music3"          # or "composer", "ace-step", "pkg.module:factory"
+    engine = "minimax-music3"          # or "composer", "ace-step", "pkg.module:factory",
+                                       # or a remote engine: "minimax-cloud", "sglang-omni",
+                                       # "ace-step-server" (docs/engines.md)
     price = 30
     description = "..."
     options = { weights_dir = "/models/MiniMax-Music-3" }
@@ -80,7 +82,7 @@ BUILTIN = Catalog(
 
 
 # Licences that require products to credit the model, by engine family.
-REQUIRED_ATTRIBUTION = {"minimax-music3": "MiniMax-Music3"}
+REQUIRED_ATTRIBUTION = {"minimax-music3": "MiniMax-Music3", "sglang-omni": "MiniMax-Music3"}
 
 
 def load_catalog(path: Path | None) -> Catalog:

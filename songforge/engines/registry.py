@@ -2,7 +2,8 @@
 that never serve a GPU model.
 
 A catalog entry names its engine either by family (``composer``,
-``minimax-music3``, ``ace-step``) or by an import path ``package.module:factory``
+``minimax-music3``, ``ace-step``, or a remote one: ``minimax-cloud``,
+``sglang-omni``, ``ace-step-server``) or by an import path ``package.module:factory``
 for operators who bring their own engine.
 """
 
@@ -18,6 +19,10 @@ FAMILIES: dict[str, str] = {
     "composer": "songforge.engines.composer:create_engine",
     "minimax-music3": "songforge.engines.minimax_music3:create_engine",
     "ace-step": "songforge.engines.ace_step:create_engine",
+    # Remote engines: relay tasks to a service that already runs the model.
+    "minimax-cloud": "songforge.engines.remote.minimax_cloud:create_engine",
+    "sglang-omni": "songforge.engines.remote.sglang_omni:create_engine",
+    "ace-step-server": "songforge.engines.remote.ace_step_server:create_engine",
 }
 
 

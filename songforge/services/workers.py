@@ -54,3 +54,14 @@ def live_worker_counts(conn: Connection, freshness: timedelta) -> dict[str, int]
         for model in models:
             counts[model] = counts.get(model, 0) + 1
     return counts
+
+
+def set_worker_models(db: Database, worker_id: str, models: Sequence[str]) -> None:
+    """Change the models a running worker advertises (a remote engine whose upstream
+    stopped answering is withdrawn, and comes back when it answers again)."""
+    with db.write() as conn:
+        conn.execute(
+            update(workers)
+            .where(workers.c.id == worker_id)
+            .values(models=list(models), last_seen_at=utcnow())
+        )

@@ -1,4 +1,9 @@
-"""The worker loop: claim -> run engine -> encode -> store -> settle, one task at a time."""
+"""The worker loop: claim -> run engine -> encode -> store -> settle, one task at a time.
+
+Models served by remote engines (songforge/engines/remote) are not claimed here:
+the relay dispatcher (worker/relay.py) carries many of their tasks at once on an
+event loop beside this loop.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import time
 from collections.abc import Mapping
 from contextlib import ExitStack, suppress
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from songforge.audio.mp3 import EncodedAudio, encode_mp3, plan_encoding
 from songforge.audio.mp3_frames import read_mp3_info
@@ -21,6 +26,7 @@ from songforge.engines.base import (
     GenerationError,
     GenerationRequest,
 )
+from songforge.engines.remote.base import RelayEngine, is_relay_engine
 from songforge.services.ids import new_id
 from songforge.services.queue import (
     Claim,
@@ -29,10 +35,16 @@ from songforge.services.queue import (
     fail_attempt,
     reap_expired_leases,
 )
-from songforge.services.workers import register_worker, stop_worker, touch_worker
+from songforge.services.workers import (
+    register_worker,
+    set_worker_models,
+    stop_worker,
+    touch_worker,
+)
 from songforge.settings import Settings
 from songforge.storage.base import Storage
 from songforge.worker.lease import LeaseKeeper, TaskAbandoned
+from songforge.worker.relay import RelayDispatcher
 
 log = logging.getLogger("songforge.worker")
 
@@ -73,19 +85,39 @@ class Worker:
         self.worker_id = worker_id or new_id("wrk", 8)
         self.lease = timedelta(seconds=settings.lease_seconds)
         self._last_reap = 0.0
+        relayed = {m: e for m, e in self.engines.items() if is_relay_engine(e)}
+        self.local_models = sorted(m for m in self.engines if m not in relayed)
+        self.relay: RelayDispatcher | None = (
+            RelayDispatcher(self, cast(dict[str, RelayEngine], relayed)) if relayed else None
+        )
+        self._advertised: list[str] = []
 
     @property
     def models(self) -> list[str]:
         return sorted(self.engines)
 
+    def advertised_models(self) -> list[str]:
+        """The models this worker offers now: local ones, and remote ones whose
+        upstream currently answers."""
+        relayed = self.relay.live_models() if self.relay is not None else []
+        return sorted([*self.local_models, *relayed])
+
     def run(self, stop: threading.Event) -> None:
         """Serve until ``stop`` is set: register, then claim and run tasks."""
-        register_worker(self.db, self.worker_id, self.models)
+        if self.relay is not None:
+            self.relay.start(stop)
+            # The first probes decide which remote models are live at all.
+            self.relay.ready.wait(30)
+        self._advertised = self.advertised_models()
+        register_worker(self.db, self.worker_id, self._advertised)
         presence = threading.Thread(target=self._presence, args=(stop,), daemon=True)
         presence.start()
-        log.info("worker %s serving %s", self.worker_id, ", ".join(self.models))
+        log.info("worker %s serving %s", self.worker_id, ", ".join(self._advertised))
         try:
             while not stop.is_set():
+                if not self.local_models:
+                    stop.wait(self.settings.poll_interval_seconds)
+                    continue
                 try:
                     worked = self.run_once()
                 except Exception:
@@ -97,12 +129,19 @@ class Worker:
                 if not worked:
                     stop.wait(self.settings.poll_interval_seconds)
         finally:
+            if self.relay is not None:
+                self.relay.join(timeout=15)
             stop_worker(self.db, self.worker_id)
 
     def _presence(self, stop: threading.Event) -> None:
         # Runs beside the engine so that a long render never makes the model look dead.
         while not stop.wait(self.settings.heartbeat_seconds):
             try:
+                advertised = self.advertised_models()
+                if advertised != self._advertised:
+                    set_worker_models(self.db, self.worker_id, advertised)
+                    self._advertised = advertised
+                    log.warning("worker %s now serves %s", self.worker_id, advertised)
                 touch_worker(self.db, self.worker_id)
                 self.reap_if_due()
             except Exception:
@@ -119,7 +158,7 @@ class Worker:
     def run_once(self) -> bool:
         """Claim and process one task (or a batch, for engines that batch); False when
         the queue had nothing for us."""
-        claim = claim_next_task(self.db, self.worker_id, self.models, self.lease)
+        claim = claim_next_task(self.db, self.worker_id, self.local_models, self.lease)
         if claim is None:
             return False
         claims = [claim]
@@ -153,7 +192,7 @@ class Worker:
                 return
             except Exception as exc:
                 for claim in claims:
-                    self._fail(claim, exc)
+                    self.fail(claim, exc)
                 return
             for claim, keeper, result in zip(claims, keepers, results, strict=True):
                 try:
@@ -162,9 +201,9 @@ class Worker:
                     log.info("task %s attempt %d abandoned", claim.task.id, claim.attempt)
                     continue
                 except Exception as exc:
-                    self._fail(claim, exc)
+                    self.fail(claim, exc)
                     continue
-                self._deliver(claim, encoded, result.engine)
+                self.deliver(claim, encoded, result.engine)
 
     def _render(
         self, engine: Engine, claims: list[Claim], keepers: list[LeaseKeeper]
@@ -194,7 +233,7 @@ class Worker:
         keeper.enter_stage("encoding", 97)
         return encoded
 
-    def _fail(self, claim: Claim, exc: Exception) -> None:
+    def fail(self, claim: Claim, exc: Exception) -> None:
         if isinstance(exc, GenerationError):
             outcome = fail_attempt(
                 self.db,
@@ -221,7 +260,15 @@ class Worker:
             retryable=True,
         )
 
-    def _deliver(self, claim: Claim, encoded: EncodedAudio, engine_name: str) -> None:
+    def deliver(
+        self,
+        claim: Claim,
+        encoded: EncodedAudio,
+        engine_name: str,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Store the file and complete the task (charging its hold), fenced on the lease.
+        ``extra``: more output fields (a remote engine's upstream facts, attribution)."""
         task = claim.task
         key = f"{task.id}/attempt-{claim.attempt}.mp3"
         self.storage.save(key, encoded.data)
@@ -235,6 +282,7 @@ class Worker:
             "size_bytes": len(encoded.data),
             "sha256": hashlib.sha256(encoded.data).hexdigest(),
             "engine": engine_name,
+            **(extra or {}),
         }
         if not complete_task(self.db, claim, output, key):
             # Someone else owns the task now (reaped or cancelled): our file is

@@ -1,0 +1,256 @@
+"""What every remote engine shares: the shape the relay worker drives, the HTTP
+client, and the retry loop that keeps a task inside its deadline.
+
+A remote engine is not an ``Engine`` that renders samples: it is awaited on
+the relay worker's event loop (``relay``), returns the upstream's file
+(``UpstreamAudio``), and says whether its upstream answers (``probe``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+import httpx
+
+from songforge.engines.base import (
+    AudioResult,
+    GenerationError,
+    GenerationRequest,
+    ProgressCallback,
+)
+from songforge.engines.remote.audio import UpstreamAudio
+from songforge.engines.remote.errors import (
+    UpstreamError,
+    auth_failed,
+    invalid,
+    rate_limited,
+    retry_after_seconds,
+    unavailable,
+)
+from songforge.engines.remote.options import RelayOptions
+from songforge.engines.remote.pacing import CircuitBreaker, Pacer
+
+log = logging.getLogger("songforge.engines.remote")
+
+T = TypeVar("T")
+Progress = Callable[[str, float], None]
+
+# Largest file we download from an upstream (a 6-minute WAV at 48 kHz is ~70 MB).
+MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
+BACKOFF_CAP_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class RelayRequest:
+    """A validated task as a remote engine sees it."""
+
+    song: GenerationRequest
+    # The bitrate the user asked for, so the engine can ask the upstream for it.
+    bitrate: int
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Whether the upstream answers, and whether it accepted our key (None: no key
+    is involved or the upstream could not say)."""
+
+    ok: bool
+    detail: str
+    key_accepted: bool | None = None
+
+
+@runtime_checkable
+class RelayEngine(Protocol):
+    """An engine that forwards tasks to a running inference service."""
+
+    name: str
+    max_concurrency: int
+    breaker: CircuitBreaker
+    options: RelayOptions
+
+    def load(self) -> None: ...
+
+    async def relay(
+        self,
+        request: RelayRequest,
+        progress: Progress,
+        finish: Callable[[UpstreamAudio], Awaitable[T]],
+    ) -> T: ...
+
+    async def probe(self) -> ProbeResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+def is_relay_engine(engine: object) -> bool:
+    return isinstance(engine, RelayEngine)
+
+
+class RemoteEngine(ABC):
+    family: ClassVar[str]
+    # A licence attribution the output must carry, if the upstream model has one.
+    attribution: ClassVar[str | None] = None
+
+    def __init__(self, options: RelayOptions) -> None:
+        self.options = options
+        self.name = f"{self.family}/{options.upstream_model}"
+        self.max_concurrency = options.max_concurrency
+        self.breaker = CircuitBreaker(options.failure_threshold)
+        self._client: httpx.AsyncClient | None = None
+        self._pacer: Pacer | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} at {self.options.base_url}>"
+
+    # -- what the worker calls -------------------------------------------------
+
+    def load(self) -> None:  # noqa: B027 (nothing to load; options were checked by the factory)
+        """Options and key were checked by the factory; nothing to load locally."""
+
+    def generate(self, request: GenerationRequest, progress: ProgressCallback) -> AudioResult:
+        # Remote engines are driven by the relay worker (relay); the blocking
+        # worker loop never claims their tasks.
+        raise GenerationError(f"{self.name} is a remote engine; it runs in the relay worker")
+
+    async def relay(
+        self,
+        request: RelayRequest,
+        progress: Progress,
+        finish: Callable[[UpstreamAudio], Awaitable[T]],
+    ) -> T:
+        """Call the upstream until it gives a song, a final refusal, or the deadline
+        passes. ``finish`` checks (and converts) the upstream's file; a file that is
+        not real audio counts as a failed try. Retryable failures back off
+        (exponential, with jitter); rate-limit answers also slow every other call
+        of this engine down (Pacer)."""
+        pacer = self._pacer_for_loop()
+        deadline = time.monotonic() + self.options.deadline_s
+        retries = 0
+        while True:
+            try:
+                await pacer.acquire(deadline)
+            except TimeoutError:
+                raise rate_limited("the upstream kept asking us to slow down") from None
+            failure: UpstreamError | None = None
+            try:
+                remaining = deadline - time.monotonic()
+                async with asyncio.timeout(remaining):
+                    audio = await self.call_upstream(request, progress)
+                return await finish(audio)
+            except UpstreamError as exc:
+                failure = exc
+            except TimeoutError:
+                failure = unavailable(
+                    "the upstream did not finish the song in time", retryable=False
+                )
+            except httpx.TimeoutException:
+                failure = unavailable("the upstream did not answer in time")
+            except httpx.TransportError as exc:
+                failure = unavailable(
+                    f"the connection to the upstream failed ({type(exc).__name__})"
+                )
+            finally:
+                limited = failure is not None and failure.kind == "upstream_rate_limited"
+                await pacer.release(
+                    rate_limited=limited, retry_after=failure.retry_after if failure else None
+                )
+            assert failure is not None
+            if not failure.retryable or retries >= self.options.max_retries:
+                raise failure
+            pause = min(BACKOFF_CAP_SECONDS, 2.0**retries) * random.uniform(0.5, 1.0)
+            if failure.retry_after is not None:
+                pause = max(pause, failure.retry_after)
+            if time.monotonic() + pause >= deadline:
+                raise failure
+            log.info("%s: %s; retrying in %.1f s", self.name, failure.message, pause)
+            progress(f"retrying ({failure.kind})", 0.0)
+            await asyncio.sleep(pause)
+            retries += 1
+
+    @abstractmethod
+    async def call_upstream(self, request: RelayRequest, progress: Progress) -> UpstreamAudio:
+        """One try: ask the upstream for the song and download it."""
+
+    @abstractmethod
+    async def probe(self) -> ProbeResult:
+        """A cheap call (never a paid generation) that says whether the upstream answers."""
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- helpers for the families ------------------------------------------------
+
+    def _pacer_for_loop(self) -> Pacer:
+        if self._pacer is None:
+            self._pacer = Pacer(self.max_concurrency)
+        return self._pacer
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            limits = httpx.Limits(
+                max_connections=self.max_concurrency + 8,
+                max_keepalive_connections=self.max_concurrency + 8,
+            )
+            self._client = httpx.AsyncClient(
+                base_url=self.options.base_url,
+                timeout=httpx.Timeout(self.options.timeout_s, connect=10.0),
+                limits=limits,
+                follow_redirects=True,
+            )
+        return self._client
+
+    def auth_headers(self) -> dict[str, str]:
+        key = self.options.api_key
+        return {"Authorization": f"Bearer {key.reveal()}"} if key is not None else {}
+
+    async def download(self, url: str, *, with_key: bool) -> bytes:
+        """Fetch the upstream's file now (its links expire; ours replace them)."""
+        headers = self.auth_headers() if with_key else {}
+        async with self.client.stream("GET", url, headers=headers) as response:
+            if response.status_code in (403, 404, 410):
+                raise unavailable("the upstream's audio link had already expired or vanished")
+            if response.status_code != 200:
+                raise http_failure(response.status_code, response.headers, "downloading the song")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_DOWNLOAD_BYTES:
+                    raise unavailable("the upstream's audio file is larger than any song")
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def http_failure(status: int, headers: Mapping[str, str], doing: str) -> UpstreamError:
+    """The usual meaning of an HTTP error status from an upstream."""
+    if status in (401, 403):
+        return auth_failed(f"the upstream refused our credentials while {doing}")
+    if status == 429:
+        return rate_limited(
+            f"the upstream is rate-limiting us ({doing})",
+            retry_after_seconds(headers.get("retry-after")),
+        )
+    if status in (400, 413, 422):
+        return invalid(f"the upstream rejected the request as invalid ({doing})")
+    return unavailable(f"the upstream failed with HTTP {status} while {doing}")
+
+
+def json_object(response: httpx.Response, doing: str) -> dict[str, Any]:
+    """The body as a JSON object, or a retryable failure when it is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise unavailable(f"the upstream sent malformed JSON while {doing}") from None
+    if not isinstance(body, dict):
+        raise unavailable(f"the upstream sent an unexpected answer while {doing}")
+    return body

@@ -1,0 +1,204 @@
+"""``minimax-cloud``: MiniMax's own music API (``POST /v1/music_generation``).
+
+What we read (docs/engines.md cites the pages): the call is synchronous; the
+body carries ``model`` (``music-2.6``, ``music-3.0``...), ``prompt`` (style,
+up to 2000 characters), ``lyrics`` (up to 3500; required unless
+``is_instrumental``), ``audio_setting`` {``sample_rate`` 16000/24000/32000/
+44100, ``bitrate`` 32000/64000/128000/256000, ``format`` mp3/wav/pcm} and
+``output_format`` ``hex`` (default) or ``url`` (a link valid for 24 hours).
+The answer has ``data.audio``, ``data.status`` (2 = complete), ``extra_info``
+(``music_duration`` ms, ``music_sample_rate``, ``bitrate``...) and
+``base_resp.status_code`` (0 = success). No seed or duration is accepted, so
+neither is sent.
+
+The probe is ``POST /v1/get_voice`` with ``voice_type = system``: free,
+authenticated, and answered with the same ``base_resp`` codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from songforge.audio.mp3 import plan_encoding
+from songforge.engines.remote.audio import UpstreamAudio
+from songforge.engines.remote.base import (
+    ProbeResult,
+    Progress,
+    RelayRequest,
+    RemoteEngine,
+    http_failure,
+    json_object,
+)
+from songforge.engines.remote.errors import (
+    UpstreamError,
+    auth_failed,
+    content_refused,
+    invalid,
+    rate_limited,
+    unavailable,
+)
+from songforge.engines.remote.options import parse_options
+
+FAMILY = "minimax-cloud"
+DEFAULT_BASE_URL = "https://api.minimax.io"
+DEFAULT_MODEL = "music-2.6"
+MINIMAX_BITRATES = (32000, 64000, 128000, 256000)
+MINIMAX_SAMPLE_RATES = (16000, 24000, 32000, 44100)
+# Asked for when MiniMax cannot make the requested format itself: the best MP3 it
+# makes at that rate, which we then re-encode (MPEG-2 rates top out at 160 kbps).
+REENCODE_SOURCE_BITRATE = {16000: 128000, 24000: 128000, 32000: 256000, 44100: 256000}
+
+# base_resp.status_code -> how the task ends (MiniMax's error-code page).
+RETRYABLE_SERVER_CODES = frozenset({1000, 1001, 1024, 1033})
+AUTH_CODES = frozenset({1004, 2049})
+BALANCE_CODES = frozenset({1008})
+SENSITIVE_CODES = frozenset({1026, 1027})
+INVALID_CODES = frozenset({2013})
+RATE_LIMIT_CODES = frozenset({1002})
+
+
+def status_error(code: int, doing: str) -> UpstreamError:
+    """Map MiniMax's ``base_resp.status_code`` (non-zero) to how the task ends."""
+    if code in RATE_LIMIT_CODES:
+        return rate_limited(f"MiniMax is rate-limiting this key ({doing})")
+    if code in AUTH_CODES:
+        return auth_failed(f"MiniMax refused the operator's API key (code {code})")
+    if code in BALANCE_CODES:
+        error = unavailable("the operator's MiniMax account has no balance left", retryable=False)
+        error.breaks_circuit = True
+        return error
+    if code in SENSITIVE_CODES:
+        return content_refused(
+            "MiniMax declined this request under its content policy; change the prompt or lyrics"
+        )
+    if code in INVALID_CODES:
+        return invalid("MiniMax rejected the request's parameters")
+    if code in RETRYABLE_SERVER_CODES:
+        return unavailable(f"MiniMax had a server-side error (code {code})")
+    return unavailable(f"MiniMax failed with code {code}")
+
+
+def audio_setting(bitrate: int, sample_rate: int) -> tuple[dict[str, Any], bool]:
+    """What to ask MiniMax for, and whether its answer can be kept as is."""
+    plan = plan_encoding(bitrate, sample_rate)
+    exact = (
+        plan.mode == "cbr"
+        and plan.kbps * 1000 in MINIMAX_BITRATES
+        and plan.sample_rate in MINIMAX_SAMPLE_RATES
+    )
+    asked = plan.kbps * 1000 if exact else REENCODE_SOURCE_BITRATE[sample_rate]
+    return {"sample_rate": sample_rate, "bitrate": asked, "format": "mp3"}, exact
+
+
+class MiniMaxCloudEngine(RemoteEngine):
+    family = FAMILY
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        super().__init__(
+            parse_options(
+                FAMILY,
+                options,
+                default_model=DEFAULT_MODEL,
+                key_required=True,
+                extra=frozenset({"output_format"}),
+                default_base_url=DEFAULT_BASE_URL,
+            )
+        )
+        self.output_format = str(options.get("output_format", "url"))
+        if self.output_format not in ("url", "hex"):
+            from songforge.engines.base import EngineUnavailable
+
+            raise EngineUnavailable(f"{FAMILY}: output_format must be 'url' or 'hex'")
+
+    def request_body(self, request: RelayRequest) -> dict[str, Any]:
+        song = request.song
+        setting, _ = audio_setting(request.bitrate, song.sample_rate)
+        body: dict[str, Any] = {
+            "model": self.options.upstream_model,
+            "prompt": song.prompt,
+            "audio_setting": setting,
+            "output_format": self.output_format,
+        }
+        if song.lyrics.strip():
+            body["lyrics"] = song.lyrics
+        else:
+            body["is_instrumental"] = True
+        return body
+
+    async def call_upstream(self, request: RelayRequest, progress: Progress) -> UpstreamAudio:
+        progress("waiting for MiniMax", 0.05)
+        response = await self.client.post(
+            "/v1/music_generation", json=self.request_body(request), headers=self.auth_headers()
+        )
+        if response.status_code != 200:
+            raise http_failure(response.status_code, response.headers, "generating the song")
+        body = json_object(response, "generating the song")
+        code = _status_code(body)
+        if code != 0:
+            raise status_error(code, "generating the song")
+        data = body.get("data")
+        audio = data.get("audio") if isinstance(data, dict) else None
+        if not isinstance(audio, str) or not audio:
+            raise unavailable("MiniMax answered without audio")
+        progress("downloading", 0.9)
+        if self.output_format == "url":
+            if not audio.startswith(("http://", "https://")):
+                raise unavailable("MiniMax answered with an audio link that is not a URL")
+            payload = await self.download(audio, with_key=False)
+        else:
+            try:
+                payload = bytes.fromhex(audio)
+            except ValueError:
+                raise unavailable("MiniMax answered with audio that is not hex") from None
+        found = body.get("extra_info")
+        extra: dict[str, Any] = found if isinstance(found, dict) else {}
+        return UpstreamAudio(
+            data=payload,
+            container="mp3",
+            metadata={
+                key: extra[key]
+                for key in ("music_duration", "music_sample_rate", "bitrate")
+                if key in extra
+            },
+        )
+
+    async def probe(self) -> ProbeResult:
+        try:
+            response = await self.client.post(
+                "/v1/get_voice",
+                json={"voice_type": "system"},
+                headers=self.auth_headers(),
+                timeout=10.0,
+            )
+        except Exception as exc:
+            return ProbeResult(
+                False, f"no answer from {self.options.base_url} ({type(exc).__name__})"
+            )
+        if response.status_code in (401, 403):
+            return ProbeResult(False, "MiniMax refused the API key", key_accepted=False)
+        if response.status_code != 200:
+            return ProbeResult(False, f"MiniMax answered HTTP {response.status_code}")
+        try:
+            code = _status_code(json_object(response, "probing"))
+        except UpstreamError as exc:
+            return ProbeResult(False, exc.message)
+        if code in AUTH_CODES:
+            return ProbeResult(
+                False, f"MiniMax refused the API key (code {code})", key_accepted=False
+            )
+        if code != 0:
+            return ProbeResult(False, f"MiniMax answered code {code}", key_accepted=True)
+        return ProbeResult(True, "MiniMax answers and accepts the key", key_accepted=True)
+
+
+def _status_code(body: Mapping[str, Any]) -> int:
+    base = body.get("base_resp")
+    code = base.get("status_code") if isinstance(base, dict) else None
+    if isinstance(code, bool) or not isinstance(code, int):
+        raise unavailable("MiniMax answered without a status code")
+    return code
+
+
+def create_engine(options: Mapping[str, Any]) -> MiniMaxCloudEngine:
+    return MiniMaxCloudEngine(options)

@@ -52,7 +52,8 @@ def test_completed_task_reports_everything_truthfully(live_server: LiveServer) -
     assert done["credits"] == {"price": 30, "held": 0, "charged": 30, "refunded": 0}
     assert done["error"] is None and done["queue_position"] is None
     output = done["output"]
-    assert output["format"] == "mp3" and output["engine"] == "test-tone/1"
+    assert output["format"] == "mp3"
+    assert output["engine"] == live_server.engines["minimax-music"].name
     assert output["sample_rate"] == 44100 and output["bitrate"] == 256000
     assert output["bitrate_mode"] == "cbr" and output["channels"] == 2
     assert ISO_UTC.match(output["expires_at"])

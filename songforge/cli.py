@@ -1,4 +1,5 @@
-"""The ``songforge`` command: serve | worker | migrate | accounts | keys | credits | generate."""
+"""The ``songforge`` command: serve | worker | migrate | accounts | keys | credits | engines |
+generate."""
 
 from __future__ import annotations
 
@@ -170,6 +171,18 @@ def cmd_credits(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_engines(args: argparse.Namespace) -> int:
+    from songforge.catalog import load_catalog
+    from songforge.engines.remote.check import check_engines, format_checks
+
+    catalog = load_catalog(_settings().catalog_path)
+    models = [m for m in (args.models or "").split(",") if m]
+    checks = check_engines(catalog, models)
+    print("model\tengine\tstate\tkey\tdetail")
+    print(format_checks(checks))
+    return 0 if all(check.ok for check in checks) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="songforge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -225,6 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     show = credits_sub.add_parser("balance")
     show.add_argument("--account", required=True)
     credits.set_defaults(func=cmd_credits)
+
+    engines = sub.add_parser("engines", help="check the catalog's engines and remote upstreams")
+    engines_sub = engines.add_subparsers(dest="action", required=True)
+    engines_check = engines_sub.add_parser(
+        "check", help="does each engine run here; does each upstream answer and accept its key"
+    )
+    engines_check.add_argument("--models", help="comma-separated model ids (default: all)")
+    engines.set_defaults(func=cmd_engines)
 
     try:
         from songforge.client.generate_command import add_generate_parser

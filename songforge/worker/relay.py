@@ -92,6 +92,8 @@ class RelayDispatcher:
         # bound how much of the machine relaying can take.
         self._cpu_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="relay-audio")
         self._thread: threading.Thread | None = None
+        # The running event loop (for diagnostics and benchmarks).
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -111,6 +113,7 @@ class RelayDispatcher:
         return sorted(m for m, e in self.engines.items() if not e.breaker.is_open)
 
     async def _main(self, stop: threading.Event) -> None:
+        self.loop = asyncio.get_running_loop()
         await asyncio.gather(*(self._probe(model) for model in self.engines))
         self.ready.set()
         background = [asyncio.create_task(self._feed(m), name=f"feed-{m}") for m in self.engines]

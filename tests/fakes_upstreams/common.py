@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import threading
 from collections import deque
@@ -25,6 +26,7 @@ def tone(seconds: float, rate: int, channels: int = 2, seed: int = 0) -> np.ndar
     return np.repeat(np.asarray(mono, dtype=np.float32)[:, None], channels, axis=1)
 
 
+@functools.lru_cache(maxsize=32)
 def mp3_song(seconds: float, rate: int, kbps: int, seed: int = 0) -> bytes:
     encoder = lameenc.Encoder()
     encoder.set_channels(2)

@@ -67,6 +67,7 @@ class FakeMiniMax:
                 Route("/v1/music_generation", self.music_generation, methods=["POST"]),
                 Route("/v1/get_voice", self.get_voice, methods=["POST"]),
                 Route("/files/{name}", self.file, methods=["GET"]),
+                Route("/stats", self.stats, methods=["GET"]),
             ]
         )
 
@@ -79,6 +80,11 @@ class FakeMiniMax:
         header = request.headers.get("authorization", "")
         self.authorizations.append(header)
         return header == f"Bearer {self.api_key}"
+
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse(
+            {"generations": len(self.bodies), "peak_in_flight": self.peak_in_flight}
+        )
 
     async def get_voice(self, request: Request) -> Response:
         if self.down:
@@ -148,7 +154,7 @@ class FakeMiniMax:
         if fault == "wrong_rate":
             rate = 32000 if rate != 32000 else 24000
         kbps = min(bitrate // 1000, 160) if rate < 32000 else bitrate // 1000
-        song = mp3_song(self.song_seconds, rate, kbps, seed=len(self.bodies))
+        song = mp3_song(self.song_seconds, rate, kbps, seed=len(self.bodies) % 4)
         if fault == "not_audio":
             song = os.urandom(len(song))
         extra_info = {

@@ -1,0 +1,276 @@
+"""Benchmark the relay worker: how many upstream tasks one worker process carries,
+its memory and event-loop stalls, and CPU per relayed song (upstream time excluded:
+the fake MiniMax runs in its own process).
+
+    .venv/bin/python scripts/bench_remote.py inflight   # 250 songs against a 10 s upstream
+    .venv/bin/python scripts/bench_remote.py cpu        # 3-minute songs: kept as is / re-encoded
+    .venv/bin/python scripts/bench_remote.py            # both
+
+Prints markdown rows for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from songforge.db.database import Database  # noqa: E402
+from songforge.db.migrate import upgrade_to_head  # noqa: E402
+from songforge.db.tables import tasks  # noqa: E402
+from songforge.engines.remote.minimax_cloud import MiniMaxCloudEngine  # noqa: E402
+from songforge.services.accounts import create_account  # noqa: E402
+from songforge.services.orders import grant_credits  # noqa: E402
+from songforge.services.tasks import NewTask, create_task  # noqa: E402
+from songforge.settings import Settings  # noqa: E402
+from songforge.storage.local import LocalStorage  # noqa: E402
+from songforge.worker.runner import Worker  # noqa: E402
+
+KEY_ENV = "SONGFORGE_BENCH_MINIMAX_KEY"
+
+
+@dataclass
+class Result:
+    name: str
+    songs: int
+    completed: int
+    wall_s: float
+    cpu_s: float
+    peak_in_flight: int
+    rss_start_mb: float
+    rss_peak_mb: float
+    stall_max_ms: float
+    stall_p99_ms: float
+
+    def row(self) -> str:
+        return (
+            f"| {self.name} | {self.songs} | {self.completed} | {self.wall_s:.1f} | "
+            f"{self.cpu_s / max(1, self.completed) * 1000:.0f} | {self.peak_in_flight} | "
+            f"{self.rss_start_mb:.0f} | {self.rss_peak_mb:.0f} | {self.stall_max_ms:.1f} | "
+            f"{self.stall_p99_ms:.1f} |"
+        )
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_fake(slow: float, seconds: float) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes_upstreams.serve",
+            "minimax",
+            str(port),
+            "--slow",
+            str(slow),
+            "--seconds",
+            str(seconds),
+            "--key",
+            "bench-key",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/stats", timeout=1)
+            return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the fake upstream did not start")
+
+
+async def watch_loop(stalls: list[float]) -> None:
+    """Lateness of a 10 ms sleep on the relay loop: how long the loop was blocked."""
+    loop = asyncio.get_running_loop()
+    while True:
+        start = loop.time()
+        await asyncio.sleep(0.01)
+        stalls.append(max(0.0, loop.time() - start - 0.01))
+
+
+def scenario(
+    name: str, *, songs: int, slow: float, seconds: float, bitrate: int, concurrency: int
+) -> Result:
+    fake, url = start_fake(slow, seconds)
+    os.environ[KEY_ENV] = "bench-key"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            database_url = f"sqlite:///{tmp}/bench.db"
+            settings = Settings(
+                data_dir=Path(tmp),
+                database_url=database_url,
+                secret_key="b" * 40,
+                lease_seconds=60,
+                heartbeat_seconds=5,
+                poll_interval_seconds=0.05,
+            )
+            db = Database(database_url, pool_size=4)
+            upgrade_to_head(db)
+            with db.write() as conn:
+                account = create_account(conn)
+                grant_credits(conn, account.id, songs * 30, provider="operator")
+            for n in range(songs):
+                task_input = {
+                    "prompt": "bench pop song",
+                    "lyrics": "la la la",
+                    "seed": n,
+                    "bitrate": bitrate,
+                    "sample_rate": 44100,
+                    "duration": None,
+                }
+                create_task(
+                    db,
+                    NewTask(account.id, None, "minimax-music", 30, task_input, 3),
+                    max_concurrent=songs + 1,
+                )
+            engine = MiniMaxCloudEngine(
+                {
+                    "base_url": url,
+                    "api_key_env": KEY_ENV,
+                    "max_concurrency": concurrency,
+                    "timeout_s": 120,
+                    "deadline_s": 900,
+                    "probe_interval_s": 60,
+                }
+            )
+            worker = Worker(
+                db, LocalStorage(Path(tmp) / "audio"), {"minimax-music": engine}, settings
+            )
+            stop = threading.Event()
+            rss_start = rss_mb()
+            cpu_start, wall_start = cpu_seconds(), time.monotonic()
+            thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+            thread.start()
+            assert worker.relay is not None
+            while worker.relay.loop is None:
+                time.sleep(0.01)
+            stalls: list[float] = []
+            asyncio.run_coroutine_threadsafe(watch_loop(stalls), worker.relay.loop)
+            peak = 0
+            finished = 0
+            last_count = 0.0
+            while finished < songs:
+                time.sleep(0.1)
+                peak = max(peak, len(worker.relay.in_flight))
+                if time.monotonic() - last_count > 1:
+                    last_count = time.monotonic()
+                    with db.read() as conn:
+                        finished = conn.execute(
+                            select(func.count())
+                            .select_from(tasks)
+                            .where(tasks.c.status != "IN_PROGRESS")
+                        ).scalar_one()
+                if time.monotonic() - wall_start > 1800:
+                    break
+            wall = time.monotonic() - wall_start
+            cpu = cpu_seconds() - cpu_start
+            with db.read() as conn:
+                completed = conn.execute(
+                    select(func.count()).select_from(tasks).where(tasks.c.status == "completed")
+                ).scalar_one()
+            stop.set()
+            thread.join(30)
+            db.dispose()
+            ordered = sorted(stalls)
+            return Result(
+                name,
+                songs,
+                int(completed),
+                wall,
+                cpu,
+                peak,
+                rss_start,
+                rss_mb("VmHWM"),
+                ordered[-1] * 1000 if ordered else 0.0,
+                ordered[int(len(ordered) * 0.99)] * 1000 if ordered else 0.0,
+            )
+    finally:
+        fake.terminate()
+        fake.wait(10)
+
+
+HEADER = (
+    "| scenario | songs | completed | wall s | CPU ms/song | peak in flight | RSS start MB | "
+    "RSS peak MB | max loop stall ms | p99 loop stall ms |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def main() -> None:
+    what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    rows = []
+    if what in ("inflight", "all"):
+        rows.append(
+            scenario(
+                "250 songs, 10 s upstream, 3 s songs kept as is (128k)",
+                songs=250,
+                slow=10,
+                seconds=3,
+                bitrate=128000,
+                concurrency=256,
+            )
+        )
+    if what in ("cpu", "all"):
+        rows.append(
+            scenario(
+                "20 × 180 s songs kept as is (256k/44.1k)",
+                songs=20,
+                slow=0.5,
+                seconds=180,
+                bitrate=256000,
+                concurrency=8,
+            )
+        )
+        rows.append(
+            scenario(
+                "20 × 180 s songs re-encoded (60k ABR)",
+                songs=20,
+                slow=0.5,
+                seconds=180,
+                bitrate=60000,
+                concurrency=8,
+            )
+        )
+    print(f"\nload average: {os.getloadavg()}, CPUs: {os.cpu_count()}\n")
+    print(HEADER)
+    for result in rows:
+        print(result.row())
+
+
+if __name__ == "__main__":
+    main()

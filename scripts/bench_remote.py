@@ -5,6 +5,7 @@ the fake MiniMax runs in its own process).
     .venv/bin/python scripts/bench_remote.py inflight   # 250 songs against a 10 s upstream
     .venv/bin/python scripts/bench_remote.py cpu        # 3-minute songs: kept as is / re-encoded
     .venv/bin/python scripts/bench_remote.py            # both
+    .venv/bin/python scripts/bench_remote.py inflight-compare  # sharded vs one HTTP pool
 
 Prints markdown rows for docs/benchmarks.md.
 """
@@ -232,8 +233,25 @@ HEADER = (
 
 
 def main() -> None:
+    import songforge.engines.remote.base as remote_base
+
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
     rows = []
+    if what == "inflight-compare":
+        # The in-flight run with the HTTP pools sharded (32 connections a client) and
+        # with one pool for all 256 connections, back to back under the same load.
+        for per_client in (32, 1024):
+            remote_base.CONNECTIONS_PER_CLIENT = per_client
+            rows.append(
+                scenario(
+                    f"250 songs, 10 s upstream, {per_client} connections per HTTP client",
+                    songs=250,
+                    slow=10,
+                    seconds=3,
+                    bitrate=128000,
+                    concurrency=256,
+                )
+            )
     if what in ("inflight", "all"):
         rows.append(
             scenario(

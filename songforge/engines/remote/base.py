@@ -42,6 +42,10 @@ log = logging.getLogger("songforge.engines.remote")
 T = TypeVar("T")
 Progress = Callable[[str, float], None]
 
+# httpx's connection pool re-scans every connection and queued request on each
+# state change, so one pool with hundreds of connections costs the event loop
+# quadratic time; calls are spread over several clients of this many connections.
+CONNECTIONS_PER_CLIENT = 32
 # Largest file we download from an upstream (a 6-minute WAV at 48 kHz is ~70 MB).
 MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
 BACKOFF_CAP_SECONDS = 30.0
@@ -103,7 +107,8 @@ class RemoteEngine(ABC):
         self.name = f"{self.family}/{options.upstream_model}"
         self.max_concurrency = options.max_concurrency
         self.breaker = CircuitBreaker(options.failure_threshold)
-        self._client: httpx.AsyncClient | None = None
+        self._clients: list[httpx.AsyncClient] = []
+        self._next_client = 0
         self._pacer: Pacer | None = None
 
     def __repr__(self) -> str:
@@ -183,9 +188,9 @@ class RemoteEngine(ABC):
         """A cheap call (never a paid generation) that says whether the upstream answers."""
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients, self._clients = self._clients, []
+        for client in clients:
+            await client.aclose()
 
     # -- helpers for the families ------------------------------------------------
 
@@ -196,18 +201,22 @@ class RemoteEngine(ABC):
 
     @property
     def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            limits = httpx.Limits(
-                max_connections=self.max_concurrency + 8,
-                max_keepalive_connections=self.max_concurrency + 8,
-            )
-            self._client = httpx.AsyncClient(
-                base_url=self.options.base_url,
-                timeout=httpx.Timeout(self.options.timeout_s, connect=10.0),
-                limits=limits,
-                follow_redirects=True,
-            )
-        return self._client
+        """An HTTP client for the next call (round robin over a few small pools)."""
+        if not self._clients:
+            count = max(1, -(-self.max_concurrency // CONNECTIONS_PER_CLIENT))
+            per_client = -(-self.max_concurrency // count) + 4
+            limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+            self._clients = [
+                httpx.AsyncClient(
+                    base_url=self.options.base_url,
+                    timeout=httpx.Timeout(self.options.timeout_s, connect=10.0),
+                    limits=limits,
+                    follow_redirects=True,
+                )
+                for _ in range(count)
+            ]
+        self._next_client = (self._next_client + 1) % len(self._clients)
+        return self._clients[self._next_client]
 
     def auth_headers(self) -> dict[str, str]:
         key = self.options.api_key

@@ -5,7 +5,7 @@ the fake MiniMax runs in its own process).
     .venv/bin/python scripts/bench_remote.py inflight   # 250 songs against a 10 s upstream
     .venv/bin/python scripts/bench_remote.py cpu        # 3-minute songs: kept as is / re-encoded
     .venv/bin/python scripts/bench_remote.py            # both
-    .venv/bin/python scripts/bench_remote.py inflight-compare  # sharded vs one HTTP pool
+    .venv/bin/python scripts/bench_remote.py inflight-compare [N ...]  # connections per client
 
 Prints markdown rows for docs/benchmarks.md.
 """
@@ -240,7 +240,8 @@ def main() -> None:
     if what == "inflight-compare":
         # The in-flight run with the HTTP pools sharded (32 connections a client) and
         # with one pool for all 256 connections, back to back under the same load.
-        for per_client in (32, 1024):
+        sizes = [int(n) for n in sys.argv[2:]] or [32, 1024]
+        for per_client in sizes:
             remote_base.CONNECTIONS_PER_CLIENT = per_client
             rows.append(
                 scenario(

@@ -150,3 +150,18 @@ def test_persistent_faults_give_up_within_the_deadline(
     assert task["error"]["type"] == error_type, task
     assert len(fake_minimax.bodies) == 3  # the first call and two retries
     assert_refunded(server, task)
+
+
+@pytest.mark.parametrize("fault", ["ok", "not_audio", "reset", "wrong_rate"])
+def test_hex_output_faults_end_in_a_delivered_song(
+    server_factory: Any, fake_minimax: FakeMiniMax, fault: str
+) -> None:
+    engine = minimax_engine(fake_minimax, output_format="hex")
+    server = server_factory(engines={"minimax-music": engine})
+    fake_minimax.generation.push(fault)
+    task = run_one(server)
+    assert task["status"] == "completed", task
+    assert fake_minimax.bodies[-1]["output_format"] == "hex"
+    assert balance(server, server.account_id) == (1000 - 30, 0)
+    with server.client() as client:
+        assert read_mp3_info(client.get(task["output"]["audio_url"]).content).sample_rate == 44100

@@ -55,6 +55,10 @@ def check_encoding(encoded: EncodedAudio, bitrate: int, sample_rate: int) -> Non
         raise GenerationError(f"encoder wrote {info.sample_rate} Hz, expected {sample_rate}")
     if plan.mode == "cbr" and info.bitrates_kbps != {plan.kbps}:
         raise GenerationError(f"encoder wrote {sorted(info.bitrates_kbps)} kbps, not {plan.kbps}")
+    xing = info.xing
+    if xing is None or xing.frames != info.frames or xing.bytes != len(encoded.data):
+        # Players would disagree about the song's length (issue 9, point 8).
+        raise GenerationError("the MP3's Xing/Info header does not describe the file")
 
 
 class Worker:

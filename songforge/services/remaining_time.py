@@ -9,7 +9,8 @@ time minus now, so it counts down between heartbeats.
 Engines' progress fractions are not proportional to time (the composer's
 "singing" can take 10 % or 60 % of a run, depending on how much it has sung
 before), so the rate is measured per engine stage: the rate of the stage now
-running, or of the one before it until this one has two reports. Before the
+running, or, until it has two reports, the slower of the whole run's and the
+previous stage's. Before the
 engine has said much, the prior (planned length times measured throughput)
 carries the estimate; the weight moves to the measured rate as the fraction
 grows. A stage that runs past its prediction is never reported as about to end:
@@ -117,16 +118,16 @@ class RemainingTime:
         return self._left((1.0 - last.fraction) / rate, now - last.at)
 
     def _measured_rate(self) -> float | None:
-        """Fraction per second: this stage's, else the stage before's, else the run's."""
+        """Fraction per second: this stage's; until it has one, the slower of the run's
+        and the stage before's (a new stage may report nothing until it ends)."""
         if self._stage_start is not None:
             rate = self._rate_between(self._stage_start, self._last)
             if rate is not None:
                 return rate
-        if self._previous_rate is not None:
-            return self._previous_rate
-        if self._first is not None:
-            return self._rate_between(self._first, self._last)
-        return None
+        overall = self._rate_between(self._first, self._last) if self._first else None
+        if overall is not None and self._previous_rate is not None:
+            return min(overall, self._previous_rate)
+        return overall if overall is not None else self._previous_rate
 
     @staticmethod
     def _rate_between(start: _Point, end: _Point) -> float | None:

@@ -96,6 +96,8 @@ tasks = Table(
     Column("error", JSON, nullable=True),
     Column("output", JSON, nullable=True),
     Column("storage_key", String(255), nullable=True),
+    # When the running attempt should be done, as its worker last estimated (the ETA).
+    Column("expected_finish_at", UTCDateTime, nullable=True),
     Index("ix_tasks_queue", "status", "stage", "model", "priority", "created_at"),
     Index("ix_tasks_account_created", "account_id", "created_at"),
     # The per-account limit on unfinished tasks counts these on every create.

@@ -83,6 +83,13 @@ class Engine(Protocol):
     def generate(self, request: GenerationRequest, progress: ProgressCallback) -> AudioResult: ...
 
 
+@runtime_checkable
+class PlansLength(Protocol):
+    """An engine that can say how long a song will be before making it (for the ETA)."""
+
+    def planned_seconds(self, request: GenerationRequest) -> float | None: ...
+
+
 # An engine family is registered as a factory taking the catalog entry's
 # ``options`` mapping. The factory must be cheap and must not load weights;
 # it may raise EngineUnavailable when the options point at nothing usable.

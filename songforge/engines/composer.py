@@ -45,13 +45,27 @@ class ComposerEngine:
                 self._renderer.load()
                 self._loaded = True
 
+    def _limit(self, request: GenerationRequest) -> float:
+        limit = self.max_duration
+        if request.duration is not None and request.duration > 0:
+            limit = min(limit, float(request.duration))
+        return limit
+
+    def planned_seconds(self, request: GenerationRequest) -> float:
+        """The song's length, from composing its score (~0.1 s; the render composes again)."""
+        from songforge.composer.compose import compose
+        from songforge.composer.song import TAIL_SECONDS
+
+        limit = self._limit(request)
+        score = compose(request.prompt, request.lyrics, request.seed, limit)
+        # As SongRenderer.render sizes its buffer.
+        return max(min(score.duration_seconds + TAIL_SECONDS, limit), 1.0)
+
     def generate(self, request: GenerationRequest, progress: ProgressCallback) -> AudioResult:
         from songforge.audio.resample import resample
 
         self.load()
-        limit = self.max_duration
-        if request.duration is not None and request.duration > 0:
-            limit = min(limit, float(request.duration))
+        limit = self._limit(request)
         try:
             song = self._renderer.render(
                 request.prompt,

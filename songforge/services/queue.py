@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Update, select, update
@@ -78,6 +78,7 @@ def claim_next_task(
             stage="generating",
             progress=0,
             stage_detail=None,
+            expected_finish_at=None,
             attempt=tasks.c.attempt + 1,
             lease_owner=worker_id,
             lease_expires_at=now + lease,
@@ -109,9 +110,12 @@ def heartbeat(
     stage: str | None = None,
     progress: int | None = None,
     stage_detail: str | None = None,
+    expected_finish_at: datetime | None = None,
 ) -> bool:
     """Extend the lease (and record progress). False: the lease is lost, stop working."""
     values: dict[str, Any] = {"lease_expires_at": utcnow() + lease}
+    if expected_finish_at is not None:
+        values["expected_finish_at"] = expected_finish_at
     if stage is not None:
         values["stage"] = stage
     if progress is not None:

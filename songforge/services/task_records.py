@@ -42,6 +42,7 @@ class TaskRecord:
     error: dict[str, Any] | None
     output: dict[str, Any] | None
     storage_key: str | None
+    expected_finish_at: datetime | None = None
 
     @property
     def finished(self) -> bool:
@@ -75,6 +76,7 @@ def record_from_row(row: Any) -> TaskRecord:
         error=dict(m["error"]) if m["error"] is not None else None,
         output=dict(m["output"]) if m["output"] is not None else None,
         storage_key=m["storage_key"],
+        expected_finish_at=m.get("expected_finish_at"),
     )
 
 

@@ -5,6 +5,10 @@ lease every few seconds and writes the latest progress with it (one write per
 heartbeat, however often the engine reports). When an extension fails — the
 task was cancelled or reaped — the next progress report raises ``TaskAbandoned``
 so the engine stops early instead of finishing work nobody will keep.
+
+With each beat it also writes when the task should be done, from its
+``RemainingTime`` estimate (services/remaining_time.py), which the API turns
+into ``eta_seconds``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from datetime import timedelta
 from types import TracebackType
 
 from songforge.db.database import Database
+from songforge.db.types import utcnow
 from songforge.services.queue import Claim, heartbeat
+from songforge.services.remaining_time import RemainingTime
 
 # Engine progress (0..1) maps into this span of the task's 0-100; encoding and
 # storing take the rest.
@@ -26,8 +32,16 @@ class TaskAbandoned(Exception):
 
 
 class LeaseKeeper:
-    def __init__(self, db: Database, claim: Claim, lease: timedelta, interval: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        claim: Claim,
+        lease: timedelta,
+        interval: float,
+        remaining: RemainingTime | None = None,
+    ) -> None:
         self._db = db
+        self.remaining = remaining
         self._claim = claim
         self._lease = lease
         self._interval = interval
@@ -54,6 +68,8 @@ class LeaseKeeper:
         self._thread.join()
 
     def _run(self) -> None:
+        # At once: the first ETA should not wait a whole heartbeat.
+        self.beat()
         while not self._stop.wait(self._interval):
             self.beat()
 
@@ -63,8 +79,19 @@ class LeaseKeeper:
             stage, progress, detail, dirty = self._stage, self._progress, self._detail, self._dirty
             self._dirty = False
         kwargs = {"stage": stage, "progress": progress, "stage_detail": detail} if dirty else {}
+        finish = None
+        if self.remaining is not None:
+            with self._lock:
+                left = self.remaining.seconds()
+            finish = utcnow() + timedelta(seconds=left)
         try:
-            alive = heartbeat(self._db, self._claim, self._lease, **kwargs)  # type: ignore[arg-type]
+            alive = heartbeat(
+                self._db,
+                self._claim,
+                self._lease,
+                expected_finish_at=finish,
+                **kwargs,  # type: ignore[arg-type]
+            )
         except Exception:
             # A database hiccup is not a lost lease; try again next beat.
             return True
@@ -80,12 +107,19 @@ class LeaseKeeper:
         value = low + int(max(0.0, min(1.0, fraction)) * (high - low))
         with self._lock:
             self._progress, self._detail, self._dirty = value, detail, True
+            if self.remaining is not None:
+                self.remaining.engine_progress(detail, fraction)
 
-    def enter_stage(self, stage: str, progress: int) -> None:
-        """Move to a worker stage (encoding) and record it at once."""
+    def enter_stage(self, stage: str, progress: int, audio_seconds: float | None = None) -> None:
+        """Move to a worker stage (encoding) and record it at once.
+
+        ``audio_seconds``: the song's real length, known once the engine is done.
+        """
         if self.lost.is_set():
             raise TaskAbandoned()
         with self._lock:
             self._stage, self._progress, self._detail, self._dirty = stage, progress, None, True
+            if self.remaining is not None and audio_seconds is not None:
+                self.remaining.encoding(audio_seconds)
         if not self.beat():
             raise TaskAbandoned()

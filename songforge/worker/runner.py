@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from songforge.audio.mp3 import EncodedAudio, encode_mp3, plan_encoding
 from songforge.audio.mp3_frames import read_mp3_info
+from songforge.catalog import load_catalog
 from songforge.db.database import Database
 from songforge.engines.base import (
     AudioResult,
@@ -35,6 +36,7 @@ from songforge.services.queue import (
     fail_attempt,
     reap_expired_leases,
 )
+from songforge.services.remaining_time import RemainingTime
 from songforge.services.workers import (
     register_worker,
     set_worker_models,
@@ -45,6 +47,7 @@ from songforge.settings import Settings
 from songforge.storage.base import Storage
 from songforge.worker.lease import LeaseKeeper, TaskAbandoned
 from songforge.worker.relay import RelayDispatcher
+from songforge.worker.run_plan import Throughput, plan_run
 
 log = logging.getLogger("songforge.worker")
 
@@ -67,6 +70,10 @@ def check_encoding(encoded: EncodedAudio, bitrate: int, sample_rate: int) -> Non
         raise GenerationError(f"encoder wrote {info.sample_rate} Hz, expected {sample_rate}")
     if plan.mode == "cbr" and info.bitrates_kbps != {plan.kbps}:
         raise GenerationError(f"encoder wrote {sorted(info.bitrates_kbps)} kbps, not {plan.kbps}")
+    xing = info.xing
+    if xing is None or xing.frames != info.frames or xing.bytes != len(encoded.data):
+        # Players would disagree about the song's length (issue 9, point 8).
+        raise GenerationError("the MP3's Xing/Info header does not describe the file")
 
 
 class Worker:
@@ -91,6 +98,9 @@ class Worker:
             RelayDispatcher(self, cast(dict[str, RelayEngine], relayed)) if relayed else None
         )
         self._advertised: list[str] = []
+        self.catalog = load_catalog(settings.catalog_path)
+        # Measured here, song after song: the basis of each task's ETA.
+        self.throughput = Throughput()
 
     @property
     def models(self) -> list[str]:
@@ -181,7 +191,13 @@ class Worker:
         with ExitStack() as stack:
             keepers = [
                 stack.enter_context(
-                    LeaseKeeper(self.db, claim, self.lease, self.settings.heartbeat_seconds)
+                    LeaseKeeper(
+                        self.db,
+                        claim,
+                        self.lease,
+                        self.settings.heartbeat_seconds,
+                        self._remaining_time(engine, claim),
+                    )
                 )
                 for claim in claims
             ]
@@ -205,12 +221,35 @@ class Worker:
                     continue
                 self.deliver(claim, encoded, result.engine)
 
+    def _remaining_time(self, engine: Engine, claim: Claim) -> RemainingTime | None:
+        """The ETA's prior for this task; None (no ETA) rather than a failed song."""
+        spec = self.catalog.get(claim.task.model)
+        try:
+            plan = plan_run(
+                self.db,
+                self.throughput,
+                model=claim.task.model,
+                engine=engine,
+                request=request_from_input(claim.task.input),
+                bitrate=int(claim.task.input["bitrate"]),
+                typical_run_seconds=spec.typical_runtime_seconds if spec else 30.0,
+            )
+        except Exception:
+            log.exception("task %s: no ETA plan", claim.task.id)
+            return None
+        return RemainingTime(plan)
+
     def _render(
         self, engine: Engine, claims: list[Claim], keepers: list[LeaseKeeper]
     ) -> list[AudioResult]:
         requests = [request_from_input(claim.task.input) for claim in claims]
         if len(claims) == 1:
-            return [engine.generate(requests[0], keepers[0].engine_progress)]
+            started = time.perf_counter()
+            result = engine.generate(requests[0], keepers[0].engine_progress)
+            self.throughput.record_generate(
+                claims[0].task.model, time.perf_counter() - started, result.duration_seconds
+            )
+            return [result]
         assert isinstance(engine, BatchEngine)
 
         def progress(detail: str, fraction: float) -> None:
@@ -227,9 +266,14 @@ class Worker:
     def _encode(self, claim: Claim, keeper: LeaseKeeper, result: AudioResult) -> EncodedAudio:
         task_input = claim.task.input
         bitrate, sample_rate = int(task_input["bitrate"]), int(task_input["sample_rate"])
-        keeper.enter_stage("encoding", 92)
+        keeper.enter_stage("encoding", 92, audio_seconds=result.duration_seconds)
+        started = time.perf_counter()
         encoded = encode_mp3(result.samples, result.sample_rate, bitrate, sample_rate)
         check_encoding(encoded, bitrate, sample_rate)
+        # The whole stage (encoding and reading it back) is what the ETA waits for.
+        self.throughput.record_encode(
+            bitrate, sample_rate, time.perf_counter() - started, result.duration_seconds
+        )
         keeper.enter_stage("encoding", 97)
         return encoded
 

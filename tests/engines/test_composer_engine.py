@@ -63,3 +63,14 @@ def test_seed_determinism_and_requested_rate(engine: Engine) -> None:
         lambda s, f: None,
     )
     assert c.samples.shape != a.samples.shape or not np.array_equal(c.samples, a.samples)
+
+
+@pytest.mark.parametrize(("lyrics", "duration"), [(LYRICS, None), (LYRICS, 9.0), ("", 5.0)])
+def test_planned_length_is_the_rendered_length(
+    engine: Engine, lyrics: str, duration: float | None
+) -> None:
+    # The worker's ETA scales measured throughput by this length (issue 9, point 9).
+    request = GenerationRequest(prompt="indie rock", lyrics=lyrics, seed=5, duration=duration)
+    planned = engine.planned_seconds(request)  # type: ignore[attr-defined]
+    result = engine.generate(request, lambda s, f: None)
+    assert abs(planned - result.duration_seconds) < 1.0 / 44100 + 1e-9

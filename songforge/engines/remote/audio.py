@@ -71,6 +71,11 @@ def deliverable_mp3(audio: UpstreamAudio, bitrate: int, sample_rate: int) -> Enc
         and plan.mode == "cbr"
         and info.sample_rate == plan.sample_rate
         and info.bitrates_kbps == frozenset({plan.kbps})
+        # Kept byte for byte only with a Xing/Info header that describes the whole file
+        # (what every MP3 we serve carries, so players agree on its length); else re-encoded.
+        and info.xing is not None
+        and info.xing.frames == info.frames
+        and info.xing.bytes == len(audio.data)
     ):
         return EncodedAudio(
             data=audio.data,

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import shlex
+import shutil
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from songforge.db.database import Database
 from songforge.services.accounts import count_accounts, create_account
@@ -53,8 +58,38 @@ def bootstrap_if_empty(db: Database, credits: int) -> Bootstrap | None:
     )
 
 
-def admin_sign_in_text(base_url: str, password: str) -> str:
-    """How to sign in to the dashboard as the first admin (printed once, on the first run)."""
+def songforge_command() -> str:
+    """How a user types the running ``songforge`` command in another terminal.
+
+    ``scripts/install`` puts it in the checkout's ``.venv/bin``, which is not on a
+    user's PATH (an activated venv is on this shell's PATH only), so the printed
+    commands name it by its absolute path. The bare name is printed only when
+    ``songforge`` on the PATH is this very program from outside the environment
+    (a pipx or system install).
+    """
+    on_path = shutil.which("songforge")
+    environment = Path(sys.prefix).resolve()
+    for candidate in (Path(sys.argv[0]), Path(sys.executable).parent / "songforge"):
+        if candidate.name != "songforge" or not candidate.is_file():
+            continue
+        if not os.access(candidate, os.X_OK):
+            continue
+        if (
+            on_path is not None
+            and Path(on_path).resolve() == candidate.resolve()
+            and environment not in Path(on_path).absolute().parents
+        ):
+            return "songforge"
+        return shlex.quote(str(candidate.absolute()))
+    # Not installed as a script (run from a source tree): the module always works.
+    return f"{shlex.quote(sys.executable)} -m songforge.cli"
+
+
+def admin_sign_in_text(base_url: str, password: str, command: str = "songforge") -> str:
+    """How to sign in to the dashboard as the first admin (printed once, on the first run).
+
+    ``command`` is how the user types ``songforge`` here (see ``songforge_command``).
+    """
     base = base_url.rstrip("/")
     return f"""\
 Dashboard: sign in at {base}/signin as {ADMIN_EMAIL} with this password (shown once):
@@ -62,14 +97,23 @@ Dashboard: sign in at {base}/signin as {ADMIN_EMAIL} with this password (shown o
     {password}
 
 Change it on your account page ({base}/dashboard/account). Lost it? Set a new one with
-`songforge accounts set-password {ADMIN_EMAIL}`.
+`{command} accounts set-password {ADMIN_EMAIL}`.
 """
 
 
-def quickstart_text(base_url: str, api_key: str) -> str:
+def second_run_text(base_url: str, data_dir: Path, command: str = "songforge") -> str:
+    """The line a later run prints instead of the first-run text."""
+    return (
+        f"\nsongforge on {base_url.rstrip('/')} (data directory {data_dir.resolve()}). "
+        f"Need a key? `{command} keys create --account {ADMIN_EMAIL}`"
+    )
+
+
+def quickstart_text(base_url: str, api_key: str, command: str = "songforge") -> str:
+    """The first-run key and a ready-to-paste curl; ``command`` as in ``admin_sign_in_text``."""
     base = base_url.rstrip("/")
     return f"""\
-API key (shown once; make more with `songforge keys create --account {ADMIN_EMAIL}`):
+API key (shown once; make more with `{command} keys create --account {ADMIN_EMAIL}`):
 
     {api_key}
 

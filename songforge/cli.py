@@ -29,7 +29,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from songforge.app import create_app
-    from songforge.bootstrap import admin_sign_in_text, bootstrap_if_empty, quickstart_text
+    from songforge.bootstrap import (
+        admin_sign_in_text,
+        bootstrap_if_empty,
+        quickstart_text,
+        second_run_text,
+        songforge_command,
+    )
     from songforge.context import AppContext
     from songforge.worker.supervisor import WorkerSupervisor
 
@@ -44,19 +50,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings, context=context)
     first = bootstrap_if_empty(context.db, settings.bootstrap_credits)
     base_url = settings.public_url or f"http://{settings.host}:{settings.port}"
+    command = songforge_command()
     if first is not None:
         print(f"\nFirst run: created account admin@localhost with {first.credits} credits.")
-        print(quickstart_text(base_url, first.api_key))
-        print(admin_sign_in_text(base_url, first.admin_password), flush=True)
+        print(quickstart_text(base_url, first.api_key, command))
+        print(admin_sign_in_text(base_url, first.admin_password, command), flush=True)
     else:
-        print(
-            f"\nsongforge on {base_url} (data in {settings.data_dir}). Need a key? "
-            "`songforge keys create --account admin@localhost`",
-            flush=True,
-        )
+        print(second_run_text(base_url, settings.data_dir, command), flush=True)
     supervisor = None
     if settings.workers > 0:
-        supervisor = WorkerSupervisor(settings, settings.workers, settings.worker_models)
+        supervisor = WorkerSupervisor(
+            settings, settings.workers, settings.worker_models, db=context.db
+        )
+        # Until its workers are up, tasks are queued rather than refused (issue 9.11).
+        context.worker_startup = supervisor.starting
         supervisor.start()
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
@@ -184,7 +191,13 @@ def cmd_engines(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="songforge", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="songforge",
+        description=(
+            "songforge: a self-hostable music-generation API. Serve it, run workers, "
+            "manage accounts, keys and credits, or make a song with `songforge generate`."
+        ),
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the API (and, by default, workers)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -11,10 +12,16 @@ from sqlalchemy import Connection
 from songforge.api.caches import FinishedTaskCache, KeyCache
 from songforge.catalog import Catalog, ModelSpec, load_catalog
 from songforge.db.database import Database
+from songforge.db.types import utcnow
 from songforge.metrics import Metrics
 from songforge.services.eta import recent_run_seconds
 from songforge.services.rate_limits import RateLimiter, build_rate_limiter
-from songforge.services.workers import live_worker_counts
+from songforge.services.workers import (
+    Startup,
+    live_worker_counts,
+    models_seen_since,
+    worker_freshness,
+)
 from songforge.settings import Settings
 from songforge.storage.base import Storage
 from songforge.storage.factory import build_storage
@@ -35,6 +42,9 @@ class AppContext:
     metrics: Metrics
     key_cache: KeyCache = field(default_factory=KeyCache)
     finished_tasks: FinishedTaskCache = field(default_factory=FinishedTaskCache)
+    # This server's own worker processes still loading, per model (``songforge serve``
+    # sets it to its WorkerSupervisor's ``starting``; elsewhere nobody is starting).
+    worker_startup: Callable[[], dict[str, Startup]] | None = None
     _live_cache: tuple[float, dict[str, int]] | None = None
     _run_seconds_cache: dict[str, tuple[float, float | None]] = field(default_factory=dict)
 
@@ -52,8 +62,27 @@ class AppContext:
 
     @property
     def worker_freshness(self) -> timedelta:
-        # A worker that missed three heartbeats is presumed gone.
-        return timedelta(seconds=max(3 * self.settings.heartbeat_seconds, 10.0))
+        return worker_freshness(self.settings.heartbeat_seconds)
+
+    def starting_workers(self) -> dict[str, Startup]:
+        return self.worker_startup() if self.worker_startup is not None else {}
+
+    def accepts_tasks_for(self, model: str) -> bool:
+        """Whether a create for ``model`` is queued (else: 503 model_unavailable).
+
+        Yes while a worker serves it, while this server's own workers for it are
+        still starting, and for a grace period after a worker for it was last seen
+        (a restart, a redeploy); only a model no worker served for that long is
+        refused. Checked against the database itself before refusing: the cached
+        counts may predate a worker that just registered.
+        """
+        if self.live_workers().get(model, 0) > 0 or model in self.starting_workers():
+            return True
+        grace = timedelta(seconds=self.settings.worker_grace_seconds)
+        with self.db.read() as conn:
+            if live_worker_counts(conn, self.worker_freshness).get(model, 0) > 0:
+                return True
+            return model in models_seen_since(conn, utcnow() - grace)
 
     def live_workers(self) -> dict[str, int]:
         """Live workers per model, re-read at most once a second.

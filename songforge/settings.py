@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     poll_interval_seconds: float = 0.5
     reaper_interval_seconds: float = 5.0
+    # A model is refused (503 model_unavailable) only when no worker served it for this
+    # long; within it (a worker restarting) its tasks are queued.
+    worker_grace_seconds: float = 60.0
 
     # A TOML file with [models.<id>] tables that replace the built-in catalog.
     catalog_path: Path | None = None

@@ -11,6 +11,7 @@ import numpy as np
 
 from songforge.engines.base import (
     AudioResult,
+    EngineUnavailable,
     GenerationError,
     GenerationRequest,
     ProgressCallback,
@@ -22,14 +23,16 @@ class ToneEngine:
 
     name = "test-tone/1"
 
-    def __init__(self, seconds: float = 2.0, delay: float = 0.0) -> None:
+    def __init__(self, seconds: float = 2.0, delay: float = 0.0, load_seconds: float = 0.0) -> None:
         self.seconds = seconds
         self.delay = delay
+        self.load_seconds = load_seconds
         self.calls = 0
         self.gate: threading.Event | None = None
 
     def load(self) -> None:
-        pass
+        # A slow start-up (weights loading), for tests of what the API does meanwhile.
+        time.sleep(self.load_seconds)
 
     def generate(self, request: GenerationRequest, progress: ProgressCallback) -> AudioResult:
         self.calls += 1
@@ -76,8 +79,15 @@ def gated_tone_engine() -> ToneEngine:
 # Factories for catalog entries that name an engine by import path (worker subprocesses).
 def tone_engine(options: Mapping[str, Any]) -> ToneEngine:
     return ToneEngine(
-        seconds=float(options.get("seconds", 2.0)), delay=float(options.get("delay", 0.0))
+        seconds=float(options.get("seconds", 2.0)),
+        delay=float(options.get("delay", 0.0)),
+        load_seconds=float(options.get("load_seconds", 0.0)),
     )
+
+
+def unavailable_engine(options: Mapping[str, Any]) -> ToneEngine:
+    """A catalog entry whose engine cannot run here (like a GPU model on a CPU machine)."""
+    raise EngineUnavailable("the test's unavailable engine never runs")
 
 
 class BatchToneEngine(ToneEngine):

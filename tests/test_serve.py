@@ -21,8 +21,11 @@ from tests.conftest import free_port
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_serve(tmp_path: Path, catalog: str | None) -> tuple[subprocess.Popen[str], str, Path]:
-    port = free_port()
+# What a user's shell has: not this checkout's .venv/bin (scripts/run does not activate it).
+USER_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def serve_env(tmp_path: Path, catalog: str | None, port: int) -> dict[str, str]:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -34,7 +37,15 @@ def run_serve(tmp_path: Path, catalog: str | None) -> tuple[subprocess.Popen[str
         path = tmp_path / "catalog.toml"
         path.write_text(catalog)
         env["SONGFORGE_CATALOG_PATH"] = str(path)
-    log = tmp_path / "serve.log"
+    return env
+
+
+def run_serve(
+    tmp_path: Path, catalog: str | None, log_name: str = "serve.log"
+) -> tuple[subprocess.Popen[str], str, Path]:
+    port = free_port()
+    env = serve_env(tmp_path, catalog, port)
+    log = tmp_path / log_name
     with log.open("w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "songforge.cli", "serve"],
@@ -139,5 +150,149 @@ def test_serve_out_of_the_box_makes_a_real_song(tmp_path: Path) -> None:
         task = generate_with_printed_curl(url, log, 300)
         assert str(task["output"]["engine"]).startswith("songforge-composer")  # type: ignore[index]
         assert task["output"]["duration_seconds"] > 10  # type: ignore[index]
+    finally:
+        stop(process)
+
+
+SLOW_START_CATALOG = (
+    "[models.minimax-music]\\n"
+    'engine = "tests.fakes:tone_engine"\\nprice = 30\\nname = "MiniMax Music"\\n'
+    "options = { load_seconds = 4 }\\n"
+    "[models.never-loads]\\n"
+    'engine = "tests.fakes:unavailable_engine"\\nprice = 20\\nname = "Never loads"\\n'
+).replace("\\n", "\n")
+
+
+def wait_printed(url: str, log: Path, marker: str, timeout: float) -> str:
+    """The server's output once it printed ``marker`` and answers HTTP (workers or not)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text()
+        if marker in text:
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    return text
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError(f"no {marker!r} from the server:\n{log.read_text()[-4000:]}")
+
+
+def printed_commands(text: str) -> list[str]:
+    """The commands the server's text tells the user to type (in backticks)."""
+    return re.findall(r"`([^`]*songforge[^`]*)`", text)
+
+
+def run_as_typed(command: str, env: dict[str, str], stdin: str = "") -> str:
+    """Run a printed command in a user's shell (their PATH, not ours); its stdout."""
+    done = subprocess.run(
+        ["bash", "-c", command],
+        env={**env, "PATH": USER_PATH},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        # No controlling terminal: a password prompt reads standard input.
+        start_new_session=True,
+        check=False,
+    )
+    assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def printed_curl(text: str) -> str:
+    start = text.index("curl -s -X POST")
+    return text[start : text.index("}'", start) + 2]
+
+
+def test_printed_curl_pasted_at_once_makes_a_song_while_workers_start(tmp_path: Path) -> None:
+    # Issue 9.11: the worker loads for 4 s after the curl is printed; the create is
+    # queued (not 503), its ETA counts the start-up, and the song is made.
+    process, url, log = run_serve(tmp_path, SLOW_START_CATALOG)
+    env = serve_env(tmp_path, SLOW_START_CATALOG, 0)
+    try:
+        text = wait_printed(url, log, "Generate a song:", 60)
+        created = json.loads(run_as_typed(printed_curl(text), env))
+        assert created["code"] == 200, created
+        key = re.search(r"Bearer (aio_[A-Za-z0-9_-]+)", text)
+        assert key
+        headers = {"Authorization": f"Bearer {key.group(1)}"}
+        task_id = created["data"]["task_id"]
+        early = httpx.get(f"{url}/api/v1/tasks/{task_id}", headers=headers).json()["data"]
+        assert httpx.get(f"{url}/readyz").status_code == 503, "the worker was up already"
+        assert early["stage"] == "queued" and early["eta_seconds"] is not None, early
+        # A model this server also tries to start, but whose engine cannot run here:
+        # accepted while starting, then failed with its credits released.
+        doomed = httpx.post(
+            f"{url}/api/v1/audio/music",
+            json={"model": "never-loads", "prompt": "x"},
+            headers=headers,
+        )
+        assert doomed.status_code == 200, doomed.text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            task = httpx.get(f"{url}/api/v1/tasks/{task_id}", headers=headers).json()["data"]
+            if task["status"] != "IN_PROGRESS":
+                break
+            time.sleep(0.2)
+        assert task["status"] == "completed", task
+        assert httpx.get(task["output"]["audio_url"]).status_code == 200
+        doomed_id = doomed.json()["data"]["task_id"]
+        failed = httpx.get(f"{url}/api/v1/tasks/{doomed_id}", headers=headers).json()["data"]
+        deadline = time.monotonic() + 10
+        while failed["status"] == "IN_PROGRESS" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            failed = httpx.get(f"{url}/api/v1/tasks/{doomed_id}", headers=headers).json()["data"]
+        assert failed["status"] == "failed", failed
+        assert failed["error"]["type"] == "model_unavailable"
+        assert failed["credits"] == {"price": 20, "held": 0, "charged": 0, "refunded": 20}
+        # Start-up over, never served: refused as before.
+        refused = httpx.post(
+            f"{url}/api/v1/audio/music",
+            json={"model": "never-loads", "prompt": "x"},
+            headers=headers,
+        )
+        assert refused.status_code == 503
+        assert refused.json()["error"]["type"] == "model_unavailable"
+    finally:
+        stop(process)
+
+
+def test_every_printed_command_works_as_typed(tmp_path: Path) -> None:
+    # Issue 9.3: the first run's and the second run's commands, in a user's shell.
+    catalog = (
+        '[models.minimax-music]\nengine = "tests.fakes:tone_engine"\nprice = 30\n'
+        'name = "MiniMax Music"\n'
+    )
+    process, url, log = run_serve(tmp_path, catalog)
+    env = serve_env(tmp_path, catalog, 0)
+    try:
+        first = wait_printed(url, log, "Lost it?", 60)
+        commands = printed_commands(first)
+        assert len(commands) == 2, commands
+        keys_create, set_password = commands
+        assert keys_create.endswith("keys create --account admin@localhost")
+        assert set_password.endswith("accounts set-password admin@localhost")
+        new_key = run_as_typed(keys_create, env).strip()
+        assert (
+            httpx.get(
+                f"{url}/api/v1/account", headers={"Authorization": f"Bearer {new_key}"}
+            ).status_code
+            == 200
+        )
+        password = "a new long passphrase 9"
+        said = run_as_typed(set_password, env, stdin=f"{password}\n{password}\n")
+        assert "password set for admin@localhost" in said
+    finally:
+        stop(process)
+    process, url, log = run_serve(tmp_path, catalog, "serve-again.log")
+    try:
+        again = wait_printed(url, log, "Need a key?", 60)
+        assert "(data in data)" not in again
+        assert f"(data directory {(tmp_path / 'data').resolve()})" in again
+        (hint,) = printed_commands(again)
+        assert hint.endswith("keys create --account admin@localhost")
+        another_key = run_as_typed(hint, env).strip()
+        assert another_key.startswith("aio_") and another_key != new_key
     finally:
         stop(process)

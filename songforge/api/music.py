@@ -53,7 +53,7 @@ def create_music_task(
             f"Unknown model {music.model!r}; GET /api/v1/models lists the available ones",
             "model",
         )
-    if context.live_workers().get(spec.id, 0) == 0:
+    if not context.accepts_tasks_for(spec.id):
         raise ApiError(
             503,
             "model_unavailable",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from songforge.catalog import Catalog
 from songforge.services import eta
 from songforge.services.task_records import COMPLETED, TaskRecord
+from songforge.services.workers import Startup
 from songforge.storage.signing import LinkSigner
 
 
@@ -35,6 +36,7 @@ def task_view(
     base_url: str,
     live_workers: dict[str, int],
     run_seconds: Callable[[Connection, str], float | None] = eta.recent_run_seconds,
+    starting: Mapping[str, Startup] | None = None,
 ) -> dict[str, Any]:
     position: int | None = None
     eta_seconds: int | None = None
@@ -46,12 +48,17 @@ def task_view(
         spec = catalog.get(task.model)
         typical = spec.typical_runtime_seconds if spec else 30.0
         recent = run_seconds(conn, task.model)
+        workers = live_workers.get(task.model, 0)
+        startup = (starting or {}).get(task.model) if workers == 0 else None
         eta_seconds = eta.estimate_seconds(
             task,
             position=position,
             run_seconds=recent if recent is not None else typical,
-            live_workers=live_workers.get(task.model, 0),
+            live_workers=startup.workers if startup is not None else workers,
         )
+        if eta_seconds is not None and startup is not None:
+            # Its workers are still loading: they start on the queue only then.
+            eta_seconds += round(startup.seconds_left)
 
     output: dict[str, Any] | None = None
     if task.status == COMPLETED and task.output is not None:

@@ -32,7 +32,9 @@ def base_url(context: AppContext, request: Request) -> str:
 def _views(
     context: AppContext, request: Request, conn: Connection | None, tasks: list[TaskRecord]
 ) -> list[dict[str, Any]]:
-    live = context.live_workers() if any(not t.finished for t in tasks) else {}
+    unfinished = any(not t.finished for t in tasks)
+    live = context.live_workers() if unfinished else {}
+    starting = context.starting_workers() if unfinished else {}
     return [
         task_view(
             conn,
@@ -42,6 +44,7 @@ def _views(
             base_url=base_url(context, request),
             live_workers=live,
             run_seconds=context.recent_run_seconds,
+            starting=starting,
         )
         for task in tasks
     ]

@@ -8,6 +8,7 @@ there, 1 the task failed, 2 a usage, API, network or timeout error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -15,7 +16,7 @@ from typing import TextIO
 from songforge.client.errors import SongforgeError
 from songforge.client.models import Task
 from songforge.client.progress import ProgressDisplay, format_clock
-from songforge.client.protocol import DownloadResult
+from songforge.client.protocol import API_KEY_ENV, DownloadResult
 from songforge.client.sync import Client
 
 EXIT_OK = 0
@@ -102,6 +103,14 @@ def run_generate(args: argparse.Namespace) -> int:
         lyrics = read_lyrics(args, sys.stdin)
     except OSError as exc:
         print(f"songforge generate: cannot read lyrics: {exc}", file=err)
+        return EXIT_ERROR
+    if not (args.api_key or os.environ.get(API_KEY_ENV)):
+        # Said here, in the command's own words (the client's error names api_key=).
+        print(
+            f"songforge generate: no API key: pass --api-key or set {API_KEY_ENV} "
+            "(make one on the server's dashboard, Keys page)",
+            file=err,
+        )
         return EXIT_ERROR
     display = None if args.quiet else ProgressDisplay(err)
     task_id: str | None = None

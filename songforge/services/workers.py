@@ -7,13 +7,31 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
 from songforge.db.database import Database
-from songforge.db.tables import workers
+from songforge.db.tables import tasks, workers
 from songforge.db.types import utcnow
+from songforge.services.task_records import IN_PROGRESS, record_from_row
+from songforge.services.tasks import fail_task
+
+
+@dataclass(frozen=True)
+class Startup:
+    """This server's worker processes that are still loading one model's engine."""
+
+    workers: int
+    # Seconds until the first of them should be ready (at least 1).
+    seconds_left: float
+
+
+def worker_freshness(heartbeat_seconds: float) -> timedelta:
+    # A worker that missed three heartbeats is presumed gone.
+    return timedelta(seconds=max(3 * heartbeat_seconds, 10.0))
 
 
 def register_worker(db: Database, worker_id: str, models: Sequence[str]) -> None:
@@ -65,3 +83,45 @@ def set_worker_models(db: Database, worker_id: str, models: Sequence[str]) -> No
             .where(workers.c.id == worker_id)
             .values(models=list(models), last_seen_at=utcnow())
         )
+
+
+def models_seen_since(conn: Connection, since: datetime) -> set[str]:
+    """Models some worker (running or since stopped) served at or after ``since``."""
+    rows = conn.execute(select(workers.c.models).where(workers.c.last_seen_at >= since))
+    return {model for (models,) in rows for model in models}
+
+
+def registered_at(conn: Connection, hostname: str, pid: int, since: datetime) -> datetime | None:
+    """When the worker process ``pid`` of ``hostname`` registered, if it did after ``since``
+    (its engines are loaded then); None while it is still starting."""
+    row = conn.execute(
+        select(workers.c.started_at)
+        .where(
+            workers.c.hostname == hostname,
+            workers.c.pid == pid,
+            workers.c.started_at >= since,
+        )
+        .order_by(workers.c.started_at.desc())
+        .limit(1)
+    ).first()
+    return row[0] if row is not None else None
+
+
+def fail_unserved_queued_tasks(
+    db: Database, model: str, created_since: datetime, error: dict[str, Any]
+) -> int:
+    """Fail (and refund) the model's queued tasks created since ``created_since``: for
+    a model whose start-up ended without a worker, so that nothing waits forever."""
+    failed = 0
+    with db.write() as conn:
+        rows = conn.execute(
+            select(tasks).where(
+                tasks.c.model == model,
+                tasks.c.status == IN_PROGRESS,
+                tasks.c.stage == "queued",
+                tasks.c.created_at >= created_since,
+            )
+        ).all()
+        for row in rows:
+            failed += fail_task(conn, record_from_row(row), error)
+    return failed

@@ -172,7 +172,10 @@ def test_missing_key_and_unreadable_lyrics_exit_2(
 ) -> None:
     monkeypatch.delenv("SONGFORGE_API_KEY", raising=False)
     assert main(["generate", "--prompt", "x"]) == 2
-    assert "no API key" in capsys.readouterr().err
+    missing = capsys.readouterr().err
+    # The command's own options, not the Python client's argument name.
+    assert "no API key: pass --api-key or set SONGFORGE_API_KEY" in missing
+    assert "api_key=" not in missing
     assert main(["generate", "--prompt", "x", "--lyrics-file", str(tmp_path / "none")]) == 2
     assert "cannot read lyrics" in capsys.readouterr().err
 

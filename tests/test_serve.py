@@ -258,7 +258,7 @@ def test_printed_curl_pasted_at_once_makes_a_song_while_workers_start(tmp_path: 
         assert refused.status_code == 503
         assert refused.json()["error"]["type"] == "model_unavailable"
     finally:
-        stop(process)
+        stop(process, signal.SIGTERM)
 
 
 def test_every_printed_command_works_as_typed(tmp_path: Path) -> None:
@@ -287,7 +287,7 @@ def test_every_printed_command_works_as_typed(tmp_path: Path) -> None:
         said = run_as_typed(set_password, env, stdin=f"{password}\n{password}\n")
         assert "password set for admin@localhost" in said
     finally:
-        stop(process)
+        stop(process, signal.SIGTERM)
     process, url, log = run_serve(tmp_path, catalog, "serve-again.log")
     try:
         again = wait_printed(url, log, "Need a key?", 60)
@@ -298,7 +298,7 @@ def test_every_printed_command_works_as_typed(tmp_path: Path) -> None:
         another_key = run_as_typed(hint, env).strip()
         assert another_key.startswith("aio_") and another_key != new_key
     finally:
-        stop(process)
+        stop(process, signal.SIGTERM)
 
 
 # A command line the README tells a user to type: songforge (by any path) and a subcommand.
@@ -368,7 +368,7 @@ def test_readme_commands_work_as_typed(tmp_path: Path) -> None:
                 run_as_typed("\n".join([*exported, typed]), env, cwd=checkout)
             ran.append(command)
     finally:
-        stop(process)
+        stop(process, signal.SIGTERM)
     assert (checkout / "song.mp3").stat().st_size > 1000
     assert len(ran) >= 7, ran
 

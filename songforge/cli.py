@@ -37,7 +37,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         songforge_command,
     )
     from songforge.context import AppContext
-    from songforge.worker.supervisor import WorkerSupervisor
+    from songforge.worker.supervisor import DrainingServer, WorkerSupervisor
 
     overrides = {
         k: v
@@ -65,8 +65,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Until its workers are up, tasks are queued rather than refused (issue 9.11).
         context.worker_startup = supervisor.starting
         supervisor.start()
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        # SIGTERM: stop accepting, let requests in flight finish (at most this long).
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+    )
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+        DrainingServer(config, supervisor).run()
     finally:
         if supervisor is not None:
             supervisor.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,9 +18,30 @@ class Settings(BaseSettings):
     # SQLAlchemy URL; empty means SQLite in data_dir. PostgreSQL:
     # postgresql+psycopg://user@host:5432/db
     database_url: str = ""
-    # "local" (files under storage_dir) for now; the S3 backend plugs in here.
+    # "local" (files under storage_dir) unless storage_url says otherwise.
     storage_backend: str = "local"
     storage_dir: Path | None = None
+    # s3://bucket/prefix: audio in an S3-compatible bucket (credentials: the standard
+    # AWS_* variables). Empty: the local directory above. See docs/deploy.md.
+    storage_url: str = ""
+    # For S3-compatible servers other than AWS (MinIO, Ceph...): http(s)://host:port.
+    s3_endpoint_url: str = ""
+    # Presigned URLs are made for this endpoint when set (clients cannot reach an
+    # internal one).
+    s3_public_endpoint_url: str = ""
+    s3_region: str = ""
+    # auto | path | virtual (MinIO and most self-hosted servers want path).
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    # Files above the threshold go up in parts of this size (S3's minimum part: 5 MiB).
+    s3_multipart_threshold_bytes: int = 8 * 1024 * 1024
+    s3_multipart_chunk_bytes: int = 8 * 1024 * 1024
+    # proxy: the API streams the audio; redirect: the signed link answers 307 to a
+    # short-lived presigned URL of the bucket (local storage always proxies).
+    audio_downloads: Literal["proxy", "redirect"] = "proxy"
+    presigned_url_ttl_seconds: int = 900
+    # Delete a finished song's audio this many days after it finished (0: keep forever).
+    audio_retention_days: float = 0
+    retention_sweep_interval_seconds: float = 3600.0
     # Base URL used to build absolute audio links; empty = derived from the request.
     public_url: str = ""
     # Signs audio links and session cookies. Empty: generated once and persisted
@@ -44,6 +66,9 @@ class Settings(BaseSettings):
     # A model is refused (503 model_unavailable) only when no worker served it for this
     # long; within it (a worker restarting) its tasks are queued.
     worker_grace_seconds: float = 60.0
+    # SIGTERM on a worker: finish the song in hand within this many seconds, else
+    # hand the task back to the queue (lease released, attempt not counted).
+    shutdown_grace_seconds: float = 30.0
 
     # A TOML file with [models.<id>] tables that replace the built-in catalog.
     catalog_path: Path | None = None

@@ -27,6 +27,7 @@ from songforge.services.orders import grant_credits
 from songforge.settings import Settings
 from songforge.worker.runner import Worker
 from tests.fakes import ToneEngine
+from tests.s3_server import s3_bucket, s3_server  # noqa: F401 (fixtures)
 
 PG_ADMIN_URL = os.environ.get(
     "SONGFORGE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

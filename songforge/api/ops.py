@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from songforge.api.audio_files import audio_response
 from songforge.api.deps import get_context
 from songforge.errors import not_found
 from songforge.services.task_records import COMPLETED, load_task
@@ -57,19 +58,8 @@ def download(task_id: str, request: Request, expires: str = "", sig: str = "") -
         raise not_found("This audio link is invalid or has expired; poll the task for a new one")
     with context.db.read() as conn:
         task = load_task(conn, task_id)
-    if task is None or task.status != COMPLETED or task.storage_key is None:
+    if task is None or task.status != COMPLETED:
         raise not_found("No audio for this task")
-    filename = f"{task_id}.mp3"
-    path = context.storage.local_path(task.storage_key)
-    headers = {"Cache-Control": "private, max-age=3600"}
-    if path is not None:
-        return FileResponse(
-            path,
-            media_type="audio/mpeg",
-            filename=filename,
-            headers=headers,
-            content_disposition_type="inline",
-        )
-    data = context.storage.read(task.storage_key)
-    headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return Response(data, media_type="audio/mpeg", headers=headers)
+    if task.storage_key is None:
+        raise not_found("This song's audio was deleted after the retention period")
+    return audio_response(context, task.storage_key, f"{task_id}.mp3", request)

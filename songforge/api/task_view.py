@@ -62,8 +62,12 @@ def task_view(
 
     output: dict[str, Any] | None = None
     if task.status == COMPLETED and task.output is not None:
-        url, expires_at = audio_link(signer, base_url, task.id)
-        output = {"audio_url": url, "expires_at": expires_at, **task.output}
+        if task.storage_key is not None:
+            url, expires_at = audio_link(signer, base_url, task.id)
+            output = {"audio_url": url, "expires_at": expires_at, **task.output}
+        else:
+            # The audio was deleted after the retention period; the facts remain.
+            output = {"audio_url": None, "expires_at": None, **task.output}
 
     return {
         "task_id": task.id,

@@ -228,3 +228,33 @@ def reap_expired_leases(db: Database) -> tuple[int, int]:
                 fail_task(conn, current, WORKER_LOST_ERROR)
                 failed += 1
     return requeued, failed
+
+
+def hand_back_tasks(db: Database, worker_id: str) -> list[str]:
+    """Return every task this worker holds to the queue as if it had never been
+    claimed: lease released and the attempt not counted (a worker shutting down
+    is no fault of the task). Returns the ids handed back.
+
+    Fenced on the lease owner: a task already reaped, finished or cancelled is
+    not touched, and the worker's own later writes (fenced on its attempt and
+    owner) can no longer land.
+    """
+    with db.write() as conn:
+        rows = conn.execute(
+            update(tasks)
+            .where(
+                tasks.c.lease_owner == worker_id,
+                tasks.c.status == IN_PROGRESS,
+                tasks.c.stage != "queued",
+            )
+            .values(
+                stage="queued",
+                progress=0,
+                stage_detail=None,
+                attempt=tasks.c.attempt - 1,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            .returning(tasks.c.id)
+        ).all()
+    return [row[0] for row in rows]

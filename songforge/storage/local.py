@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+from songforge.storage.base import ObjectStream
+
+CHUNK_BYTES = 256 * 1024
 
 
 class LocalStorage:
@@ -41,5 +47,39 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def delete_prefix(self, prefix: str) -> int:
+        # Task prefixes are directories ("<task id>/"); anything else is matched by name.
+        directory = self._path(prefix.rstrip("/")) if prefix.endswith("/") else None
+        if directory is not None:
+            if not directory.is_dir():
+                return 0
+            count = sum(1 for p in directory.rglob("*") if p.is_file())
+            shutil.rmtree(directory, ignore_errors=True)
+            return count
+        parent = self._path(prefix).parent
+        name = Path(prefix).name
+        count = 0
+        for path in parent.glob(f"{name}*") if parent.is_dir() else []:
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                count += 1
+        return count
+
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
+
+    def stream(self, key: str, byte_range: str | None = None) -> ObjectStream:
+        # The API serves local files with FileResponse (which handles ranges); this
+        # path exists for callers that want chunks from any backend: whole file.
+        path = self._path(key)
+        size = path.stat().st_size
+
+        def chunks() -> Iterator[bytes]:
+            with path.open("rb") as handle:
+                while block := handle.read(CHUNK_BYTES):
+                    yield block
+
+        return ObjectStream(chunks=chunks(), length=size)
+
+    def presigned_url(self, key: str, expires_in: int, filename: str) -> str | None:
+        return None

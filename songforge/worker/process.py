@@ -13,16 +13,21 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Sequence
-from types import FrameType
+from datetime import timedelta
 
 from songforge.catalog import Catalog, load_catalog
 from songforge.db.database import Database
 from songforge.engines.base import Engine, EngineUnavailable
 from songforge.engines.registry import create_engine
+from songforge.services.queue import hand_back_tasks
+from songforge.services.workers import stop_worker
 from songforge.settings import Settings
 from songforge.storage.factory import build_storage
+from songforge.storage.retention import RetentionSweeper
 from songforge.worker.runner import Worker
+from songforge.worker.shutdown import GracefulShutdown
 
 log = logging.getLogger("songforge.worker")
 
@@ -50,7 +55,7 @@ def load_engines(catalog: Catalog, models: Sequence[str]) -> dict[str, Engine]:
     return engines
 
 
-def _stop_when_parent_dies(stop: threading.Event) -> None:
+def _stop_when_parent_dies(shutdown: GracefulShutdown) -> None:
     """For workers started by ``serve``: never outlive it, however it ends.
 
     The kernel sends SIGTERM when the parent dies (Linux), and a watcher thread
@@ -64,10 +69,11 @@ def _stop_when_parent_dies(stop: threading.Event) -> None:
         pass
 
     def watch() -> None:
-        while not stop.wait(1.0):
+        while True:
+            time.sleep(1.0)
             if os.getppid() != parent:
-                log.warning("the serving process is gone; worker stops")
-                stop.set()
+                shutdown.begin("the serving process is gone")
+                return
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
@@ -80,14 +86,26 @@ def run_worker_process(
         level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
     )
     stop = threading.Event()
+    worker: Worker | None = None
+    db: Database | None = None
 
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
+    def hand_back_and_exit() -> None:
+        # The grace period is over (or a second signal came) with a song in hand.
+        if worker is not None and db is not None:
+            try:
+                handed = hand_back_tasks(db, worker.worker_id)
+                log.warning("shutdown deadline: handed back %s to the queue", handed or "nothing")
+                stop_worker(db, worker.worker_id)
+            except Exception:
+                # The lease will expire and the reaper will requeue the task instead.
+                log.exception("could not hand tasks back; their leases will expire")
+        logging.shutdown()
+        os._exit(0)
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    shutdown = GracefulShutdown(stop, settings.shutdown_grace_seconds, hand_back_and_exit)
+    shutdown.install()
     if die_with_parent:
-        _stop_when_parent_dies(stop)
+        _stop_when_parent_dies(shutdown)
 
     catalog = load_catalog(settings.catalog_path)
     engines = load_engines(catalog, models)
@@ -95,8 +113,22 @@ def run_worker_process(
         log.error("no engine could be loaded for %s; worker exits", list(models) or "any model")
         return 1
     db = Database(settings.resolved_database_url(), pool_size=2)
+    storage = build_storage(settings)
+    sweeper = None
+    if settings.audio_retention_days > 0:
+        sweeper = RetentionSweeper(
+            db,
+            storage,
+            timedelta(days=settings.audio_retention_days),
+            settings.retention_sweep_interval_seconds,
+        )
+        sweeper.start()
     try:
-        Worker(db, build_storage(settings), engines, settings).run(stop)
+        worker = Worker(db, storage, engines, settings)
+        worker.run(stop)
+        shutdown.finished()
     finally:
+        if sweeper is not None:
+            sweeper.stop()
         db.dispose()
     return 0

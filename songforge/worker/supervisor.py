@@ -20,6 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from multiprocessing.process import BaseProcess
+from types import FrameType
+
+import uvicorn
 
 from songforge.catalog import load_catalog
 from songforge.db.database import Database
@@ -194,15 +197,38 @@ class WorkerSupervisor:
                 with self._lock:
                     self._slots[index] = replacement
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def begin_stop(self) -> None:
+        """Ask every worker to stop (SIGTERM: each finishes or hands back its song)
+        without waiting, so that their grace runs alongside the API's own drain."""
         self._stop.set()
         processes = self.processes
         for process in processes:
             if process.is_alive():
                 process.terminate()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the workers and wait for them: their own grace period, plus a margin
+        for the hand-back, then SIGKILL (the reaper recovers anything left)."""
+        if timeout is None:
+            timeout = self._settings.shutdown_grace_seconds + 10.0
+        self.begin_stop()
         deadline = time.monotonic() + timeout
         for process in processes:
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
                 process.kill()
                 process.join()
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, telling the worker children to stop as soon as the signal comes
+    (uvicorn itself drains requests in flight before returning)."""
+
+    def __init__(self, config: uvicorn.Config, supervisor: WorkerSupervisor | None) -> None:
+        super().__init__(config)
+        self._supervisor = supervisor
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._supervisor is not None:
+            self._supervisor.begin_stop()
+        super().handle_exit(sig, frame)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
 import socket
 import threading
 import time
@@ -212,6 +213,7 @@ class WorkerSupervisor:
         if timeout is None:
             timeout = self._settings.shutdown_grace_seconds + 10.0
         self.begin_stop()
+        processes = self.processes
         deadline = time.monotonic() + timeout
         for process in processes:
             process.join(max(0.0, deadline - time.monotonic()))
@@ -232,3 +234,18 @@ class DrainingServer(uvicorn.Server):
         if self._supervisor is not None:
             self._supervisor.begin_stop()
         super().handle_exit(sig, frame)
+
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        # Once drained, uvicorn raises the signal again to die by it; that would end
+        # the process before the workers are waited for. Let it land on a no-op:
+        # the caller stops the workers and returns normally (exit status 0).
+        drained = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            super().run(sockets)
+        finally:
+            for sig, handler in drained.items():
+                signal.signal(sig, handler)
+
+
+def _ignore(_sig: int, _frame: FrameType | None) -> None:
+    pass

@@ -40,7 +40,9 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        context.start_listening()
         yield
+        context.invalidation.close()
         context.db.dispose()
 
     app = FastAPI(

@@ -139,7 +139,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from songforge.db.types import utcnow
     from songforge.services.keys import create_key, list_keys, revoke_key
 
-    db = _database(_settings())
+    settings = _settings()
+    db = _database(settings)
     with db.write() as conn:
         account = _find_account(conn, args.account)
         if args.action == "create":
@@ -166,6 +167,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
             if not revoke_key(conn, account.id, args.key_id):
                 raise SystemExit(f"no active key {args.key_id!r} on this account")
             print(f"revoked {args.key_id}")
+    if args.action == "revoke":
+        # Committed: tell the running API replicas to drop it from their caches now.
+        from songforge.services.invalidation import build_invalidation
+
+        invalidation = build_invalidation(settings.resolved_redis_url())
+        invalidation.publish_key_revoked(args.key_id)
+        invalidation.close()
     return 0
 
 

@@ -15,6 +15,7 @@ from songforge.db.database import Database
 from songforge.db.types import utcnow
 from songforge.metrics import Metrics
 from songforge.services.eta import recent_run_seconds
+from songforge.services.invalidation import Invalidation, NoInvalidation, build_invalidation
 from songforge.services.rate_limits import RateLimiter, build_rate_limiter
 from songforge.services.workers import (
     Startup,
@@ -41,6 +42,7 @@ class AppContext:
     rate_limiter: RateLimiter
     metrics: Metrics
     key_cache: KeyCache = field(default_factory=KeyCache)
+    invalidation: Invalidation = field(default_factory=NoInvalidation)
     finished_tasks: FinishedTaskCache = field(default_factory=FinishedTaskCache)
     # This server's own worker processes still loading, per model (``songforge serve``
     # sets it to its WorkerSupervisor's ``starting``; elsewhere nobody is starting).
@@ -50,7 +52,10 @@ class AppContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
+        invalidation = build_invalidation(settings.resolved_redis_url())
         return cls(
+            invalidation=invalidation,
+            key_cache=KeyCache(notified=lambda: invalidation.listening),
             settings=settings,
             db=Database(settings.resolved_database_url()),
             catalog=load_catalog(settings.catalog_path),
@@ -59,6 +64,15 @@ class AppContext:
             rate_limiter=build_rate_limiter(settings.rate_limit_backend),
             metrics=Metrics(),
         )
+
+    def start_listening(self) -> None:
+        """Hear other replicas' key revocations (a thread; no-op without Redis)."""
+        self.invalidation.start(self.key_cache.forget, self.key_cache.clear)
+
+    def key_revoked(self, key_id: str) -> None:
+        """After revoking a key in the database: drop it here, and tell every replica."""
+        self.key_cache.forget(key_id)
+        self.invalidation.publish_key_revoked(key_id)
 
     @property
     def worker_freshness(self) -> timedelta:

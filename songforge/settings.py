@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     max_concurrent_tasks: int = 4
     # "memory" (one process) or a redis:// URL shared by every API replica.
     rate_limit_backend: str = "memory"
+    # redis:// URL over which API replicas tell each other at once about revoked keys
+    # (empty: the rate-limit backend's URL when that is Redis). See docs/deploy.md.
+    redis_url: str = ""
     max_body_bytes: int = 64 * 1024
     idempotency_ttl_seconds: int = 24 * 3600
 
@@ -104,6 +107,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'songforge.db').resolve()}"
+
+    def resolved_redis_url(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        backend = self.rate_limit_backend
+        return backend if backend.startswith(("redis://", "rediss://", "unix://")) else ""
 
     def resolved_storage_dir(self) -> Path:
         return self.storage_dir if self.storage_dir is not None else self.data_dir / "audio"

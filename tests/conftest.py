@@ -27,6 +27,7 @@ from songforge.services.orders import grant_credits
 from songforge.settings import Settings
 from songforge.worker.runner import Worker
 from tests.fakes import ToneEngine
+from tests.redis_server import redis_server  # noqa: F401 (fixture)
 from tests.s3_server import s3_bucket, s3_server  # noqa: F401 (fixtures)
 
 PG_ADMIN_URL = os.environ.get(

@@ -1,9 +1,12 @@
 """In-process caches for the hottest reads (authentication and polling).
 
-- API keys by secret hash, for one second: a key's settings never change after
-  creation, only its revocation does, so a revoked key stops working within a
-  second on every replica (immediately on the replica that revoked it, which
-  calls ``forget``). Expiry is checked on every request against the cached value.
+- API keys by secret hash. A key's settings never change after creation, only its
+  revocation does. With Redis (``SONGFORGE_REDIS_URL``) every replica hears each
+  revocation at once (``services/invalidation.py``) and keeps keys for
+  ``NOTIFIED_KEY_TTL_SECONDS``; without it, or while its channel is down, for one
+  second. A generation counter keeps a key read from the database before a
+  revocation arrived from being cached after it. Expiry is checked on every
+  request against the cached value.
 - Finished tasks: a completed or failed task never changes again, so polls of
   finished tasks need no database work at all.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -20,23 +24,44 @@ from songforge.services.keys import ApiKey
 from songforge.services.task_records import TaskRecord
 
 KEY_TTL_SECONDS = 1.0
+NOTIFIED_KEY_TTL_SECONDS = 15.0
 
 
 class KeyCache:
-    def __init__(self, ttl: float = KEY_TTL_SECONDS, capacity: int = 10_000) -> None:
+    def __init__(
+        self,
+        ttl: float = KEY_TTL_SECONDS,
+        capacity: int = 10_000,
+        *,
+        notified_ttl: float = NOTIFIED_KEY_TTL_SECONDS,
+        notified: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._ttl = ttl
+        self._notified_ttl = notified_ttl
+        self._notified = notified
         self._capacity = capacity
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, ApiKey]] = {}
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """Read before looking a key up in the database; hand it to ``put``."""
+        return self._generation
 
     def get(self, key_hash: str) -> ApiKey | None:
         entry = self._entries.get(key_hash)
-        if entry is None or time.monotonic() - entry[0] > self._ttl:
+        if entry is None:
+            return None
+        ttl = self._notified_ttl if self._notified() else self._ttl
+        if time.monotonic() - entry[0] > ttl:
             return None
         return entry[1]
 
-    def put(self, key_hash: str, key: ApiKey) -> None:
+    def put(self, key_hash: str, key: ApiKey, generation: int | None = None) -> None:
         with self._lock:
+            if generation is not None and generation != self._generation:
+                return  # something was revoked meanwhile: this read may be stale
             if len(self._entries) >= self._capacity:
                 self._entries.clear()  # rare; cheaper than tracking recency
             self._entries[key_hash] = (time.monotonic(), key)
@@ -49,9 +74,15 @@ class KeyCache:
 
     def forget(self, key_id: str) -> None:
         with self._lock:
+            self._generation += 1
             for key_hash, (_, key) in list(self._entries.items()):
                 if key.id == key_id:
                     del self._entries[key_hash]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
 
 
 class FinishedTaskCache:

@@ -56,13 +56,14 @@ def authenticate_caller(
     key_hash = hash_secret(secret)
     found = context.key_cache.get(key_hash)
     if found is None:
+        generation = context.key_cache.generation
         if conn is not None:
             found = find_key(conn, key_hash)
         else:
             with context.db.read() as own:
                 found = find_key(own, key_hash)
         if found is not None:
-            context.key_cache.put(key_hash, found)
+            context.key_cache.put(key_hash, found, generation)
     key = ensure_active(found)
     if needs_touch(key):
         # Bookkeeping only: when the write lock is busy, record the use next time.

@@ -142,11 +142,9 @@ def revoke_key_post(
         revoked = revoke_key(conn, user.account.id, key_id)
     if not revoked:
         raise PageError(404, "No such key", "There is no active key with that id on your account.")
-    # An API process may keep recently used keys in memory for a moment; drop this
-    # one here so "revoke" takes effect at once in this process (others expire theirs).
-    key_cache = getattr(context, "key_cache", None)
-    if key_cache is not None:
-        key_cache.forget(key_id)
+    # API processes keep recently used keys in memory for a moment: drop this one
+    # here, and tell the other replicas (services/invalidation.py).
+    context.key_revoked(key_id)
     return see_other("/dashboard/keys")
 
 

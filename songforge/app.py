@@ -60,7 +60,10 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         app.router.routes.append(route)
     _include_dashboard(app)
     app.add_middleware(
-        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, metrics=context.metrics
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=context.metrics,
+        hsts=settings.production,
     )
     return app
 

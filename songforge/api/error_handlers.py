@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from songforge.errors import ApiError, error_body
+from songforge.text_safety import scrub_surrogates
 
 log = logging.getLogger("songforge.api")
 
@@ -20,6 +21,7 @@ _STATUS_TYPES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "invalid_request",
+    415: "invalid_request",
     429: "rate_limit",
 }
 
@@ -37,7 +39,11 @@ def _respond(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     # X-Request-Id is added by RequestContextMiddleware, to every answer.
-    return JSONResponse(error_body(status, type, message, param), status, headers=headers)
+    # Messages may quote what the client sent; never let that make the answer fail.
+    body = error_body(
+        status, type, scrub_surrogates(message), scrub_surrogates(param) if param else param
+    )
+    return JSONResponse(body, status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -70,9 +76,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The last resort: RequestContextMiddleware answers unexpected errors (and
+        # keeps the connection); this runs only when that middleware itself fails,
+        # outside it (in Starlette's ServerErrorMiddleware), so it adds the id itself.
         log.exception("unhandled error, request id %s", _request_id(request))
-        # This handler runs outside RequestContextMiddleware (in Starlette's
-        # ServerErrorMiddleware), so it adds the request id itself.
         return _respond(
             request,
             500,

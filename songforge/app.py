@@ -12,6 +12,7 @@ from songforge import __version__
 from songforge.api import catalog, music, ops, tasks
 from songforge.api.error_handlers import install_error_handlers
 from songforge.api.middleware import RequestContextMiddleware
+from songforge.api.proxies import TrustedProxies
 from songforge.context import AppContext
 from songforge.db.migrate import upgrade_to_head
 from songforge.db.tables import tasks as tasks_table
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         max_body_bytes=settings.max_body_bytes,
         metrics=context.metrics,
         hsts=settings.production,
+        proxies=TrustedProxies(settings.trusted_proxies),
     )
     return app
 

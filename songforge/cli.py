@@ -28,6 +28,7 @@ def _database(settings: Settings):  # type: ignore[no-untyped-def]
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from songforge.api.proxies import SERVER_OPTIONS
     from songforge.app import create_app
     from songforge.bootstrap import admin_sign_in_text, bootstrap_if_empty, quickstart_text
     from songforge.context import AppContext
@@ -59,7 +60,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         supervisor = WorkerSupervisor(settings, settings.workers, settings.worker_models)
         supervisor.start()
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+            **SERVER_OPTIONS,
+        )
     finally:
         if supervisor is not None:
             supervisor.stop()

@@ -22,6 +22,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from songforge.api.proxies import TrustedProxies
 from songforge.errors import error_body
 from songforge.metrics import Metrics
 
@@ -55,12 +56,19 @@ async def _send_error(send: Send, status: int, type: str, message: str) -> None:
 
 class RequestContextMiddleware:
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, metrics: Metrics, hsts: bool = False
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        metrics: Metrics,
+        hsts: bool = False,
+        proxies: TrustedProxies | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
         self.hsts = hsts
+        self.proxies = proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,6 +80,8 @@ class RequestContextMiddleware:
         # Keep a caller's id when it is sane, so logs on both sides line up.
         request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else "req_" + secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = request_id
+        if self.proxies and scope.get("client"):
+            self._apply_proxy_headers(scope, headers)
         status_holder: dict[str, Any] = {"status": 500, "started": False}
         extra_headers = [(b"x-request-id", request_id.encode())]
         if self.hsts:
@@ -120,6 +130,17 @@ class RequestContextMiddleware:
                     f"Internal error; quote request id {request_id} when reporting it",
                 )
         self._observe(scope, status_holder["status"], started)
+
+    def _apply_proxy_headers(self, scope: Scope, headers: dict[bytes, bytes]) -> None:
+        assert self.proxies is not None
+        peer, port = scope["client"]
+        if not self.proxies.trusts(peer):
+            return
+        forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1")
+        scope["client"] = (self.proxies.client_address(peer, forwarded), port)
+        proto = headers.get(b"x-forwarded-proto", b"").decode("latin-1").split(",")[-1].strip()
+        if proto in ("http", "https"):
+            scope["scheme"] = proto
 
     def _too_large(self) -> str:
         return f"Request body is larger than {self.max_body_bytes // 1024} KiB"

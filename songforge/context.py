@@ -40,14 +40,17 @@ class AppContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
+        metrics = Metrics()
         return cls(
             settings=settings,
             db=Database(settings.resolved_database_url()),
             catalog=load_catalog(settings.catalog_path),
             storage=build_storage(settings),
             signer=LinkSigner(settings.resolved_secret_key(), settings.audio_link_ttl_seconds),
-            rate_limiter=build_rate_limiter(settings.rate_limit_backend),
-            metrics=Metrics(),
+            rate_limiter=build_rate_limiter(
+                settings.rate_limit_backend, on_error=metrics.rate_limit_backend_errors.inc
+            ),
+            metrics=metrics,
         )
 
     @property

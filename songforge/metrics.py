@@ -55,6 +55,11 @@ class Metrics:
         self.tasks_created = Counter(
             "songforge_tasks_created", "Tasks created by model", ["model"], registry=self.registry
         )
+        self.rate_limit_backend_errors = Counter(
+            "songforge_rate_limit_backend_errors",
+            "Rate-limit checks that could not reach the shared backend (counted in memory)",
+            registry=self.registry,
+        )
 
     def observe_request(self, method: str, route: str, status: int, started: float) -> None:
         # Label lookups cost more than the increments; keep the children.

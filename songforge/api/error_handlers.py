@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from songforge.errors import ApiError, error_body
@@ -24,6 +25,14 @@ _STATUS_TYPES = {
     415: "invalid_request",
     429: "rate_limit",
 }
+
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def _database_unreachable(exc: DBAPIError) -> bool:
+    """Connection lost or refused (or SQLite's lock wait ran out), as opposed to a bug."""
+    return bool(exc.connection_invalidated) or isinstance(exc, (OperationalError, InterfaceError))
 
 
 def _request_id(request: Request) -> str:
@@ -73,6 +82,19 @@ def install_error_handlers(app: FastAPI) -> None:
         param = ".".join(location) or None
         message = str(first.get("msg", "Invalid parameters"))
         return _respond(request, 400, "invalid_request", f"Invalid parameters: {message}", param)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not _database_unreachable(exc):
+            raise exc  # a bug, not an outage: RequestContextMiddleware answers 500
+        log.warning("database unreachable, request id %s: %s", _request_id(request), exc.orig)
+        return _respond(
+            request,
+            503,
+            "service_unavailable",
+            "The service cannot reach its database right now; nothing was done. Try again shortly.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -37,10 +37,16 @@ def readyz(request: Request) -> Any:
     workers = context.live_workers() if database_ok else {}
     models = {spec.id: {"live_workers": workers.get(spec.id, 0)} for spec in context.catalog}
     ready = database_ok and any(workers.get(spec.id, 0) for spec in context.catalog)
+    rate_limit = context.rate_limiter.health()
     return JSONResponse(
         {
             "status": "ready" if ready else "not_ready",
             "database": "ok" if database_ok else "unreachable",
+            # "ok" (shared Redis), "memory" (one process, configured so), or why the
+            # shared backend is not answering. Not a reason to stop taking traffic:
+            # limits are then counted per process (services/rate_limits.py).
+            "rate_limit": rate_limit,
+            "degraded": [] if rate_limit in ("ok", "memory") else ["rate_limit"],
             "models": models,
         },
         status_code=200 if ready else 503,

@@ -1,0 +1,94 @@
+"""GET /metrics: the figures an operator alerts on (issue 10, point 5), over real HTTP."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import LiveServer
+from tests.fakes import gated_tone_engine
+
+BODY = {"model": "minimax-music", "prompt": "calm piano", "seed": 9}
+
+
+def samples(server: LiveServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with server.client() as client:
+        text = client.get("/metrics").text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(found: dict[Any, float], name: str, **labels: str) -> float | None:
+    return found.get((name, tuple(sorted(labels.items()))))
+
+
+def test_queue_workers_outcomes_speed_and_holds(server_factory: Any, database_url: str) -> None:
+    engine = gated_tone_engine()  # holds the first task at its gate
+    server: LiveServer = server_factory(database_url, engines={"minimax-music": engine})
+    with server.client() as client:
+        ids = [client.post("/api/v1/audio/music", json=BODY).json()["data"]["task_id"]]
+        while client.get(f"/api/v1/tasks/{ids[0]}").json()["data"]["stage"] == "queued":
+            time.sleep(0.02)
+        ids.append(client.post("/api/v1/audio/music", json=BODY).json()["data"]["task_id"])
+        canceled = client.post("/api/v1/audio/music", json=BODY).json()["data"]["task_id"]
+        assert client.post(f"/api/v1/tasks/{canceled}/cancel").status_code == 200
+
+    queued = samples(server)
+    assert value(queued, "songforge_queue_depth", model="minimax-music") == 1
+    age = value(queued, "songforge_queue_oldest_age_seconds", model="minimax-music")
+    assert age is not None and age >= 0
+    assert value(queued, "songforge_holds_outstanding") == 2
+    assert value(queued, "songforge_credits_held") == 60
+    assert (
+        value(
+            queued,
+            "songforge_task_outcomes_last_hour",
+            model="minimax-music",
+            status="failed",
+            error_type="canceled",
+        )
+        == 1
+    )
+
+    assert engine.gate is not None
+    engine.gate.set()
+    for task_id in ids:
+        assert server.wait_for(task_id)["status"] == "completed"
+    done = samples(server)
+    assert value(done, "songforge_live_workers", model="minimax-music") == 1
+    assert value(done, "songforge_queue_depth", model="minimax-music") is None
+    assert value(done, "songforge_holds_outstanding") == 0
+    assert value(done, "songforge_credits_held") == 0
+    assert (
+        value(
+            done,
+            "songforge_task_outcomes_last_hour",
+            model="minimax-music",
+            status="completed",
+            error_type="",
+        )
+        == 2
+    )
+    speed = value(done, "songforge_engine_seconds_per_audio_second", model="minimax-music")
+    assert speed is not None and speed > 0
+
+
+def test_client_and_server_errors_are_counted(sqlite_server: LiveServer) -> None:
+    with sqlite_server.client() as client:
+        client.get("/api/v1/tasks?limit=%C2%B2")
+    found = samples(sqlite_server)
+    assert (
+        value(
+            found,
+            "songforge_http_requests_total",
+            method="GET",
+            route="/api/v1/tasks",
+            status="400",
+        )
+        == 1
+    )

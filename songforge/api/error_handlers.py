@@ -30,9 +30,27 @@ _STATUS_TYPES = {
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 
+# SQLSTATE classes of a server that is away: 08 connection exceptions, 57P admin or
+# crash shutdown and "cannot connect now" (starting up or in recovery).
+_AWAY_SQLSTATES = ("08", "57P")
+_SQLITE_BUSY = ("database is locked", "unable to open database file")
+
+
 def _database_unreachable(exc: DBAPIError) -> bool:
-    """Connection lost or refused (or SQLite's lock wait ran out), as opposed to a bug."""
-    return bool(exc.connection_invalidated) or isinstance(exc, (OperationalError, InterfaceError))
+    """Connection lost or refused (or SQLite's lock wait ran out), as opposed to a bug
+    such as a missing table, which stays a 500."""
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith(_AWAY_SQLSTATES)
+    message = str(exc.orig)
+    if "sqlite" in type(exc.orig).__module__:
+        return message.startswith(_SQLITE_BUSY)
+    # psycopg reports a failed connection attempt without a SQLSTATE.
+    return True
 
 
 def _request_id(request: Request) -> str:

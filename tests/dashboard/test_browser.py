@@ -329,7 +329,9 @@ def sign_up(page: Any) -> str:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    page.wait_for_url(re.compile(r"/dashboard$"))
+    # Sign-up starts no session (its answer must not tell whether the email was new).
+    page.wait_for_url(re.compile(r"/signin\?signed_up=1$"))
+    sign_in(page, email)
     return email
 
 

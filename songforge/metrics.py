@@ -3,6 +3,7 @@ api/middleware.py) and its latency, plus operator figures read at scrape time.""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+log = logging.getLogger("songforge.metrics")
 
 
 class _FiguresCollector(Collector):
@@ -22,7 +25,9 @@ class _FiguresCollector(Collector):
         try:
             figures = self._read()
         except Exception:
-            # The database is down: /readyz and the 5xx counters say so.
+            # Usually the database is down (/readyz says so); logged, since a scrape
+            # that silently loses its figures hides whatever else went wrong.
+            log.warning("operator figures unavailable for this scrape", exc_info=True)
             return []
         task_gauge = GaugeMetricFamily(
             "songforge_tasks",

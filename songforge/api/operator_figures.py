@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 
 from songforge.db.tables import accounts, tasks
 from songforge.db.types import utcnow
-from songforge.services.task_records import COMPLETED, IN_PROGRESS
+from songforge.services.task_records import COMPLETED, FAILED, IN_PROGRESS
+from songforge.text_safety import scrub_surrogates
 
 RECENT = timedelta(hours=1)
 # Enough finished runs per scrape to measure the engine's speed.
@@ -57,13 +58,23 @@ def read_figures(context: Any) -> OperatorFigures:
             figures.queue_depth[model] = int(count)
             if oldest is not None:
                 figures.oldest_queued_seconds[model] = max(0.0, (now - oldest).total_seconds())
-        error_type = tasks.c.error["type"].as_string()
-        for model, status, kind, count in conn.execute(
-            select(tasks.c.model, tasks.c.status, error_type, func.count())
-            .where(tasks.c.status != IN_PROGRESS, tasks.c.finished_at >= since)
-            .group_by(tasks.c.model, tasks.c.status, error_type)
+        for model, count in conn.execute(
+            select(tasks.c.model, func.count())
+            .where(tasks.c.status == COMPLETED, tasks.c.finished_at >= since)
+            .group_by(tasks.c.model)
         ):
-            figures.outcomes[(model, status, kind or "")] = int(count)
+            figures.outcomes[(model, COMPLETED, "")] = int(count)
+        # Error types are read in Python, not with SQL JSON operators: PostgreSQL's
+        # parse the whole document, and one old row with a lone surrogate escape in
+        # its message would make every scrape fail.
+        for model, error in conn.execute(
+            select(tasks.c.model, tasks.c.error).where(
+                tasks.c.status == FAILED, tasks.c.finished_at >= since
+            )
+        ):
+            kind = error.get("type") if isinstance(error, dict) else None
+            key = (model, FAILED, scrub_surrogates(kind) if isinstance(kind, str) else "")
+            figures.outcomes[key] = figures.outcomes.get(key, 0) + 1
         run: dict[str, float] = {}
         audio: dict[str, float] = {}
         for model, started, finished, output in conn.execute(
@@ -75,7 +86,7 @@ def read_figures(context: Any) -> OperatorFigures:
             )
             .limit(SPEED_SAMPLE_ROWS)
         ):
-            seconds = (output or {}).get("duration_seconds")
+            seconds = output.get("duration_seconds") if isinstance(output, dict) else None
             if not isinstance(seconds, int | float) or seconds <= 0 or finished is None:
                 continue
             run[model] = run.get(model, 0.0) + (finished - started).total_seconds()

@@ -6,7 +6,9 @@ import time
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
 
+from songforge.db.tables import tasks
 from tests.conftest import LiveServer
 from tests.fakes import gated_tone_engine
 
@@ -89,6 +91,32 @@ def test_client_and_server_errors_are_counted(sqlite_server: LiveServer) -> None
             method="GET",
             route="/api/v1/tasks",
             status="400",
+        )
+        == 1
+    )
+
+
+def test_a_stored_lone_surrogate_cannot_empty_the_scrape(live_server: LiveServer) -> None:
+    # PostgreSQL's JSON operators parse the whole document and refuse a lone
+    # surrogate escape: the figures must not depend on them.
+    with live_server.client() as client:
+        task_id = client.post("/api/v1/audio/music", json=BODY).json()["data"]["task_id"]
+    assert live_server.wait_for(task_id)["status"] == "completed"
+    with live_server.db.write() as conn:
+        conn.execute(
+            update(tasks)
+            .where(tasks.c.id == task_id)
+            .values(status="failed", error={"type": "engine_error", "message": "bad \udfb5"})
+        )
+    found = samples(live_server)
+    assert value(found, "songforge_live_workers", model="minimax-music") == 1
+    assert (
+        value(
+            found,
+            "songforge_task_outcomes_last_hour",
+            model="minimax-music",
+            status="failed",
+            error_type="engine_error",
         )
         == 1
     )

@@ -33,12 +33,15 @@ def _metric(text: str, name: str) -> float:
 
 
 def test_rate_limit_backend_down_fails_open_per_process_and_readyz_says_so(
-    server_factory: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    server_factory: Any,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(rate_limits, "RETRY_SECONDS", 0.2)
     with own_redis() as redis_server:
         server: LiveServer = server_factory(
-            rate_limit_backend=redis_server.url, rate_limit_per_minute=5
+            database_url, rate_limit_backend=redis_server.url, rate_limit_per_minute=5
         )
         with server.client() as client:
             assert client.get("/api/v1/account").status_code == 200

@@ -6,28 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy import func, select
 
 from songforge import __version__
 from songforge.api import catalog, music, ops, tasks
 from songforge.api.error_handlers import install_error_handlers
 from songforge.api.middleware import RequestContextMiddleware
+from songforge.api.operator_figures import read_figures
+from songforge.api.proxies import TrustedProxies
 from songforge.context import AppContext
 from songforge.db.migrate import upgrade_to_head
-from songforge.db.tables import tasks as tasks_table
-from songforge.services.task_records import IN_PROGRESS
 from songforge.settings import Settings
-
-
-def _queue_figures(context: AppContext) -> tuple[dict[tuple[str, str, str], int], dict[str, int]]:
-    with context.db.read() as conn:
-        rows = conn.execute(
-            select(tasks_table.c.model, tasks_table.c.status, tasks_table.c.stage, func.count())
-            .where(tasks_table.c.status == IN_PROGRESS)
-            .group_by(tasks_table.c.model, tasks_table.c.status, tasks_table.c.stage)
-        ).all()
-    counts = {(model, status, stage): int(n) for model, status, stage, n in rows}
-    return counts, context.live_workers()
 
 
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
@@ -36,7 +24,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         raise RuntimeError("refusing to start in production mode: " + "; ".join(problems))
     context = context or AppContext.from_settings(settings)
     upgrade_to_head(context.db)
-    context.metrics.watch_queue(lambda: _queue_figures(context))
+    context.metrics.watch_figures(lambda: read_figures(context))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -62,7 +50,11 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         app.router.routes.append(route)
     _include_dashboard(app)
     app.add_middleware(
-        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, metrics=context.metrics
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=context.metrics,
+        hsts=settings.production,
+        proxies=TrustedProxies(settings.trusted_proxies),
     )
     return app
 

@@ -28,6 +28,7 @@ def _database(settings: Settings):  # type: ignore[no-untyped-def]
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from songforge.api.proxies import SERVER_OPTIONS
     from songforge.app import create_app
     from songforge.bootstrap import (
         admin_sign_in_text,
@@ -73,6 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
         # SIGTERM: stop accepting, let requests in flight finish (at most this long).
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        **SERVER_OPTIONS,
     )
     try:
         DrainingServer(config, supervisor).run()

@@ -52,6 +52,7 @@ class AppContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
+        metrics = Metrics()
         invalidation = build_invalidation(settings.resolved_redis_url())
         return cls(
             invalidation=invalidation,
@@ -61,8 +62,10 @@ class AppContext:
             catalog=load_catalog(settings.catalog_path),
             storage=build_storage(settings),
             signer=LinkSigner(settings.resolved_secret_key(), settings.audio_link_ttl_seconds),
-            rate_limiter=build_rate_limiter(settings.rate_limit_backend),
-            metrics=Metrics(),
+            rate_limiter=build_rate_limiter(
+                settings.rate_limit_backend, on_error=metrics.rate_limit_backend_errors.inc
+            ),
+            metrics=metrics,
         )
 
     def start_listening(self) -> None:

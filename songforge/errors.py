@@ -7,7 +7,7 @@ from typing import Any
 
 # HTTP status -> the contract's error types that may go with it.
 ERROR_TYPES: dict[str, int] = {
-    "invalid_request": 400,  # also 413 for an oversized body
+    "invalid_request": 400,  # also 413 for an oversized body, 415 for a non-JSON one
     "authentication_error": 401,
     "insufficient_credits": 402,
     "permission_denied": 403,
@@ -16,6 +16,7 @@ ERROR_TYPES: dict[str, int] = {
     "idempotency_conflict": 409,
     "rate_limit": 429,
     "model_unavailable": 503,
+    "service_unavailable": 503,  # the database is unreachable; with Retry-After
     "internal_error": 500,
 }
 

@@ -1,7 +1,9 @@
-"""Prometheus metrics: request counts and latency, plus queue figures read at scrape time."""
+"""Prometheus metrics: every answer counted by status (5xx included, see
+api/middleware.py) and its latency, plus operator figures read at scrape time."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -10,29 +12,73 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+log = logging.getLogger("songforge.metrics")
 
-class _QueueCollector(Collector):
-    def __init__(self, read: Callable[[], tuple[dict[tuple[str, str, str], int], dict[str, int]]]):
+
+class _FiguresCollector(Collector):
+    """Gauges computed at scrape time from OperatorFigures (api/operator_figures.py)."""
+
+    def __init__(self, read: Callable[[], Any]):
         self._read = read
 
     def collect(self) -> Iterable[Metric]:
         try:
-            tasks, workers = self._read()
+            figures = self._read()
         except Exception:
+            # Usually the database is down (/readyz says so); logged, since a scrape
+            # that silently loses its figures hides whatever else went wrong.
+            log.warning("operator figures unavailable for this scrape", exc_info=True)
             return []
         task_gauge = GaugeMetricFamily(
             "songforge_tasks",
-            "Tasks by model, status and stage",
+            "Unfinished tasks by model, status and stage",
             labels=["model", "status", "stage"],
         )
-        for (model, status, stage), count in sorted(tasks.items()):
+        for (model, status, stage), count in sorted(figures.tasks.items()):
             task_gauge.add_metric([model, status, stage], count)
-        worker_gauge = GaugeMetricFamily(
-            "songforge_live_workers", "Workers heartbeating, per model", labels=["model"]
+        families = [task_gauge]
+        for name, help_text, values in (
+            ("songforge_live_workers", "Workers heartbeating, per model", figures.live_workers),
+            ("songforge_queue_depth", "Tasks waiting for a worker, per model", figures.queue_depth),
+            (
+                "songforge_queue_oldest_age_seconds",
+                "Age of the oldest task waiting for a worker, per model",
+                figures.oldest_queued_seconds,
+            ),
+            (
+                "songforge_engine_seconds_per_audio_second",
+                "Run seconds (engine and encoding) per second of audio made, per model, "
+                "over the last hour",
+                figures.seconds_per_audio_second,
+            ),
+        ):
+            gauge = GaugeMetricFamily(name, help_text, labels=["model"])
+            for model, value in sorted(values.items()):
+                gauge.add_metric([model], value)
+            families.append(gauge)
+        outcomes = GaugeMetricFamily(
+            "songforge_task_outcomes_last_hour",
+            "Tasks finished in the last hour by model, status and error type",
+            labels=["model", "status", "error_type"],
         )
-        for model, count in sorted(workers.items()):
-            worker_gauge.add_metric([model], count)
-        return [task_gauge, worker_gauge]
+        for (model, status, error_type), count in sorted(figures.outcomes.items()):
+            outcomes.add_metric([model, status, error_type], count)
+        families.append(outcomes)
+        families.append(
+            GaugeMetricFamily(
+                "songforge_holds_outstanding",
+                "Unfinished tasks holding credits",
+                value=figures.holds_outstanding,
+            )
+        )
+        families.append(
+            GaugeMetricFamily(
+                "songforge_credits_held",
+                "Credits held over all accounts (should equal the holds of unfinished tasks)",
+                value=figures.credits_held,
+            )
+        )
+        return families
 
 
 class Metrics:
@@ -55,6 +101,11 @@ class Metrics:
         self.tasks_created = Counter(
             "songforge_tasks_created", "Tasks created by model", ["model"], registry=self.registry
         )
+        self.rate_limit_backend_errors = Counter(
+            "songforge_rate_limit_backend_errors",
+            "Rate-limit checks that could not reach the shared backend (counted in memory)",
+            registry=self.registry,
+        )
 
     def observe_request(self, method: str, route: str, status: int, started: float) -> None:
         # Label lookups cost more than the increments; keep the children.
@@ -68,7 +119,5 @@ class Metrics:
         children[0].inc()
         children[1].observe(time.perf_counter() - started)
 
-    def watch_queue(
-        self, read: Callable[[], tuple[dict[tuple[str, str, str], int], dict[str, int]]]
-    ) -> None:
-        self.registry.register(_QueueCollector(read))
+    def watch_figures(self, read: Callable[[], Any]) -> None:
+        self.registry.register(_FiguresCollector(read))

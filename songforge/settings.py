@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # (empty: the rate-limit backend's URL when that is Redis). See docs/deploy.md.
     redis_url: str = ""
     max_body_bytes: int = 64 * 1024
+    # Comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed (per-address limits use the client behind
+    # them). Empty: no proxy is trusted, the socket's peer is the client.
+    trusted_proxies: str = ""
     idempotency_ttl_seconds: int = 24 * 3600
 
     # First run of `serve`: create an admin account with this many credits.

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 
+from songforge.api.proxies import SERVER_OPTIONS
 from songforge.app import create_app
 from songforge.context import AppContext
 from songforge.db.database import Database
@@ -179,7 +180,10 @@ class LiveServer:
 
 def run_server(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # SERVER_OPTIONS: as `songforge serve` runs it (the app, not uvicorn, reads proxy headers).
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **SERVER_OPTIONS
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -7,9 +7,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from songforge.errors import ApiError, error_body
+from songforge.text_safety import scrub_surrogates
 
 log = logging.getLogger("songforge.api")
 
@@ -20,8 +22,35 @@ _STATUS_TYPES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "invalid_request",
+    415: "invalid_request",
     429: "rate_limit",
 }
+
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+# SQLSTATE classes of a server that is away: 08 connection exceptions, 57P admin or
+# crash shutdown and "cannot connect now" (starting up or in recovery).
+_AWAY_SQLSTATES = ("08", "57P")
+_SQLITE_BUSY = ("database is locked", "unable to open database file")
+
+
+def _database_unreachable(exc: DBAPIError) -> bool:
+    """Connection lost or refused (or SQLite's lock wait ran out), as opposed to a bug
+    such as a missing table, which stays a 500."""
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith(_AWAY_SQLSTATES)
+    message = str(exc.orig)
+    if "sqlite" in type(exc.orig).__module__:
+        return message.startswith(_SQLITE_BUSY)
+    # psycopg reports a failed connection attempt without a SQLSTATE.
+    return True
 
 
 def _request_id(request: Request) -> str:
@@ -37,7 +66,11 @@ def _respond(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     # X-Request-Id is added by RequestContextMiddleware, to every answer.
-    return JSONResponse(error_body(status, type, message, param), status, headers=headers)
+    # Messages may quote what the client sent; never let that make the answer fail.
+    body = error_body(
+        status, type, scrub_surrogates(message), scrub_surrogates(param) if param else param
+    )
+    return JSONResponse(body, status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -68,11 +101,25 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(first.get("msg", "Invalid parameters"))
         return _respond(request, 400, "invalid_request", f"Invalid parameters: {message}", param)
 
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not _database_unreachable(exc):
+            raise exc  # a bug, not an outage: RequestContextMiddleware answers 500
+        log.warning("database unreachable, request id %s: %s", _request_id(request), exc.orig)
+        return _respond(
+            request,
+            503,
+            "service_unavailable",
+            "The service cannot reach its database right now; nothing was done. Try again shortly.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The last resort: RequestContextMiddleware answers unexpected errors (and
+        # keeps the connection); this runs only when that middleware itself fails,
+        # outside it (in Starlette's ServerErrorMiddleware), so it adds the id itself.
         log.exception("unhandled error, request id %s", _request_id(request))
-        # This handler runs outside RequestContextMiddleware (in Starlette's
-        # ServerErrorMiddleware), so it adds the request id itself.
         return _respond(
             request,
             500,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -10,6 +9,7 @@ from starlette.routing import Route
 
 from songforge.api.deps import authenticate_caller, get_context, json_response
 from songforge.api.envelope import success
+from songforge.api.json_body import decode_json_body, require_json_content_type
 from songforge.api.music_request import parse_music_request
 from songforge.context import AppContext
 from songforge.errors import ApiError, forbidden, invalid
@@ -21,13 +21,7 @@ router = APIRouter()
 IDEMPOTENCY_KEY_MAX = 255
 
 
-def decode_json_body(raw: bytes) -> Any:
-    if not raw.strip():
-        raise invalid("The request body is empty; send a JSON object")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise invalid(f"Malformed JSON: {exc}") from exc
+__all__ = ["create_music_task", "decode_json_body", "router", "routes"]
 
 
 def create_music_task(
@@ -96,6 +90,7 @@ async def create_music(request: Request) -> Response:
     caller = await context.db.call(
         authenticate_caller, context, request.headers.get("authorization")
     )
+    require_json_content_type(request)
     body = decode_json_body(raw)
     result = await context.db.call(
         create_music_task, context, caller.account_id, caller.key, body, idempotency_key

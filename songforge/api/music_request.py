@@ -9,6 +9,8 @@ from typing import Any
 
 from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
 from songforge.errors import invalid
+from songforge.section_tags import parse_section_tag, tag_list_for_people
+from songforge.text_safety import has_surrogate
 
 FIELDS = ("model", "prompt", "lyrics", "bitrate", "sample_rate", "seed", "duration")
 PROMPT_MAX = 2000
@@ -18,12 +20,11 @@ DURATION_MIN = 5.0
 DEFAULT_BITRATE = 256000
 DEFAULT_SAMPLE_RATE = 44100
 
-SECTION_TAG = re.compile(
-    r"^(intro|verse|pre[ -]?chorus|chorus|post[ -]?chorus|bridge|interlude|inst|"
-    r"instrumental|solo|break|build[ -]?up|hook|transition|outro)(\s*\d+)?$",
-    re.IGNORECASE,
-)
 BRACKETED = re.compile(r"\[([^\[\]\n]*)\]")
+# C0 controls but tab, line feed and carriage return; DEL; C1 controls. None of
+# them means anything in a prompt or lyrics, and NUL cannot be stored in
+# PostgreSQL text (docs/decisions/0005-hardening.md).
+CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -55,18 +56,35 @@ def _is_int(value: Any) -> bool:
 
 def default_seed(prompt: str, lyrics: str) -> int:
     """The same request without a seed makes the same song."""
-    digest = hashlib.sha256(f"{prompt}\x00{lyrics}".encode()).digest()
+    # surrogatepass: validation refuses lone surrogates, but this must never raise.
+    digest = hashlib.sha256(f"{prompt}\x00{lyrics}".encode("utf-8", "surrogatepass")).digest()
     return int.from_bytes(digest[:4], "big")
+
+
+def check_text(value: str, field: str) -> None:
+    """Refuse text that is not valid Unicode, or that carries control characters."""
+    if has_surrogate(value):
+        raise invalid(
+            f"'{field}' must be valid Unicode: a lone UTF-16 surrogate (half of an emoji "
+            "cut in two?) is not a character",
+            field,
+        )
+    found = CONTROL_CHARACTER.search(value)
+    if found:
+        raise invalid(
+            f"'{field}' must not contain control characters (found U+{ord(found.group()):04X} "
+            f"at position {found.start()}); tab, line feed and carriage return are allowed",
+            field,
+        )
 
 
 def check_lyrics_tags(lyrics: str) -> None:
     for match in BRACKETED.finditer(lyrics):
         tag = match.group(1).strip()
-        if not SECTION_TAG.match(tag):
+        if parse_section_tag(tag) is None:
             raise invalid(
-                f"Unknown section tag [{tag}] in lyrics; use [Intro], [Verse], [Pre Chorus], "
-                "[Chorus], [Post Chorus], [Bridge], [Interlude], [Inst], [Solo], [Break], "
-                "[Build Up], [Hook], [Transition] or [Outro] (optionally numbered, e.g. [Verse 2])",
+                f"Unknown section tag [{tag}] in lyrics; use {tag_list_for_people()} "
+                "(optionally numbered, e.g. [Verse 2])",
                 "lyrics",
             )
 
@@ -84,12 +102,14 @@ def parse_music_request(body: Any, *, max_duration: float | None = None) -> Musi
         raise invalid("'model' is required", "model")
     if not isinstance(model, str) or not model.strip():
         raise invalid("'model' must be a non-empty string", "model")
+    check_text(model, "model")
 
     prompt = body.get("prompt")
     if prompt is None:
         raise invalid("'prompt' is required", "prompt")
     if not isinstance(prompt, str):
         raise invalid("'prompt' must be a string", "prompt")
+    check_text(prompt, "prompt")
     prompt = prompt.strip()
     if not 1 <= len(prompt) <= PROMPT_MAX:
         raise invalid(f"'prompt' must be 1 to {PROMPT_MAX} characters after trimming", "prompt")
@@ -101,6 +121,7 @@ def parse_music_request(body: Any, *, max_duration: float | None = None) -> Musi
         raise invalid("'lyrics' must be a string", "lyrics")
     if len(lyrics) > LYRICS_MAX:
         raise invalid(f"'lyrics' must be at most {LYRICS_MAX} characters", "lyrics")
+    check_text(lyrics, "lyrics")
     check_lyrics_tags(lyrics)
 
     bitrate = body.get("bitrate", DEFAULT_BITRATE)

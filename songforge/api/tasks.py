@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -23,6 +24,12 @@ from songforge.services.task_records import STATUSES, TaskRecord
 from songforge.services.tasks import cancel_task, get_task_for, list_tasks
 
 router = APIRouter()
+
+# ASCII digits only: str.isdigit() is also true for "²", which int() refuses.
+_LIMIT = re.compile(r"^[0-9]{1,3}$")
+# Our cursors are ~110 URL-safe base64 characters; anything longer is not one of
+# them, and a short bound keeps whatever it decodes to small (no deep nesting).
+_CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 def base_url(context: AppContext, request: Request) -> str:
@@ -94,9 +101,11 @@ def get_tasks(
         raise invalid(f"'status' must be one of {', '.join(STATUSES)}", "status")
     size = 20
     if limit is not None:
-        if not limit.isdigit() or not 1 <= int(limit) <= 100:
+        if not _LIMIT.fullmatch(limit) or not 1 <= int(limit) <= 100:
             raise invalid("'limit' must be an integer from 1 to 100", "limit")
         size = int(limit)
+    if cursor is not None and not _CURSOR.fullmatch(cursor):
+        raise invalid("Invalid cursor; pass the next_cursor of a previous page", "cursor")
     with context.db.read() as conn:
         page = list_tasks(
             conn, caller.account_id, status=status, model=model, limit=size, cursor=cursor

@@ -11,27 +11,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-# Canonical section kinds; instrumental kinds never carry sung lines.
+from songforge.section_tags import parse_section_tag
+
+# The composer's section kind for each tag of the one list (songforge.section_tags).
 TAG_KINDS: dict[str, str] = {
     "intro": "intro",
     "verse": "verse",
-    "prechorus": "pre-chorus",
+    "pre chorus": "pre-chorus",
     "chorus": "chorus",
-    "postchorus": "post-chorus",
+    "post chorus": "post-chorus",
     "bridge": "bridge",
     "interlude": "interlude",
     "inst": "interlude",
-    "instrumental": "interlude",
     "solo": "solo",
     "break": "break",
-    "buildup": "build-up",
-    "build": "build-up",
+    "build up": "build-up",
     "hook": "chorus",
-    "refrain": "chorus",
     "transition": "transition",
     "outro": "outro",
-    "ending": "outro",
-    "end": "outro",
 }
 INSTRUMENTAL_KINDS = frozenset({"interlude", "solo", "break", "transition"})
 
@@ -62,15 +59,8 @@ class LyricSection:
 
 def tag_kind(tag: str) -> str | None:
     """ "Pre Chorus 2" -> "pre-chorus"; None when it is not a section tag."""
-    key = re.sub(r"[^a-z]", "", tag.lower())
-    if not key:
-        return None
-    if key in TAG_KINDS:
-        return TAG_KINDS[key]
-    for name, kind in TAG_KINDS.items():
-        if key.startswith(name) and len(name) >= 4:
-            return kind
-    return None
+    parsed = parse_section_tag(tag)
+    return TAG_KINDS[parsed[0]] if parsed is not None else None
 
 
 def split_words(line: str) -> tuple[str, ...]:

@@ -1,8 +1,22 @@
-"""Sign-up, sign-in and sign-out."""
+"""Sign-up, sign-in and sign-out.
+
+Sign-in limits (docs/decisions/0005-hardening.md): a stranger must not be able to
+keep an account's owner out. Attempts are counted per email *and* client address
+together, per client address across emails, and per email across every client
+that has no device cookie for it; a browser that once signed in to the email
+carries that cookie and is counted on its own, so a flood of wrong passwords from
+elsewhere never locks the owner out of a browser they have used before.
+
+Sign-up answers the same whether the email has an account or not (a redirect to
+the sign-in page with the same notice), so it cannot be used to find out who has one.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+from contextlib import suppress
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -36,12 +50,71 @@ from songforge.services.orders import grant_credits
 router = APIRouter()
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
-# Per client address and per email; enough for a person, too few for guessing.
+# Per email and client together (and per email on a known device); enough for a
+# person, too few for guessing. The other limits are multiples of it.
 SIGN_IN_ATTEMPTS_PER_MINUTE = 10
+# One client address, all emails together (one machine spraying many accounts).
+CLIENT_ATTEMPTS_FACTOR = 4
+# One email, all clients without its device cookie together (guessing from many
+# addresses). This one a stranger can exhaust; the device cookie is the way round it.
+UNKNOWN_DEVICES_FACTOR = 3
+DEVICE_COOKIE_DAYS = 365
+SIGNED_UP_NOTICE = (
+    "If this email was new here, its account is ready: sign in with the password you "
+    "chose. If it already had an account, sign in with that account's password."
+)
 
 
 def _client_address(request: Request) -> str:
+    # The peer, or the client behind a trusted proxy (api/proxies.py).
     return request.client.host if request.client else "unknown"
+
+
+def _email_key(email: str) -> str:
+    # Rate-limit keys may live in a shared Redis: no email addresses in them.
+    return hashlib.sha256(email.encode()).hexdigest()[:32]
+
+
+def _device_cookie_name(request: Request) -> str:
+    return "__Secure-sf_device" if context_of(request).settings.production else "sf_device"
+
+
+def _device_token(request: Request, email: str) -> str:
+    """Proof that this browser once signed in to ``email`` (an HMAC of it)."""
+    secret = context_of(request).settings.resolved_secret_key().encode()
+    return hmac.new(secret, f"signin-device:{email}".encode(), hashlib.sha256).hexdigest()
+
+
+def _known_device(request: Request, email: str) -> bool:
+    given = request.cookies.get(_device_cookie_name(request), "")
+    return given.isascii() and hmac.compare_digest(given, _device_token(request, email))
+
+
+def _failure_keys(request: Request, email: str) -> list[tuple[str, int]]:
+    """The counters of failed sign-ins this attempt is judged by, with their limits."""
+    per_pair = SIGN_IN_ATTEMPTS_PER_MINUTE
+    email_key = _email_key(email)
+    if _known_device(request, email):
+        # Counted apart from strangers: only the owner's own browsers share this.
+        return [(f"dashboard-signin-device:{email_key}", per_pair)]
+    client = _client_address(request)
+    return [
+        (f"dashboard-signin-ip:{client}", CLIENT_ATTEMPTS_FACTOR * per_pair),
+        (f"dashboard-signin-pair:{email_key}:{client}", per_pair),
+        (f"dashboard-signin-email:{email_key}", UNKNOWN_DEVICES_FACTOR * per_pair),
+    ]
+
+
+def _sign_in_allowed(request: Request, email: str) -> bool:
+    # Only failures are counted: signing in successfully costs nothing.
+    limiter = context_of(request).rate_limiter
+    return all(limiter.count(key) < limit for key, limit in _failure_keys(request, email))
+
+
+def _count_failure(request: Request, email: str) -> None:
+    limiter = context_of(request).rate_limiter
+    for key, limit in _failure_keys(request, email):
+        limiter.hit(key, limit)
 
 
 def _signed_in_response(request: Request, account_id: str, next_path: str) -> Response:
@@ -63,7 +136,10 @@ def sign_in_page(request: Request, visitor: OptionalVisitor, next: str = "") -> 
     # Shown even to a signed-in visitor: signing in again switches account, and
     # always with a new session id.
     target = safe_next(next)
-    return render(request, "signin.html", title="Sign in", next=target, email="", error=None)
+    notice = SIGNED_UP_NOTICE if request.query_params.get("signed_up") else None
+    return render(
+        request, "signin.html", title="Sign in", next=target, email="", error=None, notice=notice
+    )
 
 
 @router.post("/signin")
@@ -72,13 +148,7 @@ def sign_in(request: Request, form: CheckedForm) -> Response:
     email = form_text(form, "email").strip().lower()
     password = form_text(form, "password")
     target = safe_next(form_text(form, "next"))
-    limiter = context.rate_limiter
-    if not (
-        limiter.hit(
-            f"dashboard-signin-ip:{_client_address(request)}", 4 * SIGN_IN_ATTEMPTS_PER_MINUTE
-        ).allowed
-        and limiter.hit(f"dashboard-signin-email:{email}", SIGN_IN_ATTEMPTS_PER_MINUTE).allowed
-    ):
+    if not _sign_in_allowed(request, email):
         return render(
             request,
             "signin.html",
@@ -92,6 +162,7 @@ def sign_in(request: Request, form: CheckedForm) -> Response:
         account = find_account_by_email(conn, email) if email else None
         stored = stored_hash_for(conn, account.id) if account else None
     if account is None or not verify_password(stored, password):
+        _count_failure(request, email)
         return render(
             request,
             "signin.html",
@@ -104,7 +175,17 @@ def sign_in(request: Request, form: CheckedForm) -> Response:
     if stored is not None and needs_rehash(stored):
         with context.db.write() as conn:
             set_password(conn, account.id, password)
-    return _signed_in_response(request, account.id, target)
+    response = _signed_in_response(request, account.id, target)
+    response.set_cookie(
+        _device_cookie_name(request),
+        _device_token(request, email),
+        max_age=DEVICE_COOKIE_DAYS * 86400,
+        path="/signin",
+        httponly=True,
+        samesite="strict",
+        secure=context.settings.production,
+    )
+    return response
 
 
 @router.get("/signup")
@@ -166,28 +247,18 @@ def sign_up(request: Request, form: CheckedForm) -> Response:
         return _sign_up_form(
             request, status=429, email=email, name=name, error="Too many sign-ups; wait a minute."
         )
+    # Hashed either way, so that both answers take as long.
     password_hash = hash_password(password)
-    try:
-        with context.db.write() as conn:
-            if find_account_by_email(conn, email) is not None:
-                raise _EmailTaken
-            account = create_account(
-                conn, email=email, display_name=name, password_hash=password_hash
-            )
-            bonus = context.settings.signup_bonus_credits
-            if bonus > 0:
-                grant_credits(
-                    conn, account.id, bonus, provider="signup_bonus", note="sign-up bonus"
-                )
-    except (_EmailTaken, IntegrityError):
-        return _sign_up_form(
-            request,
-            status=400,
-            email=email,
-            name=name,
-            error="An account with this email already exists. Sign in instead.",
-        )
-    return _signed_in_response(request, account.id, "/dashboard")
+    with suppress(_EmailTaken, IntegrityError), context.db.write() as conn:
+        if find_account_by_email(conn, email) is not None:
+            raise _EmailTaken
+        account = create_account(conn, email=email, display_name=name, password_hash=password_hash)
+        bonus = context.settings.signup_bonus_credits
+        if bonus > 0:
+            grant_credits(conn, account.id, bonus, provider="signup_bonus", note="sign-up bonus")
+    # The same answer whether the email was new or not: no session here, the
+    # owner of the password signs in next.
+    return see_other("/signin?signed_up=1")
 
 
 class _EmailTaken(Exception):

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 30000
+CONNECT_TIMEOUT_SECONDS = 5
 # Set while Database.call runs work inline on the event loop (see write()).
 _inline = threading.local()
 
@@ -43,6 +44,8 @@ class Database:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            # A server that does not answer must not hang a request (issue 10).
+            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
         self.engine: Engine = create_engine(url, **kwargs)
         # SQLite has one writer: queue this process's writers on a lock rather than
         # on SQLite's busy handler, which sleeps in coarse steps.

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from songforge.engines.base import EngineUnavailable, GenerationRequest
+from songforge.section_tags import parse_section_tag
 
 if TYPE_CHECKING:
     import torch
@@ -230,24 +231,9 @@ def deliver(
     return resample(samples, native_rate, target_rate)
 
 
-# Section tags of our API (api.md), numbered or not, in any case.
-SECTION_TAGS = (
-    "intro",
-    "verse",
-    "pre chorus",
-    "chorus",
-    "post chorus",
-    "bridge",
-    "interlude",
-    "inst",
-    "solo",
-    "break",
-    "build up",
-    "hook",
-    "transition",
-    "outro",
-)
-_TAG_RE = re.compile(r"\[\s*([A-Za-z][A-Za-z \-]*?)\s*(\d+)?\s*\]")
+# A bracketed candidate; songforge.section_tags decides whether it is a tag
+# (the one list that validation uses too).
+_TAG_RE = re.compile(r"\[([^\[\]\n]*)\]")
 # Special tokens of the Qwen tokenizers both models use; user text must never
 # carry them into the prompt template (they would end the caption or lyrics early).
 _SPECIAL_TOKEN_RE = re.compile(r"<\|[^|<>]*\|>")
@@ -278,25 +264,16 @@ def parse_lyrics(lyrics: str) -> list[LyricLine]:
         rest = raw
         while rest.strip():
             match = _TAG_RE.search(rest)
-            if match is None or _canonical_tag(match.group(1)) is None:
+            tag = parse_section_tag(match.group(1)) if match is not None else None
+            if match is None or tag is None:
                 lines.append(LyricLine(text=" ".join(rest.split())))
                 break
             before = rest[: match.start()]
             if before.strip():
                 lines.append(LyricLine(text=" ".join(before.split())))
-            number = int(match.group(2)) if match.group(2) else None
-            lines.append(LyricLine(tag=_canonical_tag(match.group(1)), number=number))
+            lines.append(LyricLine(tag=tag[0], number=tag[1]))
             rest = rest[match.end() :]
     return lines
-
-
-def _canonical_tag(name: str) -> str | None:
-    words = " ".join(name.replace("-", " ").lower().split())
-    compact = words.replace(" ", "")
-    for tag in SECTION_TAGS:
-        if compact == tag.replace(" ", ""):
-            return tag
-    return None
 
 
 def has_sung_text(lines: Iterable[LyricLine]) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from songforge.db.tables import tasks
+from songforge.text_safety import scrub_value
 
 IN_PROGRESS = "IN_PROGRESS"
 COMPLETED = "completed"
@@ -50,17 +51,19 @@ class TaskRecord:
 
 
 def record_from_row(row: Any) -> TaskRecord:
+    # Text is scrubbed on the way out: a row stored before the edge refused lone
+    # surrogates must not make any answer (API, dashboard, worker) fail.
     m = row._mapping
     return TaskRecord(
         id=m["id"],
         account_id=m["account_id"],
         api_key_id=m["api_key_id"],
         model=m["model"],
-        input=dict(m["input"]),
+        input=scrub_value(dict(m["input"])),
         status=m["status"],
         stage=m["stage"],
         progress=int(m["progress"]),
-        stage_detail=m["stage_detail"],
+        stage_detail=scrub_value(m["stage_detail"]),
         priority=int(m["priority"]),
         attempt=int(m["attempt"]),
         max_attempts=int(m["max_attempts"]),
@@ -73,8 +76,8 @@ def record_from_row(row: Any) -> TaskRecord:
         credits_held=int(m["credits_held"]),
         credits_charged=int(m["credits_charged"]),
         credits_refunded=int(m["credits_refunded"]),
-        error=dict(m["error"]) if m["error"] is not None else None,
-        output=dict(m["output"]) if m["output"] is not None else None,
+        error=scrub_value(dict(m["error"])) if m["error"] is not None else None,
+        output=scrub_value(dict(m["output"])) if m["output"] is not None else None,
         storage_key=m["storage_key"],
         expected_finish_at=m.get("expected_finish_at"),
     )

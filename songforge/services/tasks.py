@@ -209,7 +209,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, task_id = json.loads(base64.urlsafe_b64decode(padded))
         return datetime.fromisoformat(created), str(task_id)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise invalid("Invalid cursor", "cursor") from exc
 
 

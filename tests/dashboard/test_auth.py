@@ -102,9 +102,6 @@ def test_sign_up_refuses_bad_input_and_duplicate_email(
     short = other.sign_up(password="short")
     assert short.status_code == 400
     assert "at least 10 characters" in short.text
-    taken = other.sign_up(email=user.email.upper())
-    assert taken.status_code == 400
-    assert "already exists" in taken.text
 
 
 def test_sign_in_and_wrong_password(user: WebClient, web: Callable[[], WebClient]) -> None:
@@ -221,12 +218,14 @@ def test_production_cookies_are_secure_and_host_only(
         # so hand it over explicitly to finish the sign-up.
         pre = page.headers["set-cookie"].split(";")[0].split("=", 1)[1]
         token = page.text.split('name="csrf-token" content="')[1].split('"')[0]
-        response = client.http.post(
-            "/signup",
-            data={"csrf_token": token, "email": new_email(), "password": PASSWORD},
-            headers={"Cookie": f"__Host-sf_pre={pre}"},
-        )
-    assert response.status_code == 303
+        email = new_email()
+        for path in ("/signup", "/signin"):
+            response = client.http.post(
+                path,
+                data={"csrf_token": token, "email": email, "password": PASSWORD},
+                headers={"Cookie": f"__Host-sf_pre={pre}"},
+            )
+            assert response.status_code == 303
     cookie = response.headers.get_list("set-cookie")
     session = next(c for c in cookie if c.startswith("__Host-sf_session="))
     assert "Secure" in session and "HttpOnly" in session and "Path=/" in session

@@ -10,13 +10,17 @@ from sqlalchemy import func, select
 
 from songforge import __version__
 from songforge.api import catalog, music, ops, tasks
+from songforge.api.docs_page import install_docs_page
 from songforge.api.error_handlers import install_error_handlers
 from songforge.api.middleware import RequestContextMiddleware
+from songforge.api.openapi import install_openapi
 from songforge.context import AppContext
 from songforge.db.migrate import upgrade_to_head
 from songforge.db.tables import tasks as tasks_table
 from songforge.services.task_records import IN_PROGRESS
 from songforge.settings import Settings
+
+OPENAPI_URL = "/api/openapi.json"
 
 
 def _queue_figures(context: AppContext) -> tuple[dict[tuple[str, str, str], int], dict[str, int]]:
@@ -48,9 +52,10 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         version=__version__,
         description="Self-hostable music generation, wire-compatible with MiniMax Music routes.",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        # /api/docs is served from installed files (api/docs_page.py), not a CDN.
+        docs_url=None,
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url=OPENAPI_URL,
     )
     app.state.context = context
     install_error_handlers(app)
@@ -58,6 +63,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         app.include_router(module.router)
     for route in (*music.routes, *tasks.routes):
         app.router.routes.append(route)
+    install_openapi(app, context.catalog)
+    install_docs_page(app, OPENAPI_URL)
     _include_dashboard(app)
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, metrics=context.metrics

@@ -31,18 +31,18 @@ OPENAPI_VERSION = "3.1.0"
 SCHEMA_REF = "#/components/schemas/{model}"
 BEARER = "bearer"
 
-# Why each error status is answered, per operation family (docs/api.md, Errors).
-ERROR_REASONS = {
-    400: "invalid_request: a value outside the rules (param names it)",
-    401: "authentication_error: no, unknown, revoked or expired key",
-    402: "insufficient_credits: balance minus holds is below the model's price",
-    403: "permission_denied: key not allowed this model, or its credit cap is reached",
-    404: "not_found",
-    409: "idempotency_conflict: same Idempotency-Key, different body",
-    413: "invalid_request: body over the size limit (64 KiB by default)",
-    429: "rate_limit: per-key request rate, or too many unfinished tasks on the account",
-    500: "internal_error: anything unexpected (quote the X-Request-Id)",
-    503: "model_unavailable: the model exists but no live worker serves it now",
+# Each error status: its type, and why it is answered (docs/api.md, Errors).
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("invalid_request", "a value outside the rules (param names the field)"),
+    401: ("authentication_error", "no, unknown, revoked or expired key"),
+    402: ("insufficient_credits", "balance minus holds is below the model's price"),
+    403: ("permission_denied", "key not allowed this model, or its credit cap is reached"),
+    404: ("not_found", "unknown task (or not yours)"),
+    409: ("idempotency_conflict", "same Idempotency-Key, different body"),
+    413: ("invalid_request", "body over the size limit (64 KiB by default)"),
+    429: ("rate_limit", "per-key request rate, or too many unfinished tasks on the account"),
+    500: ("internal_error", "anything unexpected (quote the X-Request-Id)"),
+    503: ("model_unavailable", "the model exists but no live worker serves it now"),
 }
 
 
@@ -100,7 +100,12 @@ def _error_answer(status: int) -> dict[str, Any]:
         headers["Retry-After"] = _header("Seconds to wait before trying again", integer=True)
     if status == 429:
         headers.update(RATE_HEADERS)
-    return _json_answer(ERROR_REASONS[status], schemas.ErrorAnswer, headers)
+    type, why = ERRORS[status]
+    answer = _json_answer(f"{type}: {why}", schemas.ErrorAnswer, headers)
+    answer["content"]["application/json"]["example"] = {
+        "error": {"code": status, "message": why[0].upper() + why[1:], "type": type}
+    }
+    return answer
 
 
 def _path_param(name: str, description: str) -> dict[str, Any]:
@@ -281,7 +286,19 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 
-def _operation(op: Operation) -> dict[str, Any]:
+def create_example(catalog: Catalog) -> dict[str, Any]:
+    """The request of docs/api.md, for a model this server knows."""
+    ids = sorted(spec.id for spec in catalog)
+    return {
+        "model": "minimax-music" if "minimax-music" in ids or not ids else ids[0],
+        "prompt": "An energetic electronic dance track with pulsing synths and driving bass",
+        "lyrics": "[Verse]\nFeel the beat, move your feet, let the music take you higher",
+        "bitrate": 256000,
+        "sample_rate": 44100,
+    }
+
+
+def _operation(op: Operation, catalog: Catalog) -> dict[str, Any]:
     answers: dict[str, Any] = {"200": op.answer, **op.extra_answers}
     for status in (*op.errors, 500):
         answers[str(status)] = _error_answer(status)
@@ -299,7 +316,9 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.body is not None:
         document["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": _ref(op.body)}},
+            "content": {
+                "application/json": {"schema": _ref(op.body), "example": create_example(catalog)}
+            },
         }
     return document
 
@@ -350,7 +369,7 @@ def build_openapi(app: FastAPI, catalog: Catalog) -> dict[str, Any]:
     _check_routes(app.routes, OPERATIONS)
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
-        paths.setdefault(op.path, {})[op.method] = _operation(op)
+        paths.setdefault(op.path, {})[op.method] = _operation(op, catalog)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {

@@ -91,7 +91,10 @@ class ErrorAnswer(BaseModel):
 
 class TaskCreated(BaseModel):
     task_id: str
-    status: Literal["IN_PROGRESS"]
+    status: Literal["IN_PROGRESS", "completed", "failed"] = Field(
+        description="IN_PROGRESS for a new task; on an Idempotency-Key replay, the first "
+        "task's status now"
+    )
 
 
 class TaskInput(BaseModel):

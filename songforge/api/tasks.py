@@ -24,6 +24,8 @@ from songforge.services.tasks import cancel_task, get_task_for, list_tasks
 
 router = APIRouter()
 
+LIST_PARAMETERS = ("status", "model", "limit", "cursor")
+
 
 def base_url(context: AppContext, request: Request) -> str:
     return context.settings.public_url or str(request.base_url)
@@ -90,6 +92,10 @@ def get_tasks(
     cursor: str | None = Query(default=None),
 ) -> Any:
     context = get_context(request)
+    # Like unknown body fields: a typo (?stauts=) must not pass silently.
+    for name in request.query_params:
+        if name not in LIST_PARAMETERS:
+            raise invalid(f"Unknown query parameter {name!r}", name)
     if status is not None and status not in STATUSES:
         raise invalid(f"'status' must be one of {', '.join(STATUSES)}", "status")
     size = 20

@@ -24,8 +24,6 @@ from songforge.services.tasks import cancel_task, get_task_for, list_tasks
 
 router = APIRouter()
 
-LIST_PARAMETERS = ("status", "model", "limit", "cursor")
-
 
 def base_url(context: AppContext, request: Request) -> str:
     return context.settings.public_url or str(request.base_url)
@@ -80,6 +78,9 @@ async def get_task(request: Request) -> Response:
     task_id = request.path_params["task_id"]
     caller, view = await context.db.call(_authenticate_and_view, context, request, task_id)
     return json_response(success(view), caller.headers)
+
+
+LIST_PARAMETERS = ("status", "model", "limit", "cursor")
 
 
 @router.get("/api/v1/tasks")

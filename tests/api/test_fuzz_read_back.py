@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,9 +75,20 @@ creates = st.fixed_dictionaries(
 )
 
 
+def _texts(body: dict[str, Any]) -> str:
+    return str(body.get("prompt") or "") + str(body.get("lyrics") or "")
+
+
 def has_lone_surrogate(body: dict[str, Any]) -> bool:
-    texts = [str(body.get("prompt") or ""), str(body.get("lyrics") or "")]
-    return any(0xD800 <= ord(ch) <= 0xDFFF for text in texts for ch in text)
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in _texts(body))
+
+
+def may_be_refused(body: dict[str, Any]) -> bool:
+    """Text that issue 10 says to refuse at the edge: not valid Unicode, or control
+    characters other than tab and line breaks."""
+    return has_lone_surrogate(body) or any(
+        unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in _texts(body)
+    )
 
 
 @dataclass
@@ -135,7 +147,7 @@ class Reader:
                 return
             assert answer.status_code in (200, 400), (answer.status_code, answer.text, body)
             if answer.status_code != 200:
-                assert lone, (answer.text, body)  # only invalid Unicode may be refused
+                assert may_be_refused(body), (answer.text, body)
                 return
             task_id = answer.json()["data"]["task_id"]
             failed = self.failed_reads(api, web, task_id)

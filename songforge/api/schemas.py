@@ -109,6 +109,14 @@ class TaskInput(BaseModel):
     duration: float | None
 
 
+class UpstreamInfo(BaseModel):
+    """What a relayed song's upstream service said, beyond its model (open-ended)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(description="The upstream service's model")
+
+
 class TaskOutput(BaseModel):
     """What was made (only when completed); read back from the file, never assumed."""
 
@@ -123,6 +131,12 @@ class TaskOutput(BaseModel):
     size_bytes: int
     sha256: str
     engine: str = Field(description="Which backend made it")
+    upstream: UpstreamInfo | None = Field(
+        default=None, description="Songs relayed from an upstream service only (docs/engines.md)"
+    )
+    attribution: str | None = Field(
+        default=None, description="When the model's licence requires crediting it"
+    )
 
 
 class TaskError(BaseModel):

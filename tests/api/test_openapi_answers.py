@@ -34,7 +34,8 @@ def undocumented(
     found: list[str] = []
     if isinstance(value, dict) and "properties" in schema:
         described = set(schema["properties"])
-        found += [f"{at}.{key} (not in the document)" for key in set(value) - described]
+        if schema.get("additionalProperties") is not True:  # open objects may carry more
+            found += [f"{at}.{key} (not in the document)" for key in set(value) - described]
         found += [f"{at}.{key} (missing)" for key in set(schema.get("required", ())) - set(value)]
         for key in set(value) & described:
             found += undocumented(document, schema["properties"][key], value[key], f"{at}.{key}")

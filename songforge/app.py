@@ -9,13 +9,17 @@ from fastapi import FastAPI
 
 from songforge import __version__
 from songforge.api import catalog, music, ops, tasks
+from songforge.api.docs_page import install_docs_page
 from songforge.api.error_handlers import install_error_handlers
 from songforge.api.middleware import RequestContextMiddleware
 from songforge.api.operator_figures import read_figures
 from songforge.api.proxies import TrustedProxies
+from songforge.api.openapi import install_openapi
 from songforge.context import AppContext
 from songforge.db.migrate import upgrade_to_head
 from songforge.settings import Settings
+
+OPENAPI_URL = "/api/openapi.json"
 
 
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
@@ -38,9 +42,10 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         version=__version__,
         description="Self-hostable music generation, wire-compatible with MiniMax Music routes.",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        # /api/docs is served from installed files (api/docs_page.py), not a CDN.
+        docs_url=None,
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url=OPENAPI_URL,
     )
     app.state.context = context
     install_error_handlers(app)
@@ -48,6 +53,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         app.include_router(module.router)
     for route in (*music.routes, *tasks.routes):
         app.router.routes.append(route)
+    install_openapi(app, context.catalog)
+    install_docs_page(app, OPENAPI_URL)
     _include_dashboard(app)
     app.add_middleware(
         RequestContextMiddleware,

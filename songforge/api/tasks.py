@@ -87,6 +87,9 @@ async def get_task(request: Request) -> Response:
     return json_response(success(view), caller.headers)
 
 
+LIST_PARAMETERS = ("status", "model", "limit", "cursor")
+
+
 @router.get("/api/v1/tasks")
 def get_tasks(
     request: Request,
@@ -97,6 +100,10 @@ def get_tasks(
     cursor: str | None = Query(default=None),
 ) -> Any:
     context = get_context(request)
+    # Like unknown body fields: a typo (?stauts=) must not pass silently.
+    for name in request.query_params:
+        if name not in LIST_PARAMETERS:
+            raise invalid(f"Unknown query parameter {name!r}", name)
     if status is not None and status not in STATUSES:
         raise invalid(f"'status' must be one of {', '.join(STATUSES)}", "status")
     size = 20

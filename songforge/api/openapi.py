@@ -40,10 +40,17 @@ ERRORS: dict[int, tuple[str, str]] = {
     404: ("not_found", "unknown task (or not yours)"),
     409: ("idempotency_conflict", "same Idempotency-Key, different body"),
     413: ("invalid_request", "body over the size limit (64 KiB by default)"),
+    415: ("invalid_request", "the body is not sent as Content-Type: application/json (UTF-8)"),
     429: ("rate_limit", "per-key request rate, or too many unfinished tasks on the account"),
     500: ("internal_error", "anything unexpected (quote the X-Request-Id)"),
-    503: ("model_unavailable", "the model exists but no live worker serves it now"),
+    503: ("service_unavailable", "the database cannot be reached; nothing was done"),
 }
+# The create's 503 has one more reason.
+MODEL_UNAVAILABLE = (
+    "model_unavailable",
+    "the model exists but no live worker serves it now; or service_unavailable: the database "
+    "cannot be reached (nothing was done)",
+)
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ def _json_answer(
     }
 
 
-def _error_answer(status: int) -> dict[str, Any]:
+def _error_answer(status: int, operation_id: str) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if status == 401:
         headers["WWW-Authenticate"] = _header("Bearer")
@@ -100,7 +107,9 @@ def _error_answer(status: int) -> dict[str, Any]:
         headers["Retry-After"] = _header("Seconds to wait before trying again", integer=True)
     if status == 429:
         headers.update(RATE_HEADERS)
-    type, why = ERRORS[status]
+    type, why = (
+        MODEL_UNAVAILABLE if (status, operation_id) == (503, "create_music") else ERRORS[status]
+    )
     answer = _json_answer(f"{type}: {why}", schemas.ErrorAnswer, headers)
     answer["content"]["application/json"]["example"] = {
         "error": {"code": status, "message": why[0].upper() + why[1:], "type": type}
@@ -146,7 +155,7 @@ OPERATIONS: tuple[Operation, ...] = (
                 "Idempotent-Replayed": _header("true when an Idempotency-Key replayed a task"),
             },
         ),
-        errors=(400, 401, 402, 403, 409, 413, 429, 503),
+        errors=(400, 401, 402, 403, 409, 413, 415, 429, 503),
         parameters=(
             {
                 "name": "Idempotency-Key",
@@ -168,7 +177,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Poll a task",
         "tasks",
         _json_answer("The task", schemas.TaskAnswer, AUTHED_SUCCESS_HEADERS),
-        errors=(401, 404, 429),
+        errors=(401, 404, 429, 503),
         parameters=(TASK_ID,),
         description="A task of another account is 404, like an unknown one.",
     ),
@@ -179,7 +188,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "List your tasks, newest first",
         "tasks",
         _json_answer("A page of tasks", schemas.TaskPageAnswer, AUTHED_SUCCESS_HEADERS),
-        errors=(400, 401, 429),
+        errors=(400, 401, 429, 503),
         parameters=(
             _query("status", "Only tasks in this status", {"type": "string", "enum": STATUSES}),
             _query("model", "Only tasks of this model", {"type": "string"}),
@@ -202,7 +211,7 @@ OPERATIONS: tuple[Operation, ...] = (
             schemas.TaskAnswer,
             AUTHED_SUCCESS_HEADERS,
         ),
-        errors=(400, 401, 404, 413, 429),
+        errors=(400, 401, 404, 413, 429, 503),
         parameters=(TASK_ID,),
         description="A task that has already finished is 400 (param task_id).",
     ),
@@ -215,7 +224,7 @@ OPERATIONS: tuple[Operation, ...] = (
         _json_answer(
             "The models a worker serves now", schemas.ModelListAnswer, AUTHED_SUCCESS_HEADERS
         ),
-        errors=(401, 429),
+        errors=(401, 429, 503),
     ),
     Operation(
         "get",
@@ -224,7 +233,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Balance and the calling key",
         "account",
         _json_answer("The account", schemas.AccountAnswer, AUTHED_SUCCESS_HEADERS),
-        errors=(401, 404, 429),
+        errors=(401, 404, 429, 503),
     ),
     Operation(
         "get",
@@ -237,14 +246,22 @@ OPERATIONS: tuple[Operation, ...] = (
             "headers": {"X-Request-Id": REQUEST_ID},
             "content": {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}},
         },
-        errors=(404,),
+        errors=(404, 503),
         authenticated=False,
         parameters=(
             TASK_ID,
             _query(
-                "expires", "From output.audio_url", {"type": "integer", "minimum": 0}, required=True
+                "expires",
+                "From output.audio_url",
+                {"type": "integer", "minimum": 0, "maximum": 10**12 - 1},
+                required=True,
             ),
-            _query("sig", "From output.audio_url", {"type": "string"}, required=True),
+            _query(
+                "sig",
+                "From output.audio_url",
+                {"type": "string", "pattern": "^[0-9a-f]{1,64}$"},
+                required=True,
+            ),
         ),
         description="The signed link of output.audio_url is the permission: no API key. An "
         "invalid or expired link is 404; poll the task for a fresh one.",
@@ -301,7 +318,7 @@ def create_example(catalog: Catalog) -> dict[str, Any]:
 def _operation(op: Operation, catalog: Catalog) -> dict[str, Any]:
     answers: dict[str, Any] = {"200": op.answer, **op.extra_answers}
     for status in (*op.errors, 500):
-        answers[str(status)] = _error_answer(status)
+        answers[str(status)] = _error_answer(status, op.operation_id)
     document: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,

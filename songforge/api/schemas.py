@@ -23,9 +23,15 @@ from songforge.api.music_request import (
 from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
 from songforge.errors import ERROR_TYPES
 
+# Control characters are refused in text (issue 10): C0 but tab and line breaks, DEL, C1.
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_ALLOWED = rf"[^{_CONTROL}]"
+_SPACE = rf"[^\S{_CONTROL}]"
+_VISIBLE = rf"[^\s{_CONTROL}]"
 # 1 to PROMPT_MAX characters once surrounding whitespace is trimmed, as the server
 # counts them (a pattern rather than maxLength: leading and trailing spaces are free).
-PROMPT_PATTERN = rf"^\s*\S(?:[\s\S]{{0,{PROMPT_MAX - 2}}}\S)?\s*$"
+PROMPT_PATTERN = rf"^{_SPACE}*{_VISIBLE}(?:{_ALLOWED}{{0,{PROMPT_MAX - 2}}}{_VISIBLE})?{_SPACE}*$"
+LYRICS_PATTERN = rf"^{_ALLOWED}*$"
 
 
 class MusicRequest(BaseModel):
@@ -43,6 +49,7 @@ class MusicRequest(BaseModel):
     lyrics: str | None = Field(
         default=None,
         max_length=LYRICS_MAX,
+        pattern=LYRICS_PATTERN,
         description="Lyrics; empty or absent makes an instrumental. Section tags on their own "
         "lines: [Intro] [Verse] [Pre Chorus] [Chorus] [Post Chorus] [Bridge] [Interlude] [Inst] "
         "[Solo] [Break] [Build Up] [Hook] [Transition] [Outro], any case, optionally numbered "
@@ -266,6 +273,11 @@ class ModelReadiness(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     database: Literal["ok", "unreachable"]
+    rate_limit: str = Field(
+        description="ok (shared Redis), memory (per process, by configuration), or why the "
+        "shared backend is not answering"
+    )
+    degraded: list[str] = Field(description="Dependencies down without stopping the service")
     models: dict[str, ModelReadiness]
 
 

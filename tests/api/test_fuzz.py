@@ -16,7 +16,6 @@ slow sends FUZZ_EXAMPLES_SLOW. Examples are derandomized, so a run is repeatable
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -53,49 +52,10 @@ CHECKS = [
 ]
 
 
-def _not_ascii_digits(value: Any) -> bool:
-    text = str(value)
-    return text.isdigit() and not text.isascii()
-
-
-@dataclass(frozen=True)
-class KnownBug:
-    """A 500 that issue 10 lists and another branch fixes; tolerated until it lands."""
-
-    what: str
-    matches: Callable[[Any], bool]
-
-
-# Only exact reproductions of issue 10, point 2; anything else the fuzzer finds fails.
-ISSUE_10 = (
-    KnownBug(
-        "sig that is not ASCII on the file route (TypeError in compare_digest)",
-        lambda case: (
-            case.path == "/api/v1/files/{task_id}.mp3"
-            and not str((case.query or {}).get("sig", "")).isascii()
-        ),
-    ),
-    KnownBug(
-        "expires of non-ASCII digits on the file route (isdigit() true, int() fails)",
-        lambda case: (
-            case.path == "/api/v1/files/{task_id}.mp3"
-            and _not_ascii_digits((case.query or {}).get("expires", ""))
-        ),
-    ),
-    KnownBug(
-        "limit of non-ASCII digits on the task list (isdigit() true, int() fails)",
-        lambda case: (
-            case.path == "/api/v1/tasks" and _not_ascii_digits((case.query or {}).get("limit", ""))
-        ),
-    ),
-)
-
-
 @dataclass
 class FuzzRun:
     sent: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
-    known: list[str] = field(default_factory=list)
 
 
 def _no_server_error(case: Any, response: Any) -> None:
@@ -168,11 +128,6 @@ def fuzz_operation(server: LiveServer, method: str, path: str, examples: int) ->
         response = case.call(headers=headers, timeout=30)
         run.sent += 1
         run.statuses[response.status_code] = run.statuses.get(response.status_code, 0) + 1
-        if response.status_code >= 500:
-            known = [bug.what for bug in ISSUE_10 if bug.matches(case)]
-            if known:
-                run.known.extend(known)
-                return
         _no_server_error(case, response)
         case.validate_response(response, checks=CHECKS, headers=headers)
 
@@ -183,11 +138,6 @@ def fuzz_operation(server: LiveServer, method: str, path: str, examples: int) ->
 def _report(run: FuzzRun) -> None:
     # Shown with -rA or -s: how much was sent and what came back.
     print(f"{run.sent} requests, statuses {dict(sorted(run.statuses.items()))}")
-    if run.known:
-        pytest.xfail(
-            f"issue 10 (fixed on another branch): {len(run.known)} known 500s: "
-            + "; ".join(sorted(set(run.known)))
-        )
 
 
 @pytest.fixture

@@ -52,7 +52,19 @@ def test_document_describes_every_route_and_only_answers_that_are_sent(
         assert "500" in op["responses"]
     assert "HTTPValidationError" not in document["components"]["schemas"]
     create = operations[("POST", "/api/v1/audio/music")]["responses"]
-    assert set(create) == {"200", "400", "401", "402", "403", "409", "413", "429", "500", "503"}
+    assert set(create) == {
+        "200",
+        "400",
+        "401",
+        "402",
+        "403",
+        "409",
+        "413",
+        "415",
+        "429",
+        "500",
+        "503",
+    }
     assert document["components"]["securitySchemes"]["bearer"] == {
         "type": "http",
         "scheme": "bearer",
@@ -230,3 +242,16 @@ def test_the_document_is_valid_openapi(sqlite_server: LiveServer) -> None:
     schema = schemathesis.openapi.from_dict(document)
     schema.validate()
     assert sum(1 for _ in schema.get_all_operations()) == len(OPERATIONS)
+
+
+def test_a_create_that_is_not_json_is_a_documented_415(sqlite_server: LiveServer) -> None:
+    document = httpx.get(f"{sqlite_server.url}/api/openapi.json").json()
+    answers = document["paths"]["/api/v1/audio/music"]["post"]["responses"]
+    with sqlite_server.client() as client:
+        refused = client.post(
+            "/api/v1/audio/music",
+            content=b'{"model": "minimax-music", "prompt": "x"}',
+            headers={"Content-Type": "text/plain"},
+        )
+    assert refused.status_code == 415
+    assert "415" in answers

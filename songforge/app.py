@@ -12,9 +12,9 @@ from songforge.api import catalog, music, ops, tasks
 from songforge.api.docs_page import install_docs_page
 from songforge.api.error_handlers import install_error_handlers
 from songforge.api.middleware import RequestContextMiddleware
+from songforge.api.openapi import install_openapi
 from songforge.api.operator_figures import read_figures
 from songforge.api.proxies import TrustedProxies
-from songforge.api.openapi import install_openapi
 from songforge.context import AppContext
 from songforge.db.migrate import upgrade_to_head
 from songforge.settings import Settings

@@ -103,6 +103,8 @@ def compose(
     planned = _whole_song(lyric_sections, counts, style, syllable_seconds, limit, target_seconds)
     fitted = limit - RING_SECONDS if target_seconds is not None else limit
     planned = fit_duration(planned, fitted * style.bpm / 60.0, BEATS_PER_BAR)
+    if target_seconds is None:
+        planned = _at_least_a_minute(planned, style.bpm, limit)
     if target_seconds is not None:
         style, planned = _land_on(target_seconds, planned, style)
 
@@ -189,6 +191,26 @@ def _whole_song(
             break
         sections = sections + block
         planned = candidate
+    return planned
+
+
+def _at_least_a_minute(
+    planned: list[PlannedSection], bpm: float, limit: float
+) -> list[PlannedSection]:
+    """Whatever the lyrics (one unpronounceable 3,500-character "word" sings as almost
+    nothing), a song lasts a minute (or its limit): the outro plays on."""
+    missing = min(MIN_SONG_SECONDS, limit) - _form_seconds(planned, bpm)
+    if missing > 0 and planned:
+        bar = BEATS_PER_BAR * 60.0 / bpm
+        extra = math.ceil(missing / bar - 1e-9)
+        if _form_seconds(planned, bpm) + extra * bar > limit + 1e-9:
+            extra -= 1  # never past the limit
+        if extra <= 0:
+            return planned
+        if planned[-1].lines:
+            planned.append(PlannedSection("outro", "outro", extra, 0.3))
+        else:
+            planned[-1].bars += extra
     return planned
 
 

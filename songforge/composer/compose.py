@@ -7,6 +7,7 @@ rendering (and what tests compare the rendered vocal against).
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import replace
 
 from songforge.composer.arrangement import build_tracks
@@ -18,10 +19,21 @@ from songforge.composer.melody import LineSyllable, harmony_pitch, line_melody
 from songforge.composer.phonemes import phonemize_words
 from songforge.composer.prompt import Style, parse_prompt
 from songforge.composer.score import Chord, Score, Section, VocalPhrase
+from songforge.composer.structure import extension_blocks, song_sections
 from songforge.composer.syllables import Syllable, split_syllables
 
 DEFAULT_MAX_SECONDS = 300.0
 BEATS_PER_BAR = 4
+# A song made without a requested duration: about two and a half minutes
+# (radio length is 2.5-3.5 min; shorter keeps the render fast), never under a minute.
+DEFAULT_SONG_SECONDS = 150.0
+MIN_SONG_SECONDS = 60.0
+# Blocks may overshoot the default length by this much rather than stop short.
+OVERSHOOT_SECONDS = 20.0
+# The last chord rings this long after the form ends (inside a requested length).
+RING_SECONDS = 1.5
+# How far the tempo may bend (either way) to land a requested length on the form.
+TEMPO_BEND = 0.08
 
 
 def stable_seed(*parts: object) -> int:
@@ -60,7 +72,11 @@ def compose(
     seed: int,
     max_seconds: float | None = None,
     style: Style | None = None,
+    target_seconds: float | None = None,
 ) -> Score:
+    """The song's score. ``target_seconds``: the audio is exactly this long (a
+    requested duration); otherwise the song is about DEFAULT_SONG_SECONDS, never
+    longer than ``max_seconds``."""
     style = style or parse_prompt(prompt)
     rng_seed = effective_seed(prompt, lyrics, seed)
     if "key" not in style.explicit:
@@ -79,9 +95,18 @@ def compose(
         for s in lyric_sections
         for line in s.lines
     }
-    planned = plan_form(lyric_sections, counts, style.bpm, style.energy, BEATS_PER_BAR)
     limit = min(max_seconds or DEFAULT_MAX_SECONDS, DEFAULT_MAX_SECONDS)
-    planned = fit_duration(planned, limit * style.bpm / 60.0, BEATS_PER_BAR)
+    if target_seconds is not None:
+        target_seconds = max(1.0, min(float(target_seconds), limit))
+        limit = target_seconds
+    syllable_seconds = profile.syllable_seconds
+    planned = _whole_song(lyric_sections, counts, style, syllable_seconds, limit, target_seconds)
+    fitted = limit - RING_SECONDS if target_seconds is not None else limit
+    planned = fit_duration(planned, fitted * style.bpm / 60.0, BEATS_PER_BAR)
+    if target_seconds is None:
+        planned = _at_least_a_minute(planned, style.bpm, limit)
+    if target_seconds is not None:
+        style, planned = _land_on(target_seconds, planned, style)
 
     sections: list[Section] = []
     chords: list[Chord] = []
@@ -128,7 +153,90 @@ def compose(
         beats_per_bar=BEATS_PER_BAR,
         swing=profile.swing,
         seed=rng_seed,
+        length_seconds=target_seconds,
     )
+
+
+def _form_seconds(planned: list[PlannedSection], bpm: float) -> float:
+    return sum(p.bars for p in planned) * BEATS_PER_BAR * 60.0 / bpm
+
+
+def _whole_song(
+    lyric_sections: list[LyricSection],
+    counts: dict[str, int],
+    style: Style,
+    syllable_seconds: float,
+    limit: float,
+    target_seconds: float | None,
+) -> list[PlannedSection]:
+    """The user's sections grown, block by block, into a song of the wanted length."""
+
+    def plan(sections: list[LyricSection]) -> list[PlannedSection]:
+        return plan_form(sections, counts, style.bpm, style.energy, BEATS_PER_BAR, syllable_seconds)
+
+    sections = song_sections(lyric_sections)
+    planned = plan(sections)
+    if not sections:
+        return planned
+    goal = target_seconds - RING_SECONDS if target_seconds is not None else DEFAULT_SONG_SECONDS
+    goal = min(goal, limit)
+    ceiling = goal if target_seconds is not None else min(limit, goal + OVERSHOOT_SECONDS)
+    for block in extension_blocks(sections):
+        if _form_seconds(planned, style.bpm) >= goal:
+            break
+        candidate = plan(sections + block)
+        seconds = _form_seconds(candidate, style.bpm)
+        short = _form_seconds(planned, style.bpm) < MIN_SONG_SECONDS
+        if seconds > ceiling and not (short and target_seconds is None and seconds <= limit):
+            break
+        sections = sections + block
+        planned = candidate
+    return planned
+
+
+def _at_least_a_minute(
+    planned: list[PlannedSection], bpm: float, limit: float
+) -> list[PlannedSection]:
+    """Whatever the lyrics (one unpronounceable 3,500-character "word" sings as almost
+    nothing), a song lasts a minute (or its limit): the outro plays on."""
+    missing = min(MIN_SONG_SECONDS, limit) - _form_seconds(planned, bpm)
+    if missing > 0 and planned:
+        bar = BEATS_PER_BAR * 60.0 / bpm
+        extra = math.ceil(missing / bar - 1e-9)
+        if _form_seconds(planned, bpm) + extra * bar > limit + 1e-9:
+            extra -= 1  # never past the limit
+        if extra <= 0:
+            return planned
+        if planned[-1].lines:
+            planned.append(PlannedSection("outro", "outro", extra, 0.3))
+        else:
+            planned[-1].bars += extra
+    return planned
+
+
+def _land_on(
+    target_seconds: float, planned: list[PlannedSection], style: Style
+) -> tuple[Style, list[PlannedSection]]:
+    """Bend the tempo (unless the prompt set it) and lengthen the outro so the form
+    ends RING_SECONDS before ``target_seconds``; the renderer cuts the audio there."""
+    goal = max(0.5, target_seconds - RING_SECONDS)
+    beats = sum(p.bars for p in planned) * BEATS_PER_BAR
+    if beats <= 0:
+        return style, planned
+    if "bpm" not in style.explicit:
+        wanted = beats * 60.0 / goal
+        bent = min(style.bpm * (1 + TEMPO_BEND), max(style.bpm * (1 - TEMPO_BEND), wanted))
+        style = replace(style, bpm=round(bent, 2))
+    missing = goal - _form_seconds(planned, style.bpm)
+    bar_seconds = BEATS_PER_BAR * 60.0 / style.bpm
+    if missing > 0 and planned:
+        extra = math.ceil(missing / bar_seconds - 1e-9)
+        last = planned[-1]
+        if last.lines:
+            planned = [*planned, PlannedSection("outro", "outro", extra, 0.3)]
+        else:
+            last.bars += extra
+    return style, planned
 
 
 def _sing_section(

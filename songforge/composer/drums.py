@@ -55,6 +55,34 @@ PATTERNS: dict[str, dict[int, str]] = {
     "shuffle": {KICK: "x.....x.x.....x.", SNARE: "....x.......x...", HAT: "x.ox.ox.ox.ox.ox"},
     "funk": {KICK: "x..x..x...x..x..", SNARE: "....x..o.o..x...", HAT: "xoxoxoxoxoxoxoxo"},
     "orchestral": {TOM_LO: "x.......x.......", CRASH: "................"},
+    # Disco: four on the floor, open hat on every off-beat, snare on 2 and 4.
+    "disco": {
+        KICK: "x...x...x...x...",
+        SNARE: "....x.......x...",
+        HAT: "x.o.x.o.x.o.x.o.",
+        OPEN: "..x...x...x...x.",
+    },
+    # Trap: half-time snare on 3, sparse 808 kicks, 16th hats with a triplet-ish roll.
+    "trap": {
+        KICK: "x......x..x.....",
+        CLAP: "........x.......",
+        HAT: "xoxoxoxoxoxoxxxx",
+    },
+    # Bossa nova: the rim-click clave over kick on 1 and the "and" of 2, shaker eighths.
+    "bossa": {
+        KICK: "x..x....x..x....",
+        RIM: "x..x..x...x..x..",
+        SHAKER: "xoxoxoxoxoxoxoxo",
+    },
+    # Gospel: backbeat with hand claps doubling the snare, a busy hat.
+    "gospel": {
+        KICK: "x.....x.x.......",
+        SNARE: "....x.......x...",
+        CLAP: "....x.......x...",
+        HAT: "x.ox.ox.ox.ox.ox",
+    },
+    # Synthwave: straight eighths, a big gated snare on 2 and 4.
+    "synthwave": {KICK: "x.......x.x.....", SNARE: "....x.......x...", HAT: "x.x.x.x.x.x.x.x."},
 }
 LIGHT_KEEP = {KICK, HAT, RIDE, RIM, SHAKER, PEDAL}
 
@@ -77,12 +105,12 @@ def drum_bar(style: str, bar_start: float, energy: float, fill: bool, crash: boo
             velocity = 110 if mark == "x" else 70
             velocity = int(velocity * (0.75 + 0.3 * energy))
             notes.append(Note(bar_start + step * 0.25, 0.25, drum, min(127, velocity)))
-    if energy >= 0.75 and style in ("pop", "rock", "country", "four", "funk"):
+    if energy >= 0.75 and style in ("pop", "rock", "country", "four", "funk", "disco"):
         notes += [Note(bar_start + s * 0.25, 0.25, HAT, 60) for s in range(1, 16, 2)]
     if fill:
         hits = (8, 10, 12, 13, 14, 15)
         drums = (SNARE, SNARE, TOM_HI, TOM_HI, TOM_LO, TOM_LO)
-        if style == "four":
+        if style in ("four", "trap"):
             drums = (CLAP,) * 6
         for step, drum in zip(hits, drums, strict=True):
             notes.append(Note(bar_start + step * 0.25, 0.25, drum, 100))

@@ -27,6 +27,10 @@ KIND_ENERGY = {
     "outro": 0.35,
 }
 
+# Sung sections last at least this many bars (at 90 BPM and up; 4 below):
+# shorter verses and choruses make a song of many tiny sections.
+MIN_SUNG_BARS = 8
+
 INSTRUMENTAL_FORM = (
     ("intro", 4),
     ("verse", 8),
@@ -60,13 +64,40 @@ class PlannedSection:
     occurrence: int = 0
 
 
-def phrase_bars(syllables: int, bpm: float) -> int:
-    """Bars one sung line gets: 2 normally, 1 for short lines at slow tempos, 4 for long ones."""
-    if bpm < 84 and syllables <= 5:
-        return 1
-    if syllables > 13 or (bpm >= 140 and syllables > 10):
-        return 4
-    return 2
+def phrase_bars(
+    syllables: int, bpm: float, syllable_seconds: float = 0.25, beats_per_bar: int = 4
+) -> int:
+    """Bars one sung line gets: the fewest (1, 2 or 4) that hold it at about its
+    genre's speaking pace with a beat to breathe; lines packed this way keep the
+    voice singing most of its section instead of one short burst per two bars."""
+    spb = 60.0 / bpm
+    needed = syllables * syllable_seconds * 0.9
+    for bars in (1, 2):
+        if needed <= (bars * beats_per_bar - 1) * spb:
+            return bars
+    return 4
+
+
+def _place_lines(
+    lyric_lines: list[LyricLine],
+    syllable_counts: dict[str, int],
+    bpm: float,
+    syllable_seconds: float,
+    beats_per_bar: int,
+    stretch: int,
+) -> tuple[list[PlannedLine], float]:
+    """Each line's start and room in beats from the section start, and the beats used."""
+    lines: list[PlannedLine] = []
+    cursor = 0.0
+    for index, line in enumerate(lyric_lines):
+        syllables = syllable_counts.get(line.text, len(line.words))
+        beats = float(phrase_bars(syllables, bpm, syllable_seconds, beats_per_bar) * stretch)
+        beats *= beats_per_bar
+        lines.append(PlannedLine(line, cursor, beats, index))
+        cursor += beats
+        if line.pause_after:
+            cursor += beats_per_bar
+    return lines, cursor
 
 
 def plan_form(
@@ -75,6 +106,7 @@ def plan_form(
     bpm: float,
     energy: float,
     beats_per_bar: int = 4,
+    syllable_seconds: float = 0.25,
 ) -> list[PlannedSection]:
     """Sections in order; ``syllable_counts`` maps a line's text to its syllable count."""
     scale = 0.6 + 0.6 * energy
@@ -97,16 +129,30 @@ def plan_form(
                     bars = intro_bars
                 planned.append(PlannedSection(section.kind, section.label, bars, 0.0))
                 continue
-            lines: list[PlannedLine] = []
-            cursor = 0.0
-            for index, line in enumerate(section.lines):
-                bars = phrase_bars(syllable_counts.get(line.text, len(line.words)), bpm)
-                beats = float(bars * beats_per_bar)
-                lines.append(PlannedLine(line, cursor, beats, index))
-                cursor += beats
-                if line.pause_after:
-                    cursor += beats_per_bar
-            total_bars = max(4, math.ceil(cursor / beats_per_bar / 4.0 - 1e-9) * 4)
+            lines, cursor = _place_lines(
+                section.lines, syllable_counts, bpm, syllable_seconds, beats_per_bar, 1
+            )
+            shortest = MIN_SUNG_BARS if bpm >= 90 else 4
+            total_bars = max(shortest, math.ceil(cursor / beats_per_bar / 4.0 - 1e-9) * 4)
+            repeats = 1
+            while 2 * cursor <= total_bars * beats_per_bar:
+                # Half the section would be band alone. A chorus sings its hook again
+                # and a couplet is sung twice (as songwriters do with short lyrics);
+                # longer verses give each line twice the room.
+                if section.kind == "chorus" or len(section.lines) <= 2:
+                    repeats, stretch = repeats * 2, 1
+                else:
+                    stretch = 2
+                lines, cursor = _place_lines(
+                    section.lines * repeats,
+                    syllable_counts,
+                    bpm,
+                    syllable_seconds,
+                    beats_per_bar,
+                    stretch,
+                )
+                if stretch == 2:
+                    break
             planned.append(PlannedSection(section.kind, section.label, total_bars, 0.0, lines))
             if section.kind == "chorus":
                 choruses_seen += 1

@@ -135,6 +135,9 @@ class Score:
     beats_per_bar: int = 4
     swing: float = 0.0
     seed: int = 0
+    # The exact length of the audio when the request asked for one (seconds);
+    # None: the form's length plus its last chord's ring.
+    length_seconds: float | None = None
 
     @property
     def seconds_per_beat(self) -> float:

@@ -99,8 +99,13 @@ class SongRenderer:
         max_seconds: float | None = None,
         progress: Progress = _no_progress,
         stems: frozenset[str] | None = VOCAL_STEM,
+        target_seconds: float | None = None,
     ) -> RenderedSong:
         """Render a song, keeping the processed parts named in ``stems`` (all when None).
+
+        ``target_seconds`` (a requested duration) makes the audio exactly that long;
+        without it the song is as long as its form (about 2.5 minutes, see compose),
+        never over ``max_seconds``.
 
         The lead vocal is kept by default (tests and the judge measure it); the
         service asks for none, which saves a full-length stereo buffer per song.
@@ -109,12 +114,16 @@ class SongRenderer:
         clock = time.perf_counter()
         progress("composing", 0.0)
         style = parse_prompt(prompt)
-        score = compose(prompt, lyrics, seed, max_seconds, style=style)
+        score = compose(
+            prompt, lyrics, seed, max_seconds, style=style, target_seconds=target_seconds
+        )
         timings["compose"] = time.perf_counter() - clock
         frames = int((score.duration_seconds + TAIL_SECONDS) * SAMPLE_RATE)
         if max_seconds is not None:
             frames = min(frames, int(max_seconds * SAMPLE_RATE))
         frames = max(frames, SAMPLE_RATE)
+        if score.length_seconds is not None:
+            frames = max(1, round(score.length_seconds * SAMPLE_RATE))
         progress("composing", 0.05)
 
         clock = time.perf_counter()
@@ -151,7 +160,8 @@ class SongRenderer:
 
         clock = time.perf_counter()
         progress("mastering", 0.93)
-        mixed = _fade_out(mixed, SAMPLE_RATE, 1.0 if max_seconds is None else 2.0)
+        cut = max_seconds is not None or score.length_seconds is not None
+        mixed = _fade_out(mixed, SAMPLE_RATE, 2.0 if cut else 1.0)
         mastered = master(mixed, SAMPLE_RATE)
         timings["master"] = time.perf_counter() - clock
         progress("mastering", 1.0)

@@ -45,35 +45,39 @@ class ComposerEngine:
                 self._renderer.load()
                 self._loaded = True
 
-    def _limit(self, request: GenerationRequest) -> float:
-        limit = self.max_duration
+    def _target(self, request: GenerationRequest) -> float | None:
+        """A requested duration is the song's length (within a frame), up to the model's
+        maximum; without one the composer makes a whole song (~2.5 min)."""
         if request.duration is not None and request.duration > 0:
-            limit = min(limit, float(request.duration))
-        return limit
+            return min(self.max_duration, float(request.duration))
+        return None
 
     def planned_seconds(self, request: GenerationRequest) -> float:
         """The song's length, from composing its score (~0.1 s; the render composes again)."""
         from songforge.composer.compose import compose
         from songforge.composer.song import TAIL_SECONDS
 
-        limit = self._limit(request)
-        score = compose(request.prompt, request.lyrics, request.seed, limit)
+        target = self._target(request)
+        if target is not None:
+            return target
+        score = compose(request.prompt, request.lyrics, request.seed, self.max_duration)
         # As SongRenderer.render sizes its buffer.
-        return max(min(score.duration_seconds + TAIL_SECONDS, limit), 1.0)
+        return max(min(score.duration_seconds + TAIL_SECONDS, self.max_duration), 1.0)
 
     def generate(self, request: GenerationRequest, progress: ProgressCallback) -> AudioResult:
         from songforge.audio.resample import resample
 
         self.load()
-        limit = self._limit(request)
+        target = self._target(request)
         try:
             song = self._renderer.render(
                 request.prompt,
                 request.lyrics,
                 seed=request.seed,
-                max_seconds=limit,
+                max_seconds=self.max_duration,
                 progress=progress,
                 stems=frozenset(),
+                target_seconds=target,
             )
         except MemoryError as exc:
             raise GenerationError("out of memory while rendering", retryable=True) from exc

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from songforge.composer.compose import compose
+from songforge.composer.compose import MIN_SONG_SECONDS, compose
 from songforge.composer.song import SongRenderer
 
 TAGS = [
@@ -95,15 +95,49 @@ prompts = st.one_of(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(prompt=prompts, lyrics=lyrics_text, seed=st.integers(0, 2**31 - 1))
-def test_compose_never_crashes(prompt: str, lyrics: str, seed: int) -> None:
-    score = compose(prompt, lyrics, seed, max_seconds=240.0)
-    assert 0 < score.duration_seconds <= 240.0
+@given(
+    prompt=prompts,
+    lyrics=lyrics_text,
+    seed=st.integers(0, 2**31 - 1),
+    target=st.one_of(st.none(), st.floats(5.0, 240.0)),
+)
+def test_compose_never_crashes(prompt: str, lyrics: str, seed: int, target: float | None) -> None:
+    score = compose(prompt, lyrics, seed, max_seconds=240.0, target_seconds=target)
+    if target is None:
+        # A whole song, however few the words.
+        # (A form whose first sung section alone overruns the limit, e.g. 3,500 characters
+        # at 50 BPM, is cut there by the renderer: it sizes the audio to at most max_seconds.)
+        assert score.duration_seconds >= MIN_SONG_SECONDS
+        assert score.length_seconds is None
+    else:
+        assert score.length_seconds == target
+        # The renderer cuts the audio to exactly this (a form longer than a very short
+        # request, its first sung section, is faded out there).
+        assert score.duration_seconds > 0
     assert score.sections and score.chords
     assert 40 <= score.bpm <= 200
     for phrase in score.vocal:
         assert phrase.notes
         assert all(n.length > 0 for n in phrase.notes)
+
+
+# The API's longest lyrics (3,500 characters), tags and blank lines mixed in: slower
+# (every new word goes through espeak-ng), so fewer examples.
+long_lyrics = st.one_of(
+    st.lists(lyric_lines, min_size=30, max_size=120).map(lambda ls: "\n".join(ls)[:3500]),
+    st.text(min_size=3000, max_size=3500),
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    prompt=prompts,
+    lyrics=long_lyrics,
+    seed=st.integers(0, 2**31 - 1),
+    target=st.one_of(st.none(), st.floats(5.0, 240.0)),
+)
+def test_long_lyrics_compose(prompt: str, lyrics: str, seed: int, target: float | None) -> None:
+    test_compose_never_crashes.hypothesis.inner_test(prompt, lyrics, seed, target)  # type: ignore[attr-defined]
 
 
 def test_huge_lyrics_compose_within_bounds() -> None:
@@ -132,8 +166,8 @@ _EDGE_CASES = [
 
 @pytest.mark.parametrize(("prompt", "lyrics"), _EDGE_CASES)
 def test_render_edge_cases(fuzz_renderer: SongRenderer, prompt: str, lyrics: str) -> None:
-    song = fuzz_renderer.render(prompt, lyrics, seed=1, max_seconds=8.0)
-    assert song.audio.shape[1] == 2 and 1.0 <= song.duration_seconds <= 8.0 + 1e-6
+    song = fuzz_renderer.render(prompt, lyrics, seed=1, max_seconds=30.0, target_seconds=8.0)
+    assert song.audio.shape == (8 * 44100, 2)
     assert np.isfinite(song.audio).all() and np.abs(song.audio).max() <= 1.0
 
 
@@ -143,9 +177,15 @@ def test_render_edge_cases(fuzz_renderer: SongRenderer, prompt: str, lyrics: str
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(prompt=prompts, lyrics=lyrics_text, seed=st.integers(0, 2**31 - 1))
+@given(
+    prompt=prompts,
+    lyrics=lyrics_text,
+    seed=st.integers(0, 2**31 - 1),
+    target=st.floats(5.0, 12.0),
+)
 def test_render_never_crashes(
-    fuzz_renderer: SongRenderer, prompt: str, lyrics: str, seed: int
+    fuzz_renderer: SongRenderer, prompt: str, lyrics: str, seed: int, target: float
 ) -> None:
-    song = fuzz_renderer.render(prompt, lyrics, seed=seed, max_seconds=6.0)
+    song = fuzz_renderer.render(prompt, lyrics, seed=seed, target_seconds=target)
+    assert song.audio.shape[0] == round(target * 44100)
     assert np.isfinite(song.audio).all()

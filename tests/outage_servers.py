@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI, free_port
+from tests.redis_server import RedisServer
 
 PG_BIN = Path(os.environ.get("SONGFORGE_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -99,56 +99,14 @@ def own_postgres() -> Iterator[OwnPostgres]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@dataclass
-class OwnRedis:
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        import redis
-
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis(port=self.port, socket_timeout=0.2).ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
-
-
 @contextmanager
-def own_redis() -> Iterator[OwnRedis]:
+def own_redis() -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:
         _missing("redis-server")
-    server = OwnRedis(port=free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    with tempfile.TemporaryDirectory(prefix="songforge-redis-") as workdir:
+        server = RedisServer(free_port(), Path(workdir))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import numpy as np
+import pytest
 
 from songforge.engines.base import AudioResult, GenerationRequest, ProgressCallback
 
@@ -60,6 +61,11 @@ def _make(client: Any, duration: float) -> str:
     return str(answer.json()["data"]["task_id"])
 
 
+# Wall-clock accuracy on a shared machine: in the full suite, threads left by earlier tests
+# slowed delivery enough to fail it once (engine part exact, delivery 2.7 s late). The ETA's
+# logic runs by default on a controlled clock (tests/services/test_remaining_time.py); this
+# end-to-end check runs with `scripts/test --slow`, and scripts/bench_eta measures the real one.
+@pytest.mark.slow
 def test_long_song_after_short_ones_has_an_honest_eta(server_factory: Any) -> None:
     server = server_factory(engines={"minimax-music": PacedEngine()}, heartbeat_seconds=0.25)
     with server.client() as client:

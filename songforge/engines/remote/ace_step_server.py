@@ -34,6 +34,7 @@ from songforge.engines.remote.base import (
     RemoteEngine,
     http_failure,
     json_object,
+    served_model_probe,
 )
 from songforge.engines.remote.errors import UpstreamError, unavailable
 from songforge.engines.remote.options import parse_options
@@ -172,11 +173,7 @@ async def _probe(engine: AceStepServerEngine) -> ProbeResult:
         names = [m.get("name") for m in data.get("models", [])]
     except (UpstreamError, AttributeError):
         return ProbeResult(False, "ACE-Step's model list is unreadable", key_accepted=key)
-    if engine.options.upstream_model not in names:
-        return ProbeResult(
-            False, f"ACE-Step serves {names}, not {engine.options.upstream_model}", key
-        )
-    return ProbeResult(True, f"ACE-Step serves {engine.options.upstream_model}", key)
+    return served_model_probe("ACE-Step", names, engine.options.upstream_model, key)
 
 
 def create_engine(options: Mapping[str, Any]) -> AceStepServerEngine:

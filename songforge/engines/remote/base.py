@@ -70,6 +70,16 @@ class ProbeResult:
     key_accepted: bool | None = None
 
 
+def served_model_probe(
+    upstream: str, served: list[Any], wanted: str, key_accepted: bool | None
+) -> ProbeResult:
+    """The probe's verdict once an upstream listed the models it serves: live only if
+    ``wanted`` is among them (a server up with another model loaded cannot take tasks)."""
+    if wanted not in served:
+        return ProbeResult(False, f"{upstream} serves {served}, not {wanted}", key_accepted)
+    return ProbeResult(True, f"{upstream} serves {wanted}", key_accepted)
+
+
 @runtime_checkable
 class RelayEngine(Protocol):
     """An engine that forwards tasks to a running inference service."""

@@ -33,6 +33,7 @@ from songforge.engines.remote.base import (
     RemoteEngine,
     http_failure,
     json_object,
+    served_model_probe,
 )
 from songforge.engines.remote.errors import UpstreamError, unavailable
 from songforge.engines.remote.options import parse_options
@@ -116,11 +117,7 @@ class SGLangOmniEngine(RemoteEngine):
             served = [m.get("id") for m in json_object(models, "listing models").get("data", [])]
         except (UpstreamError, AttributeError):
             return ProbeResult(False, "SGLang-Omni's model list is unreadable", key_accepted=key)
-        if self.options.upstream_model not in served:
-            return ProbeResult(
-                False, f"SGLang-Omni serves {served}, not {self.options.upstream_model}", key
-            )
-        return ProbeResult(True, f"SGLang-Omni serves {self.options.upstream_model}", key)
+        return served_model_probe("SGLang-Omni", served, self.options.upstream_model, key)
 
 
 def create_engine(options: Mapping[str, Any]) -> SGLangOmniEngine:

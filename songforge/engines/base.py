@@ -20,6 +20,29 @@ ProgressCallback = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
+class TimedWord:
+    """One sung word and when it is heard in the delivered song, in seconds."""
+
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class TimedLine:
+    """One lyric line as sung: its words in order, and the span they cover."""
+
+    text: str
+    start: float
+    end: float
+    words: tuple[TimedWord, ...]
+
+
+# Names of the separate renders an engine may return next to the mix (issue 14).
+STEM_NAMES = ("vocals", "instrumental")
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """What an engine is asked to make. Already validated by the API."""
 
@@ -31,6 +54,12 @@ class GenerationRequest:
     # The rate the song will be delivered at; engines may render at their native
     # rate instead and let the encoder resample.
     sample_rate: int = 44100
+    # No voice even when lyrics are given (MiniMax's ``is_instrumental``).
+    instrumental: bool = False
+    # Also return the lead vocal and the band apart (``AudioResult.stems``).
+    stems: bool = False
+    # Also return when each lyric line and word is sung (``AudioResult.lyrics``).
+    lyrics_timing: bool = False
 
 
 @dataclass
@@ -43,6 +72,11 @@ class AudioResult:
     engine: str
     # Free-form facts the engine wants to report (tempo, key, sections...).
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # When asked: "vocals" and "instrumental" renders (names in STEM_NAMES), same
+    # sample rate and length as ``samples``; mixed they give the song.
+    stems: Mapping[str, npt.NDArray[np.float32]] = field(default_factory=dict)
+    # When asked: the sung lyric lines with word timings, in the song's time.
+    lyrics: tuple[TimedLine, ...] | None = None
 
     @property
     def channels(self) -> int:

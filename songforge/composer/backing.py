@@ -1,9 +1,15 @@
 """Backing vocals: sustained "ooh"s on chord tones where the lead does not sing.
 
-A song with a sung lead keeps a voice in its instrumental stretches (intro,
-interludes, outro), as a producer would with a backing-vocal pad: two voices a
-chord tone apart, one held note per bar. Without it, a short song is mostly
-band, and taggers (and listeners) hear an instrumental with a vocal cameo.
+A song with a sung lead keeps a voice in its instrumental stretches after the
+lead has come in (interludes, outro), as a producer would with a backing-vocal
+pad: two voices a chord tone apart, one held note per bar. Without it, a short
+song is mostly band, and taggers (and listeners) hear an instrumental with a
+vocal cameo.
+
+The intro stays instrumental: a recogniser (Whisper) that opens on a held "ooh"
+falls into a loop ("Beeeee...", "Hmmmm...") for its whole first 30 s window and
+never writes the first verse, often the only time those words are sung
+(docs/decisions/0002, session 4).
 """
 
 from __future__ import annotations
@@ -35,8 +41,9 @@ def backing_phrases(score: Score) -> list[BackingPhrase]:
     spb = score.seconds_per_beat
     bar = float(score.beats_per_bar)
     phrases: list[BackingPhrase] = []
+    first_sung = next((i for i, s in enumerate(score.sections) if s.sung), len(score.sections))
     for index, section in enumerate(score.sections):
-        if section.sung or section.kind not in BACKED_SECTIONS:
+        if section.sung or section.kind not in BACKED_SECTIONS or index < first_sung:
             continue
         bars = section.bars - (1 if index == len(score.sections) - 1 else 0)
         notes: list[TimedNote] = []

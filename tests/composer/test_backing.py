@@ -17,8 +17,11 @@ def test_backing_fills_the_unsung_sections_of_a_sung_song() -> None:
     score = compose("A gentle pop song, BPM: 100, male vocals", SHORT_LYRICS, 5)
     phrases = backing_phrases(score)
     starts = {p.start for p in phrases}
-    # A solo belongs to its instrument.
-    unsung = [s for s in score.sections if not s.sung and s.kind != "solo"]
+    first_sung = next(s.start for s in score.sections if s.sung)
+    # A solo belongs to its instrument; the intro stays instrumental (before the lead).
+    unsung = [
+        s for s in score.sections if not s.sung and s.kind != "solo" and s.start > first_sung
+    ]
     assert unsung and starts == {s.start for s in unsung}
     for phrase in phrases:
         for note, upper in zip(phrase.notes, phrase.upper, strict=True):

@@ -34,7 +34,7 @@ MAX_VOWEL_S = 0.25
 # (Session 2 held 0.2 s + 0.4 s of taper for pocketsphinx on the stem, which
 # hears held vowels as extra words; Whisper on the mix does not mind, see
 # docs/decisions/0002, session 3.)
-MAX_FINAL_VOWEL_S = 1.1
+MAX_FINAL_VOWEL_S = 1.8
 FINAL_FULL_S = 0.45
 FINAL_FADE_DB = 24.0
 # Consonants are sung louder than spoken so that they survive the mix.
@@ -370,15 +370,31 @@ def _steady_vowels(
     Stretching a spoken vowel frame by frame repeats each frame many times over
     a long note, a stepped, warbling sound; a backing "ooh" is one steady colour.
     """
-    for (_, t_v, t_ve, _), (_, (lo, hi), _) in zip(layout, segments, strict=True):
+    def middle(lo: int, hi: int) -> slice:
+        quarter = (hi - lo) // 4
+        return slice(lo + quarter, max(lo + quarter + 1, hi - quarter))
+
+    # The voice lets an utterance's last vowel trail off into breath (unvoiced in
+    # its analysis): a held "ooh" built on it is a hiss, not a note. Such a vowel
+    # borrows the colour of the most voiced held vowel of the phrase (backing
+    # phrases sing one vowel throughout).
+    voicing = [
+        float(np.mean(analysis.f0[middle(lo, hi)] > 0)) if hi > lo else 0.0
+        for _, (lo, hi), _ in segments
+    ]
+    best = int(np.argmax(voicing)) if voicing else 0
+    for index, ((_, t_v, t_ve, _), (_, (lo, hi), _)) in enumerate(
+        zip(layout, segments, strict=True)
+    ):
         a = round((t_v - begin) / frame)
         b = round((t_ve - begin) / frame)
         if b <= a or hi <= lo:
             continue
-        quarter = (hi - lo) // 4
-        middle = slice(lo + quarter, max(lo + quarter + 1, hi - quarter))
-        sp[a:b] = analysis.sp[middle].mean(axis=0)
-        ap[a:b] = analysis.ap[middle].mean(axis=0)
+        source = middle(lo, hi)
+        if voicing[index] < 0.5 <= voicing[best]:
+            source = middle(*segments[best][1])
+        sp[a:b] = analysis.sp[source].mean(axis=0)
+        ap[a:b] = analysis.ap[source].mean(axis=0)
         count = b - a
         swell = np.ones(count)
         rise = min(count // 3, int(0.25 / frame))

@@ -370,6 +370,7 @@ def _steady_vowels(
     Stretching a spoken vowel frame by frame repeats each frame many times over
     a long note, a stepped, warbling sound; a backing "ooh" is one steady colour.
     """
+
     def middle(lo: int, hi: int) -> slice:
         quarter = (hi - lo) // 4
         return slice(lo + quarter, max(lo + quarter + 1, hi - quarter))

@@ -19,9 +19,7 @@ def test_backing_fills_the_unsung_sections_of_a_sung_song() -> None:
     starts = {p.start for p in phrases}
     first_sung = next(s.start for s in score.sections if s.sung)
     # A solo belongs to its instrument; the intro stays instrumental (before the lead).
-    unsung = [
-        s for s in score.sections if not s.sung and s.kind != "solo" and s.start > first_sung
-    ]
+    unsung = [s for s in score.sections if not s.sung and s.kind != "solo" and s.start > first_sung]
     assert unsung and starts == {s.start for s in unsung}
     for phrase in phrases:
         for note, upper in zip(phrase.notes, phrase.upper, strict=True):

@@ -64,7 +64,7 @@ def create_music_task(
             api_key_id=key.id if key is not None else None,
             model=spec.id,
             price=spec.price,
-            input=music.as_input(),
+            input=music.to_stored(),
             max_attempts=context.settings.max_attempts,
         ),
         max_concurrent=context.settings.max_concurrent_tasks,

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
+from songforge.audio.output_format import DEFAULT_BITRATE, DEFAULT_SAMPLE_RATE, OutputFormat
 from songforge.errors import invalid
 from songforge.section_tags import parse_section_tag, tag_list_for_people
+from songforge.task_input import TaskInput, default_seed
 from songforge.text_safety import has_surrogate
+
+__all__ = ["DEFAULT_BITRATE", "DEFAULT_SAMPLE_RATE", "default_seed", "parse_music_request"]
 
 FIELDS = ("model", "prompt", "lyrics", "bitrate", "sample_rate", "seed", "duration")
 PROMPT_MAX = 2000
 LYRICS_MAX = 3500
 SEED_MAX = 2**32 - 1
 DURATION_MIN = 5.0
-DEFAULT_BITRATE = 256000
-DEFAULT_SAMPLE_RATE = 44100
 
 BRACKETED = re.compile(r"\[([^\[\]\n]*)\]")
 # C0 controls but tab, line feed and carriage return; DEL; C1 controls. None of
@@ -27,38 +27,9 @@ BRACKETED = re.compile(r"\[([^\[\]\n]*)\]")
 CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-@dataclass(frozen=True)
-class MusicRequest:
-    model: str
-    prompt: str
-    lyrics: str
-    bitrate: int
-    sample_rate: int
-    seed: int
-    duration: float | None
-
-    def as_input(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "prompt": self.prompt,
-            "lyrics": self.lyrics,
-            "bitrate": self.bitrate,
-            "sample_rate": self.sample_rate,
-            "seed": self.seed,
-            "duration": self.duration,
-        }
-
-
 def _is_int(value: Any) -> bool:
     # JSON true/false arrive as bool, which Python counts as int: refuse them.
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def default_seed(prompt: str, lyrics: str) -> int:
-    """The same request without a seed makes the same song."""
-    # surrogatepass: validation refuses lone surrogates, but this must never raise.
-    digest = hashlib.sha256(f"{prompt}\x00{lyrics}".encode("utf-8", "surrogatepass")).digest()
-    return int.from_bytes(digest[:4], "big")
 
 
 def check_text(value: str, field: str) -> None:
@@ -89,7 +60,7 @@ def check_lyrics_tags(lyrics: str) -> None:
             )
 
 
-def parse_music_request(body: Any, *, max_duration: float | None = None) -> MusicRequest:
+def parse_music_request(body: Any, *, max_duration: float | None = None) -> TaskInput:
     """Validate a decoded JSON body; raise a 400 ApiError naming the faulty field."""
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object")
@@ -150,12 +121,11 @@ def parse_music_request(body: Any, *, max_duration: float | None = None) -> Musi
             raise invalid(f"'duration' must be between {DURATION_MIN:g} and {limit}", "duration")
         duration = float(duration)
 
-    return MusicRequest(
+    return TaskInput(
         model=model,
         prompt=prompt,
         lyrics=lyrics,
-        bitrate=bitrate,
-        sample_rate=sample_rate,
         seed=seed,
         duration=duration,
+        output=OutputFormat(container="mp3", sample_rate=sample_rate, bitrate=bitrate),
     )

@@ -8,11 +8,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from songforge.api.file_links import with_extra_links
 from songforge.catalog import Catalog
 from songforge.services import eta
 from songforge.services.task_records import COMPLETED, TaskRecord
 from songforge.services.workers import Startup
 from songforge.storage.signing import LinkSigner
+from songforge.storage.task_files import extension_of
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -21,9 +23,11 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def audio_link(signer: LinkSigner, base_url: str, task_id: str) -> tuple[str, str]:
+def audio_link(
+    signer: LinkSigner, base_url: str, task_id: str, extension: str = "mp3"
+) -> tuple[str, str]:
     query, expires = signer.sign(task_id)
-    url = f"{base_url.rstrip('/')}/api/v1/files/{task_id}.mp3?{query}"
+    url = f"{base_url.rstrip('/')}/api/v1/files/{task_id}.{extension}?{query}"
     return url, iso(datetime.fromtimestamp(expires, UTC)) or ""
 
 
@@ -63,11 +67,13 @@ def task_view(
     output: dict[str, Any] | None = None
     if task.status == COMPLETED and task.output is not None:
         if task.storage_key is not None:
-            url, expires_at = audio_link(signer, base_url, task.id)
+            url, expires_at = audio_link(signer, base_url, task.id, extension_of(task.storage_key))
             output = {"audio_url": url, "expires_at": expires_at, **task.output}
         else:
             # The audio was deleted after the retention period; the facts remain.
             output = {"audio_url": None, "expires_at": None, **task.output}
+        # Issue 14's stems and LRC file: links beside the song's.
+        output = with_extra_links(output, signer, base_url, task.id, task.storage_key)
 
     return {
         "task_id": task.id,

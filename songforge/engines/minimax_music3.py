@@ -36,7 +36,6 @@ from songforge.engines.gpu_common import (
     choose_device,
     choose_dtype,
     clean_prompt,
-    deliver,
     diffusers_reference_call,
     enforce_offline,
     float_option,
@@ -274,12 +273,12 @@ class MiniMaxMusic3Engine:
         report("mixing", 0.95)
         native_rate = int(self._pipeline.sampling_rate)
         results = []
-        for request, model_inputs, audio in zip(requests, inputs, audios, strict=True):
-            samples = deliver(pipeline_audio_to_samples(audio), native_rate, request.sample_rate)
+        for model_inputs, audio in zip(inputs, audios, strict=True):
+            # At the model's own rate: the worker's delivery step resamples, once.
             results.append(
                 AudioResult(
-                    samples=samples,
-                    sample_rate=request.sample_rate,
+                    samples=pipeline_audio_to_samples(audio),
+                    sample_rate=native_rate,
                     engine=ENGINE,
                     metadata={
                         "attribution": ATTRIBUTION,
@@ -293,7 +292,8 @@ class MiniMaxMusic3Engine:
         return results
 
     def _model_inputs(self, request: GenerationRequest) -> _ModelInputs:
-        lyrics = m3_lyrics(request.lyrics)
+        # An instrumental is asked the way the model knows: no sung text.
+        lyrics = m3_lyrics("" if request.instrumental else request.lyrics)
         return _ModelInputs(
             caption=m3_caption(request.prompt, instrumental=lyrics == INSTRUMENTAL_LYRICS),
             lyrics=lyrics,

@@ -30,11 +30,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from songforge.audio.mp3 import EncodedAudio
-from songforge.engines.remote.audio import UpstreamAudio, deliverable_mp3
+from songforge.audio.output_format import OutputFormat
+from songforge.engines.remote.audio import UpstreamAudio, deliverable_audio
 from songforge.engines.remote.base import RelayEngine, RelayRequest
 from songforge.engines.remote.errors import UpstreamError
 from songforge.services.queue import Claim, claim_next_task, fail_attempt, heartbeat
+from songforge.task_input import TaskInput
+from songforge.worker.delivery import Delivery, check_encoding
 from songforge.worker.lease import GENERATING_SPAN
 
 if TYPE_CHECKING:
@@ -70,13 +72,11 @@ class InFlight:
         self.detail, self.dirty = detail, True
 
 
-def finish_audio(upstream: UpstreamAudio, bitrate: int, sample_rate: int) -> EncodedAudio:
-    """Check the upstream's file and make the contract's MP3 of it (CPU-bound)."""
-    from songforge.worker.runner import check_encoding
-
-    encoded = deliverable_mp3(upstream, bitrate, sample_rate)
-    check_encoding(encoded, bitrate, sample_rate)
-    return encoded
+def finish_audio(upstream: UpstreamAudio, output: OutputFormat) -> Delivery:
+    """Check the upstream's file and make the requested file of it (CPU-bound)."""
+    encoded = deliverable_audio(upstream, output)
+    check_encoding(encoded, output)
+    return Delivery(song=encoded)
 
 
 class RelayDispatcher:
@@ -174,22 +174,19 @@ class RelayDispatcher:
 
     async def _carry(self, engine: RelayEngine, state: InFlight) -> None:
         claim = state.claim
-        task_input = claim.task.input
-        bitrate, sample_rate = int(task_input["bitrate"]), int(task_input["sample_rate"])
-        from songforge.worker.runner import request_from_input
-
         try:
-            request = RelayRequest(song=request_from_input(task_input), bitrate=bitrate)
+            task_input = TaskInput.from_stored(claim.task.input)
+            request = RelayRequest(song=task_input.generation_request(), output=task_input.output)
             loop = asyncio.get_running_loop()
 
-            async def finish(audio: UpstreamAudio) -> tuple[UpstreamAudio, EncodedAudio]:
+            async def finish(audio: UpstreamAudio) -> tuple[UpstreamAudio, Delivery]:
                 state.detail, state.dirty = "checking the upstream's audio", True
-                encoded = await loop.run_in_executor(
-                    self._cpu_pool, finish_audio, audio, bitrate, sample_rate
+                delivery = await loop.run_in_executor(
+                    self._cpu_pool, finish_audio, audio, task_input.output
                 )
-                return audio, encoded
+                return audio, delivery
 
-            upstream, encoded = await engine.relay(request, state.report, finish)
+            upstream, delivery = await engine.relay(request, state.report, finish)
             state.stage, state.progress, state.detail = "encoding", 97, None
             if not await self._db(self._beat, state):
                 raise asyncio.CancelledError
@@ -197,7 +194,7 @@ class RelayDispatcher:
             attribution = getattr(engine, "attribution", None)
             if attribution:
                 extra["attribution"] = attribution
-            await self._db(self.worker.deliver, claim, encoded, engine.name, extra)
+            await self._db(self.worker.deliver, claim, delivery, engine.name, extra)
             engine.breaker.record_success()
         except asyncio.CancelledError:
             if state.lost:

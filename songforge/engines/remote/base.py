@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import httpx
 
+from songforge.audio.output_format import OutputFormat
 from songforge.engines.base import (
     AudioResult,
     GenerationError,
@@ -56,8 +57,8 @@ class RelayRequest:
     """A validated task as a remote engine sees it."""
 
     song: GenerationRequest
-    # The bitrate the user asked for, so the engine can ask the upstream for it.
-    bitrate: int
+    # The file the user asked for, so the engine can ask the upstream for it.
+    output: OutputFormat
 
 
 @dataclass(frozen=True)

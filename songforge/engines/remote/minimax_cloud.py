@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from songforge.audio.mp3 import plan_encoding
+from songforge.audio.output_format import OutputFormat
 from songforge.engines.remote.audio import UpstreamAudio
 from songforge.engines.remote.base import (
     ProbeResult,
@@ -79,9 +79,12 @@ def status_error(code: int, doing: str) -> UpstreamError:
     return unavailable(f"MiniMax failed with code {code}")
 
 
-def audio_setting(bitrate: int, sample_rate: int) -> tuple[dict[str, Any], bool]:
+def audio_setting(output: OutputFormat) -> tuple[dict[str, Any], bool]:
     """What to ask MiniMax for, and whether its answer can be kept as is."""
-    plan = plan_encoding(bitrate, sample_rate)
+    sample_rate = output.sample_rate
+    plan = output.mp3_plan
+    if plan is None:
+        raise ValueError(f"{FAMILY} delivers MP3 only")
     exact = (
         plan.mode == "cbr"
         and plan.kbps * 1000 in MINIMAX_BITRATES
@@ -113,14 +116,14 @@ class MiniMaxCloudEngine(RemoteEngine):
 
     def request_body(self, request: RelayRequest) -> dict[str, Any]:
         song = request.song
-        setting, _ = audio_setting(request.bitrate, song.sample_rate)
+        setting, _ = audio_setting(request.output)
         body: dict[str, Any] = {
             "model": self.options.upstream_model,
             "prompt": song.prompt,
             "audio_setting": setting,
             "output_format": self.output_format,
         }
-        if song.lyrics.strip():
+        if song.lyrics.strip() and not song.instrumental:
             body["lyrics"] = song.lyrics
         else:
             body["is_instrumental"] = True

@@ -48,4 +48,3 @@ def encode_lossless(audio: npt.NDArray[np.float32], output: OutputFormat) -> Enc
         format=output.container,
         bit_depth=LOSSLESS_BIT_DEPTH,
     )
-

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from songforge.api.music_request import (
+from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
+from songforge.audio.output_format import LOSSLESS_BIT_DEPTH
+from songforge.catalog import FEATURES, ModelSpec
+from songforge.services.music_request import (
     DEFAULT_BITRATE,
     DEFAULT_SAMPLE_RATE,
     DURATION_MIN,
@@ -12,9 +15,6 @@ from songforge.api.music_request import (
     PROMPT_MAX,
     SEED_MAX,
 )
-from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
-from songforge.audio.output_format import LOSSLESS_BIT_DEPTH
-from songforge.catalog import FEATURES, ModelSpec
 
 # Issue 14's switches, described where a model supports them.
 SWITCH_DESCRIPTIONS = {

@@ -60,7 +60,7 @@ class ComposerEngine:
         target = self._target(request)
         if target is not None:
             return target
-        score = compose(request.prompt, request.lyrics, request.seed, self.max_duration)
+        score = compose(request.prompt, _sung_lyrics(request), request.seed, self.max_duration)
         # As SongRenderer.render sizes its buffer.
         return max(min(score.duration_seconds + TAIL_SECONDS, self.max_duration), 1.0)
 
@@ -70,18 +70,23 @@ class ComposerEngine:
         try:
             song = self._renderer.render(
                 request.prompt,
-                request.lyrics,
+                _sung_lyrics(request),
                 seed=request.seed,
                 max_seconds=self.max_duration,
                 progress=progress,
                 stems=frozenset(),
                 target_seconds=target,
+                separate=request.stems,
             )
         except MemoryError as exc:
             raise GenerationError("out of memory while rendering", retryable=True) from exc
         # At the composer's own rate: the worker's delivery step resamples, once.
         samples = np.ascontiguousarray(song.audio, dtype=np.float32)
         rate = song.sample_rate
+        stems = {
+            name: np.clip(audio, -1.0, 1.0).astype(np.float32)
+            for name, audio in song.separated.items()
+        }
         score = song.score
         metadata = {
             "genre": score.genre,
@@ -96,7 +101,14 @@ class ComposerEngine:
             sample_rate=rate,
             engine=self.name,
             metadata=metadata,
+            stems=stems,
+            lyrics=song.lyrics if request.lyrics_timing else None,
         )
+
+
+def _sung_lyrics(request: GenerationRequest) -> str:
+    """An instrumental is the song the same request makes without lyrics (decision 0014)."""
+    return "" if request.instrumental else request.lyrics
 
 
 _NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")

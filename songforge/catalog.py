@@ -88,6 +88,16 @@ class ModelSpec:
         """The features of ``wanted`` this model cannot give, in FEATURES order."""
         return [name for name in FEATURES if name in wanted and name not in self.features]
 
+    def price_note(self, wanted: frozenset[str]) -> str:
+        """How ``price_for`` adds up, for the ledger ("30 song + 10 stems"); empty when
+        nothing is added to the song's price."""
+        parts = [f"{self.price} song"]
+        if "stems" in wanted and self.price_stems:
+            parts.append(f"{self.price_stems} stems")
+        if wanted & LOSSLESS_FEATURES and self.price_lossless:
+            parts.append(f"{self.price_lossless} lossless")
+        return " + ".join(parts) if len(parts) > 1 else ""
+
     def price_for(self, wanted: frozenset[str]) -> int:
         """What a song with the features ``wanted`` costs."""
         price = self.price

@@ -22,6 +22,7 @@ from songforge.dashboard.web import (
     render,
     see_other,
 )
+from songforge.services import billing
 from songforge.services.errors import DomainError
 from songforge.services.task_records import COMPLETED, STATUSES, TaskRecord
 from songforge.services.tasks import cancel_task, get_task_for, list_tasks
@@ -128,7 +129,15 @@ def task_page(task_id: str, request: Request, user: CurrentUser) -> Response:
     live = context.live_workers() if not task.finished else {}
     with context.db.read() as conn:
         entry = task_entry(conn, context, request, task, live)
-    return render(request, "task.html", title=f"Task {task.id}", entry=entry)
+        # How the price added up (stems, lossless: issue 14), as the hold recorded it.
+        holds = [e.note for e in billing.ledger_for_task(conn, task.id) if e.kind == "hold"]
+    return render(
+        request,
+        "task.html",
+        title=f"Task {task.id}",
+        entry=entry,
+        price_note=holds[0] if holds else "",
+    )
 
 
 @router.get("/dashboard/tasks/{task_id}/waveform.svg")

@@ -6,15 +6,33 @@ import re
 from typing import Any
 
 from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
-from songforge.audio.output_format import DEFAULT_BITRATE, DEFAULT_SAMPLE_RATE, OutputFormat
+from songforge.audio.output_format import (
+    CONTAINERS,
+    DEFAULT_BITRATE,
+    DEFAULT_CONTAINER,
+    DEFAULT_SAMPLE_RATE,
+    LOSSLESS,
+    OutputFormat,
+)
 from songforge.section_tags import parse_section_tag, tag_list_for_people
 from songforge.services.errors import InvalidField
-from songforge.task_input import TaskInput, default_seed
+from songforge.task_input import SWITCHES, TaskInput, default_seed
 from songforge.text_safety import has_surrogate
 
 __all__ = ["DEFAULT_BITRATE", "DEFAULT_SAMPLE_RATE", "default_seed", "parse_music_request"]
 
-FIELDS = ("model", "prompt", "lyrics", "bitrate", "sample_rate", "seed", "duration")
+FIELDS = (
+    "model",
+    "prompt",
+    "lyrics",
+    "bitrate",
+    "sample_rate",
+    "seed",
+    "duration",
+    # Issue 14's extensions (docs/decisions/0010-output-extensions.md).
+    "format",
+    *SWITCHES,
+)
 PROMPT_MAX = 2000
 LYRICS_MAX = 3500
 SEED_MAX = 2**32 - 1
@@ -97,10 +115,28 @@ def parse_music_request(body: Any, *, max_duration: float | None = None) -> Task
     check_text(lyrics, "lyrics")
     check_lyrics_tags(lyrics)
 
-    bitrate = body.get("bitrate", DEFAULT_BITRATE)
-    if not _is_int(bitrate) or bitrate not in ALLOWED_BITRATES:
-        allowed = ", ".join(str(b) for b in ALLOWED_BITRATES)
-        raise InvalidField(f"'bitrate' must be one of {allowed}", "bitrate")
+    container = body.get("format")
+    if container is None:
+        container = DEFAULT_CONTAINER
+    elif container not in CONTAINERS:
+        allowed = ", ".join(f"'{name}'" for name in CONTAINERS)
+        raise InvalidField(f"'format' must be one of {allowed}", "format")
+
+    if container in LOSSLESS:
+        # Refused rather than ignored: a bitrate means the sender expects an MP3
+        # (decision 0010).
+        if body.get("bitrate") is not None:
+            raise InvalidField(
+                f"'bitrate' applies to MP3 only; leave it out with format '{container}' "
+                "(a lossless file is 16-bit PCM at sample_rate)",
+                "bitrate",
+            )
+        bitrate = None
+    else:
+        bitrate = body.get("bitrate", DEFAULT_BITRATE)
+        if not _is_int(bitrate) or bitrate not in ALLOWED_BITRATES:
+            allowed = ", ".join(str(b) for b in ALLOWED_BITRATES)
+            raise InvalidField(f"'bitrate' must be one of {allowed}", "bitrate")
 
     sample_rate = body.get("sample_rate", DEFAULT_SAMPLE_RATE)
     if not _is_int(sample_rate) or sample_rate not in ALLOWED_SAMPLE_RATES:
@@ -125,11 +161,19 @@ def parse_music_request(body: Any, *, max_duration: float | None = None) -> Task
             )
         duration = float(duration)
 
+    switches = {}
+    for name in SWITCHES:
+        value = body.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise InvalidField(f"'{name}' must be true or false", name)
+        switches[name] = bool(value)
+
     return TaskInput(
         model=model,
         prompt=prompt,
         lyrics=lyrics,
         seed=seed,
         duration=duration,
-        output=OutputFormat(container="mp3", sample_rate=sample_rate, bitrate=bitrate),
+        output=OutputFormat(container=container, sample_rate=sample_rate, bitrate=bitrate),
+        **switches,
     )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from songforge.catalog import Catalog
+from songforge.catalog import FEATURE_FIELDS, Catalog
 from songforge.db.database import Database
 from songforge.services.errors import InvalidField, ModelUnavailable, NotPermitted
 from songforge.services.keys import ApiKey
@@ -66,6 +66,16 @@ def create_music_task(
             f"Unknown model {music.model!r}; GET /api/v1/models lists the available ones",
             "model",
         )
+    # Issue 14: what the model cannot give is refused before anything is held.
+    wanted = music.extensions
+    for feature in spec.unsupported(wanted):
+        field = FEATURE_FIELDS[feature]
+        what = f"format {feature!r}" if field == "format" else f"'{field}'"
+        raise InvalidField(
+            f"Model {spec.id!r} does not support {what}; GET /api/v1/models lists what "
+            "each model supports",
+            field,
+        )
     if not deps.accepts_tasks_for(spec.id):
         raise ModelUnavailable(
             f"Model {spec.id!r} has no live backend right now; try again later",
@@ -80,7 +90,8 @@ def create_music_task(
             account_id=account_id,
             api_key_id=key.id if key is not None else None,
             model=spec.id,
-            price=spec.price,
+            price=spec.price_for(wanted),
+            price_note=spec.price_note(wanted),
             input=music.to_stored(),
             max_attempts=deps.max_attempts,
         ),

@@ -45,6 +45,9 @@ class NewTask:
     input: dict[str, Any]
     max_attempts: int
     priority: int = 100
+    # How the price adds up when extras cost more (issue 14), kept on the hold's
+    # ledger row; empty for the song's price alone.
+    price_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,13 +114,18 @@ def create_task(
 
         task_id = new_id("tsk", 16)
         try:
-            billing.hold(conn, new.account_id, new.api_key_id, new.price, task_id)
+            billing.hold(
+                conn, new.account_id, new.api_key_id, new.price, task_id, note=new.price_note
+            )
         except billing.KeyCapReached as exc:
             raise NotPermitted(str(exc).capitalize()) from exc
         except billing.InsufficientCredits as exc:
-            raise InsufficientCredits(
-                f"Insufficient credits: this model costs {new.price} credits"
-            ) from exc
+            cost = (
+                f"this request costs {new.price} credits ({new.price_note})"
+                if new.price_note
+                else f"this model costs {new.price} credits"
+            )
+            raise InsufficientCredits(f"Insufficient credits: {cost}") from exc
 
         task = TaskRecord(
             id=task_id,

@@ -165,3 +165,15 @@ def test_hex_output_faults_end_in_a_delivered_song(
     assert balance(server, server.account_id) == (1000 - 30, 0)
     with server.client() as client:
         assert read_mp3_info(client.get(task["output"]["audio_url"]).content).sample_rate == 44100
+
+
+def test_instrumental_is_minimaxs_is_instrumental(
+    server_factory: Any, fake_minimax: FakeMiniMax
+) -> None:
+    """Issue 14: lyrics given but an instrumental asked: MiniMax gets is_instrumental, no lyrics."""
+    server = server_factory(engines={"minimax-music": minimax_engine(fake_minimax)})
+    task = run_one(server, {**SEED_BODY, "instrumental": True})
+    assert task["status"] == "completed", task
+    assert task["input"]["instrumental"] is True
+    sent = fake_minimax.bodies[-1]
+    assert sent["is_instrumental"] is True and "lyrics" not in sent

@@ -127,6 +127,12 @@ class TaskCreated(BaseModel):
     )
 
 
+def _absent_when_lossless(schema: dict[str, JsonValue]) -> None:
+    """A field every MP3 task has and a WAV/FLAC one leaves out: optional, not nullable,
+    and without a made-up default in the document."""
+    schema.pop("default", None)
+
+
 class TaskInput(BaseModel):
     """The validated request, defaults filled in; an extension appears only when asked."""
 
@@ -134,7 +140,11 @@ class TaskInput(BaseModel):
     prompt: str
     lyrics: str
     format: Literal["wav", "flac"] | None = Field(default=None, description="Lossless only")
-    bitrate: int | None = Field(default=None, description="MP3 only (always there for MP3)")
+    bitrate: int = Field(  # type: ignore[assignment]  # absent, never null (see above)
+        default=None,
+        json_schema_extra=_absent_when_lossless,
+        description="MP3 only (always there for MP3)",
+    )
     sample_rate: int
     seed: int
     duration: float | None
@@ -183,10 +193,17 @@ class TaskOutput(BaseModel):
     format: str
     duration_seconds: float
     sample_rate: int
-    bitrate: int | None = Field(
-        default=None, description="MP3 only: what was really encoded (measured average for abr)"
+    # Not nullable, only absent for WAV/FLAC: MP3 answers keep the seed's types.
+    bitrate: int = Field(  # type: ignore[assignment]
+        default=None,
+        json_schema_extra=_absent_when_lossless,
+        description="What was really encoded (measured average for abr); MP3 only",
     )
-    bitrate_mode: Literal["cbr", "abr"] | None = Field(default=None, description="MP3 only")
+    bitrate_mode: Literal["cbr", "abr"] = Field(
+        default=None,  # type: ignore[arg-type]
+        json_schema_extra=_absent_when_lossless,
+        description="MP3 only",
+    )
     bit_depth: Literal[16] | None = Field(default=None, description="WAV/FLAC only")
     channels: int
     size_bytes: int

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from songforge.db.tables import accounts, tasks
+from songforge.db.tables import accounts
 from songforge.engines.base import (
     AudioResult,
     GenerationRequest,
@@ -82,22 +82,23 @@ def _finished_task(server: LiveServer, email: str) -> str:
         account_id = conn.execute(select(accounts.c.id).where(accounts.c.email == email)).scalar()
         assert account_id is not None
         key = create_key(conn, str(account_id)).secret
-    body = {"model": "minimax-music", "prompt": "a tone with words", "lyrics": "[Verse]\nla"}
+    body = {
+        "model": "minimax-music",
+        "prompt": "a tone with words",
+        "lyrics": "[Verse]\nla",
+        "stems": True,
+        "lyrics_timing": True,
+    }
     with server.client(key) as client:
         answer = client.post("/api/v1/audio/music", json=body)
         assert answer.status_code == 200, answer.text
         task_id = str(answer.json()["data"]["task_id"])
     data = server.wait_for(task_id, key)
     assert data["status"] == "completed", data
-    output = dict(data["output"])
-    if "lyrics" not in output:
-        # Until the API delivers timed lyrics and stems (issue 14, API side), the
-        # finished task's output gets them here, as the worker will store them.
-        stored = {k: v for k, v in output.items() if k not in ("audio_url", "expires_at")}
-        stored["lyrics"] = _lyrics_json()
-        stored["stems"] = {"vocals": output["audio_url"], "instrumental": output["audio_url"]}
-        with server.db.write() as conn:
-            conn.execute(update(tasks).where(tasks.c.id == task_id).values(output=stored))
+    # Delivered by the API (issue 14): the timed lines as the engine gave them, and
+    # links to the stems.
+    assert data["output"]["lyrics"] == _lyrics_json()
+    assert set(data["output"]["stems"]) == {"vocals", "instrumental"}
     return task_id
 
 

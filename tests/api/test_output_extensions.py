@@ -388,3 +388,50 @@ def test_the_catalog_says_what_each_model_supports(server_factory: Any, catalog:
     fmt = next(p for p in full["parameters"] if p["name"] == "format")
     assert fmt["enum"] == ["mp3", "wav", "flac"] and fmt["default"] == "mp3"
     assert [p["name"] for p in plain["parameters"]][-1] == "duration"
+
+
+def test_the_real_composer_delivers_flac_stems_and_timed_lyrics(server_factory: Any) -> None:
+    """End to end on the embedded composer (not a port): the built-in catalog's
+    minimax-music, a short song, every file decoded and checked against the answer."""
+    from songforge.engines.composer import create_engine
+
+    server = server_factory(engines={"minimax-music": create_engine({})})
+    lyrics = "[Verse]\nHold on to the summer light\n[Chorus]\nSing it out tonight"
+    with server.client() as client:
+        created = client.post(
+            "/api/v1/audio/music",
+            json={
+                "model": "minimax-music",
+                "prompt": "A gentle pop song, male vocals",
+                "lyrics": lyrics,
+                "seed": 5,
+                "duration": 8,
+                "format": "flac",
+                "sample_rate": 24000,
+                "stems": True,
+                "lyrics_timing": True,
+            },
+        )
+    assert created.status_code == 200, created.text
+    done = server.wait_for(created.json()["data"]["task_id"], timeout=300)
+    assert done["status"] == "completed", done
+    output = done["output"]
+    assert output["engine"].startswith("songforge-composer/")
+    assert (output["format"], output["bit_depth"], output["sample_rate"]) == ("flac", 16, 24000)
+    heard = {}
+    for name, url in (("song", output["audio_url"]), *output["stems"].items()):
+        info, samples = decoded(fetch(url).content)
+        assert (info.format, info.subtype, info.samplerate) == ("FLAC", "PCM_16", 24000), name
+        assert abs(info.frames / 24000 - output["duration_seconds"]) <= 1 / 24000, name
+        heard[name] = samples
+    # Resampled once, from the composer's 44.1 kHz: the stems still add up to the song.
+    residual = heard["vocals"] + heard["instrumental"] - heard["song"]
+    assert float(np.abs(residual).max()) < 3e-3
+    assert float(np.sqrt(np.mean(heard["vocals"] ** 2))) > 0.01
+    words = [w for line in output["lyrics"]["lines"] for w in line["words"]]
+    assert [w["text"] for w in words][:3] == ["Hold", "on", "to"]
+    assert all(0 <= w["start"] <= w["end"] <= output["duration_seconds"] for w in words)
+    lrc = fetch(output["lrc_url"]).content.decode()
+    first = words[0]
+    minutes, seconds = divmod(round(first["start"] * 100), 6000)
+    assert f"<{minutes:02d}:{seconds // 100:02d}.{seconds % 100:02d}>Hold " in lrc

@@ -68,9 +68,10 @@ def create_music_task(
         )
     # Issue 14: what the model cannot give is refused before anything is held.
     wanted = music.extensions
-    for feature in spec.unsupported(wanted):
-        field = FEATURE_FIELDS[feature]
-        what = f"format {feature!r}" if field == "format" else f"'{field}'"
+    unsupported = spec.unsupported(wanted)
+    if unsupported:
+        field = FEATURE_FIELDS[unsupported[0]]
+        what = f"format {unsupported[0]!r}" if field == "format" else f"'{field}'"
         raise InvalidField(
             f"Model {spec.id!r} does not support {what}; GET /api/v1/models lists what "
             "each model supports",

@@ -41,16 +41,17 @@ FEATURE_FIELDS = {
 LOSSLESS_FEATURES = frozenset({"wav", "flac"})
 
 # What each engine family can really give. Any family's audio can be written as
-# WAV/FLAC (the worker encodes it), but the remote ones only where the upstream
-# sends a lossless file; instrumental where the model has its own switch or
-# marker for it; stems and word timings only where the engine renders the voice
-# itself (the composer). Families not listed (an operator's own factory) give an
-# MP3 only unless the catalog entry lists ``features``.
+# WAV/FLAC (the worker encodes it; for the remote ones from the upstream's own
+# lossless file, MiniMax's API sending a WAV when asked: never from an MP3);
+# instrumental where the model has its own switch or marker for it; stems and word
+# timings only where the engine renders the voice itself (the composer). Families
+# not listed (an operator's own factory) give an MP3 only unless the catalog entry
+# lists ``features``.
 FAMILY_FEATURES: dict[str, frozenset[str]] = {
     "composer": frozenset(FEATURES),
     "minimax-music3": frozenset({"wav", "flac", "instrumental"}),
     "ace-step": frozenset({"wav", "flac", "instrumental"}),
-    "minimax-cloud": frozenset({"instrumental"}),
+    "minimax-cloud": frozenset({"wav", "flac", "instrumental"}),
     "sglang-omni": frozenset({"wav", "flac", "instrumental"}),
     "ace-step-server": frozenset({"wav", "flac", "instrumental"}),
 }

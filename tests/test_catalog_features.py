@@ -20,7 +20,7 @@ def test_families_default_and_the_operator_overrides(tmp_path: Path) -> None:
     composer = _load(tmp_path, 'engine = "composer"')
     assert composer.features == frozenset(FEATURES)
     cloud = _load(tmp_path, 'engine = "minimax-cloud"')
-    assert cloud.features == {"instrumental"}
+    assert cloud.features == {"wav", "flac", "instrumental"}
     own = _load(tmp_path, 'engine = "pkg.module:factory"')
     assert own.features == frozenset()
     listed = _load(tmp_path, 'engine = "pkg.module:factory"\nfeatures = ["wav", "stems"]')

@@ -1,7 +1,7 @@
 """A fake of MiniMax's music API, from its public documentation.
 
 ``POST /v1/music_generation`` (synchronous; ``model``, ``prompt``, ``lyrics``,
-``is_instrumental``, ``audio_setting`` {sample_rate, bitrate, format},
+``is_instrumental``, ``audio_setting`` {sample_rate, bitrate, format mp3|wav},
 ``output_format`` hex|url) answers ``data.audio`` (hex, or a URL that expires),
 ``data.status`` 2, ``extra_info`` and ``base_resp`` {status_code, status_msg}.
 Errors come as HTTP 200 with a non-zero ``base_resp.status_code`` (1002 rate
@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes_upstreams.common import FaultScript, RawResponse, mp3_song
+from tests.fakes_upstreams.common import FaultScript, RawResponse, mp3_song, wav_song
 
 MODELS = ("music-2.6", "music-3.0", "music-2.5")
 RATES = (16000, 24000, 32000, 44100)
@@ -134,7 +134,7 @@ class FakeMiniMax:
             or (not lyrics and not body.get("is_instrumental"))
             or rate not in RATES
             or bitrate not in BITRATES
-            or setting.get("format", "mp3") != "mp3"
+            or setting.get("format", "mp3") not in ("mp3", "wav")
             or body.get("output_format", "hex") not in ("hex", "url")
         ):
             return self.base(2013)
@@ -154,7 +154,10 @@ class FakeMiniMax:
         if fault == "wrong_rate":
             rate = 32000 if rate != 32000 else 24000
         kbps = min(bitrate // 1000, 160) if rate < 32000 else bitrate // 1000
-        song = mp3_song(self.song_seconds, rate, kbps, seed=len(self.bodies) % 4)
+        if setting.get("format") == "wav":
+            song = wav_song(self.song_seconds, rate, seed=len(self.bodies) % 4)
+        else:
+            song = mp3_song(self.song_seconds, rate, kbps, seed=len(self.bodies) % 4)
         if fault == "not_audio":
             song = os.urandom(len(song))
         extra_info = {

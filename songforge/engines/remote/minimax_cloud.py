@@ -48,6 +48,8 @@ MINIMAX_SAMPLE_RATES = (16000, 24000, 32000, 44100)
 # Asked for when MiniMax cannot make the requested format itself: the best MP3 it
 # makes at that rate, which we then re-encode (MPEG-2 rates top out at 160 kbps).
 REENCODE_SOURCE_BITRATE = {16000: 128000, 24000: 128000, 32000: 256000, 44100: 256000}
+# MiniMax's audio_setting always carries a bitrate; for a WAV it does not apply.
+LOSSLESS_SOURCE_BITRATE = 256000
 
 # base_resp.status_code -> how the task ends (MiniMax's error-code page).
 RETRYABLE_SERVER_CODES = frozenset({1000, 1001, 1024, 1033})
@@ -84,7 +86,13 @@ def audio_setting(output: OutputFormat) -> tuple[dict[str, Any], bool]:
     sample_rate = output.sample_rate
     plan = output.mp3_plan
     if plan is None:
-        raise ValueError(f"{FAMILY} delivers MP3 only")
+        # A WAV or FLAC is made from MiniMax's own WAV (never from an MP3): asked at the
+        # delivered rate, written again as 16-bit WAV/FLAC by the delivery step.
+        return {
+            "sample_rate": sample_rate,
+            "bitrate": LOSSLESS_SOURCE_BITRATE,
+            "format": "wav",
+        }, False
     exact = (
         plan.mode == "cbr"
         and plan.kbps * 1000 in MINIMAX_BITRATES
@@ -131,8 +139,9 @@ class MiniMaxCloudEngine(RemoteEngine):
 
     async def call_upstream(self, request: RelayRequest, progress: Progress) -> UpstreamAudio:
         progress("waiting for MiniMax", 0.05)
+        sent = self.request_body(request)
         response = await self.client.post(
-            "/v1/music_generation", json=self.request_body(request), headers=self.auth_headers()
+            "/v1/music_generation", json=sent, headers=self.auth_headers()
         )
         if response.status_code != 200:
             raise http_failure(response.status_code, response.headers, "generating the song")
@@ -158,7 +167,7 @@ class MiniMaxCloudEngine(RemoteEngine):
         extra: dict[str, Any] = found if isinstance(found, dict) else {}
         return UpstreamAudio(
             data=payload,
-            container="mp3",
+            container=str(sent["audio_setting"]["format"]),
             metadata={
                 key: extra[key]
                 for key in ("music_duration", "music_sample_rate", "bitrate")

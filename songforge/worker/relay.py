@@ -35,7 +35,8 @@ from songforge.engines.remote.audio import UpstreamAudio, deliverable_mp3
 from songforge.engines.remote.base import RelayEngine, RelayRequest
 from songforge.engines.remote.errors import UpstreamError
 from songforge.services.queue import Claim, claim_next_task, fail_attempt, heartbeat
-from songforge.worker.lease import GENERATING_SPAN
+from songforge.services.task_records import TaskStage
+from songforge.worker.lease import GENERATING_SPAN, log_failed_heartbeat
 
 if TYPE_CHECKING:
     from songforge.worker.runner import Worker
@@ -57,7 +58,7 @@ class InFlight:
 
     claim: Claim
     task: asyncio.Task[None] | None = None
-    stage: str = "generating"
+    stage: TaskStage = TaskStage.GENERATING
     progress: int = GENERATING_SPAN[0]
     detail: str | None = "sent to the upstream"
     dirty: bool = True
@@ -190,7 +191,7 @@ class RelayDispatcher:
                 return audio, encoded
 
             upstream, encoded = await engine.relay(request, state.report, finish)
-            state.stage, state.progress, state.detail = "encoding", 97, None
+            state.stage, state.progress, state.detail = TaskStage.ENCODING, 97, None
             if not await self._db(self._beat, state):
                 raise asyncio.CancelledError
             extra = {"upstream": {"model": engine.options.upstream_model, **upstream.metadata}}
@@ -236,7 +237,8 @@ class RelayDispatcher:
             state.dirty = False
         try:
             alive = heartbeat(self.worker.db, state.claim, self.worker.lease, **kwargs)
-        except Exception:
+        except Exception as exc:
+            log_failed_heartbeat(state.claim, exc)
             return True  # a database hiccup is not a lost lease
         if not alive:
             state.lost = True
@@ -248,7 +250,7 @@ class RelayDispatcher:
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(self.worker.settings.heartbeat_seconds)
-            states = [s for s in self.in_flight.values() if s.stage == "generating"]
+            states = [s for s in self.in_flight.values() if s.stage == TaskStage.GENERATING]
             for state in await self._db(self._beat_all, states):
                 if state.task is not None:
                     state.task.cancel()

@@ -87,6 +87,7 @@ class AppContext:
             max_attempts=self.settings.max_attempts,
             max_concurrent=self.settings.max_concurrent_tasks,
             on_created=self._count_created,
+            idempotency_ttl=timedelta(seconds=self.settings.idempotency_ttl_seconds),
         )
 
     def _count_created(self, model: str) -> None:

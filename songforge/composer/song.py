@@ -21,7 +21,7 @@ from songforge.composer.genres import GENRES
 from songforge.composer.mastering import master
 from songforge.composer.mixer import MixSettings, Stem, mix
 from songforge.composer.prompt import parse_prompt
-from songforge.composer.score import Score, Track, VocalPhrase
+from songforge.composer.score import Score, Track
 from songforge.composer.singer import Singer, TimedNote, VoiceSettings, timed_notes
 from songforge.composer.soundfont import SoundfontRenderer, find_soundfont
 from songforge.composer.synth import crackle, render_synth, riser
@@ -323,7 +323,3 @@ def _fade_out(audio: Audio, sr: int, seconds: float) -> Audio:
         audio = audio.copy()
         audio[-n:] *= np.linspace(1.0, 0.0, n, dtype=np.float32)[:, None]
     return audio
-
-
-def phrase_seconds(score: Score, phrase: VocalPhrase) -> tuple[float, float]:
-    return score.seconds(phrase.start), score.seconds(phrase.end)

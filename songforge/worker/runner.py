@@ -183,9 +183,6 @@ class Worker:
         self.process_batch(claims)
         return True
 
-    def process(self, claim: Claim) -> None:
-        self.process_batch([claim])
-
     def process_batch(self, claims: list[Claim]) -> None:
         """Render the claimed tasks of one model together, then deliver each."""
         engine = self.engines[claims[0].task.model]

@@ -31,6 +31,9 @@ LAYERS: dict[str, int] = {
     "catalog": 0,
     "audio": 0,
     "client": 0,  # the client is installed and used without the server
+    # The engine protocol's plain types (request, result, timed lyrics): it imports
+    # nothing of songforge, so the composer may speak in its types.
+    "engines.base": 0,
     "db": 1,
     "composer": 1,
     "engines": 2,
@@ -49,8 +52,12 @@ LAYERS: dict[str, int] = {
 
 
 def _unit(module: str) -> str:
-    """The layered unit of a ``songforge.x.y`` module name: ``x``."""
-    return module.split(".")[1]
+    """The layered unit of a ``songforge.x.y`` module name: ``x.y`` when that has a
+    layer of its own, else ``x``."""
+    parts = module.split(".")
+    if len(parts) > 2 and f"{parts[1]}.{parts[2]}" in LAYERS:
+        return f"{parts[1]}.{parts[2]}"
+    return parts[1]
 
 
 def _modules() -> list[tuple[str, Path]]:

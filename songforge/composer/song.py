@@ -21,7 +21,7 @@ from songforge.composer.genres import GENRES
 from songforge.composer.mastering import master, mastered_with_gain
 from songforge.composer.mixer import VOICE_BUS, MixSettings, Stem, mix
 from songforge.composer.prompt import parse_prompt
-from songforge.composer.score import Score, Track
+from songforge.composer.score import Score, Track, VocalPhrase
 from songforge.composer.singer import Singer, TimedNote, VoiceSettings, timed_notes
 from songforge.composer.soundfont import SoundfontRenderer, find_soundfont
 from songforge.composer.synth import crackle, render_synth, riser

@@ -55,8 +55,8 @@ class RenderedSong:
     stems: dict[str, Audio] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     # When asked (render's ``separate``): "vocals" (every voice, with its reverb) and
-    # "instrumental" (the rest), mastered with the song's gain; they add up to
-    # ``audio`` but for the clipper's shaving (docs/decisions/0014).
+    # "instrumental" (the rest), each times the master bus's gain per sample, so they
+    # add up to ``audio`` to float rounding (docs/decisions/0014).
     separated: dict[str, Audio] = field(default_factory=dict)
     # Every sung lyric line and word, when it is heard (seconds of ``audio``).
     lyrics: tuple[TimedLine, ...] = ()

@@ -6,6 +6,7 @@ the fake MiniMax runs in its own process).
     .venv/bin/python scripts/bench_remote.py cpu        # 3-minute songs: kept as is / re-encoded
     .venv/bin/python scripts/bench_remote.py            # both
     .venv/bin/python scripts/bench_remote.py inflight-compare [N ...]  # connections per client
+    .venv/bin/python scripts/bench_remote.py inflight --profile  # + what ran while the loop stalled
 
 Prints markdown rows for docs/benchmarks.md.
 """
@@ -41,7 +42,11 @@ from songforge.settings import Settings  # noqa: E402
 from songforge.storage.local import LocalStorage  # noqa: E402
 from songforge.worker.runner import Worker  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from loop_profile import LoopWatchdog  # noqa: E402
+
 KEY_ENV = "SONGFORGE_BENCH_MINIMAX_KEY"
+PROFILE = "--profile" in sys.argv
 
 
 @dataclass
@@ -182,6 +187,9 @@ def scenario(
                 time.sleep(0.01)
             stalls: list[float] = []
             asyncio.run_coroutine_threadsafe(watch_loop(stalls), worker.relay.loop)
+            watchdog = LoopWatchdog(worker.relay.loop) if PROFILE else None
+            if watchdog is not None:
+                watchdog.start()
             peak = 0
             finished = 0
             last_count = 0.0
@@ -204,6 +212,8 @@ def scenario(
                 completed = conn.execute(
                     select(func.count()).select_from(tasks).where(tasks.c.status == "completed")
                 ).scalar_one()
+            if watchdog is not None:
+                print(f"\n{name}: where the loop stalled\n{watchdog.stop().report()}\n")
             stop.set()
             thread.join(30)
             db.dispose()
@@ -235,12 +245,13 @@ HEADER = (
 def main() -> None:
     import songforge.engines.remote.base as remote_base
 
-    what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    args = [arg for arg in sys.argv[1:] if arg != "--profile"]
+    what = args[0] if args else "all"
     rows = []
     if what == "inflight-compare":
         # The in-flight run with the HTTP pools sharded (32 connections a client) and
         # with one pool for all 256 connections, back to back under the same load.
-        sizes = [int(n) for n in sys.argv[2:]] or [32, 1024]
+        sizes = [int(n) for n in args[1:]] or [32, 1024]
         for per_client in sizes:
             remote_base.CONNECTIONS_PER_CLIENT = per_client
             rows.append(

@@ -43,7 +43,7 @@ from songforge.storage.local import LocalStorage  # noqa: E402
 from songforge.worker.runner import Worker  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from loop_profile import LoopWatchdog  # noqa: E402
+from loop_profile import LoopWatchdog, process_cpu  # noqa: E402
 
 KEY_ENV = "SONGFORGE_BENCH_MINIMAX_KEY"
 PROFILE = "--profile" in sys.argv
@@ -61,18 +61,23 @@ class Result:
     rss_peak_mb: float
     stall_max_ms: float
     stall_p99_ms: float
+    helpers_rss_mb: float
 
     def row(self) -> str:
         return (
             f"| {self.name} | {self.songs} | {self.completed} | {self.wall_s:.1f} | "
             f"{self.cpu_s / max(1, self.completed) * 1000:.0f} | {self.peak_in_flight} | "
             f"{self.rss_start_mb:.0f} | {self.rss_peak_mb:.0f} | {self.stall_max_ms:.1f} | "
-            f"{self.stall_p99_ms:.1f} |"
+            f"{self.stall_p99_ms:.1f} | {self.helpers_rss_mb:.0f} |"
         )
 
 
-def rss_mb(field: str = "VmRSS") -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mb(field: str = "VmRSS", pid: int | str = "self") -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
@@ -187,7 +192,8 @@ def scenario(
                 time.sleep(0.01)
             stalls: list[float] = []
             asyncio.run_coroutine_threadsafe(watch_loop(stalls), worker.relay.loop)
-            watchdog = LoopWatchdog(worker.relay.loop) if PROFILE else None
+            relay = worker.relay
+            watchdog = LoopWatchdog(relay.loop, helper_pids=relay.audio.pids) if PROFILE else None
             if watchdog is not None:
                 watchdog.start()
             peak = 0
@@ -207,11 +213,13 @@ def scenario(
                 if time.monotonic() - wall_start > 1800:
                     break
             wall = time.monotonic() - wall_start
-            cpu = cpu_seconds() - cpu_start
+            # The audio processes' CPU counts too (they start with the first song).
+            cpu = cpu_seconds() - cpu_start + sum(process_cpu(p) for p in relay.audio.pids())
             with db.read() as conn:
                 completed = conn.execute(
                     select(func.count()).select_from(tasks).where(tasks.c.status == "completed")
                 ).scalar_one()
+            helpers_rss = sum(rss_mb("VmHWM", pid) for pid in relay.audio.pids())
             if watchdog is not None:
                 print(f"\n{name}: where the loop stalled\n{watchdog.stop().report()}\n")
             stop.set()
@@ -229,6 +237,7 @@ def scenario(
                 rss_mb("VmHWM"),
                 ordered[-1] * 1000 if ordered else 0.0,
                 ordered[int(len(ordered) * 0.99)] * 1000 if ordered else 0.0,
+                helpers_rss,
             )
     finally:
         fake.terminate()
@@ -237,8 +246,8 @@ def scenario(
 
 HEADER = (
     "| scenario | songs | completed | wall s | CPU ms/song | peak in flight | RSS start MB | "
-    "RSS peak MB | max loop stall ms | p99 loop stall ms |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "RSS peak MB | max loop stall ms | p99 loop stall ms | audio processes RSS peak MB |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 

@@ -11,17 +11,26 @@ The loop thread's stack says which callback ran (or which call it is stuck in);
 the other threads' stacks say who else was running Python code at that moment
 (with the GIL, only one thread runs at a time: a thread in pure Python or in a C
 call that keeps the GIL stalls the loop even though the loop's own code is idle).
+
+On a shared machine a stall may also be the OS running other people's processes.
+For each stall episode the watchdog also takes the CPU time our process (less the
+watchdog itself) and its helper processes used meanwhile: when none of our code
+ran, the loop was waiting for a core held by someone else. So min(stall, our CPU
+during it) bounds the part of a stall our own code can have caused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import resource
 import sys
 import threading
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 # Frames of these functions mean "this thread is parked", not "running".
@@ -43,16 +52,49 @@ IDLE_FUNCTIONS = frozenset(
 
 
 def _summary(frame: FrameType | None, depth: int = 6) -> str:
-    """The innermost ``depth`` frames, innermost first, as file:function:line."""
-    stack = traceback.extract_stack(frame)[-depth:]
-    return " <- ".join(
+    """The innermost ``depth`` frames, innermost first, as file:function:line (the
+    import machinery's frames folded into one "(importing)")."""
+    stack = traceback.extract_stack(frame)
+    importing = False
+    while stack and stack[-1].filename.startswith("<frozen importlib"):
+        stack.pop()
+        importing = True
+    names = [
         f"{entry.filename.rsplit('/', 2)[-1]}:{entry.name}:{entry.lineno}"
-        for entry in reversed(stack)
-    )
+        for entry in reversed(stack[-depth:])
+    ]
+    return " <- ".join(["(importing)", *names] if importing else names)
 
 
 def _parked(frame: FrameType | None) -> bool:
     return frame is None or frame.f_code.co_name in IDLE_FUNCTIONS
+
+
+CLOCK_TICKS = 100.0  # os.sysconf("SC_CLK_TCK") on Linux
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds a process used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One stall: its length, and CPU used meanwhile (seconds)."""
+
+    wall: float
+    loop_cpu: float
+    process_cpu: float  # this process, the watchdog excluded
+    helpers_cpu: float  # its helper processes
+
+    @property
+    def ours(self) -> float:
+        """At most this much of the stall can be our own code's doing."""
+        return min(self.wall, self.process_cpu + self.helpers_cpu)
 
 
 @dataclass
@@ -61,12 +103,20 @@ class LoopProfile:
     threshold: float
     loop_stacks: Counter[str] = field(default_factory=Counter)
     other_stacks: Counter[str] = field(default_factory=Counter)
+    episodes: list[Episode] = field(default_factory=list)
     samples: int = 0
 
     def report(self, top: int = 12) -> str:
+        worst = max(self.episodes, key=lambda e: e.wall, default=Episode(0.0, 0.0, 0.0, 0.0))
+        ours = max((e.ours for e in self.episodes), default=0.0)
         lines = [
             f"stalled samples: {self.samples} (~{self.samples * self.period * 1000:.0f} ms "
-            f"of loop time later than {self.threshold * 1000:.0f} ms)",
+            f"of loop time later than {self.threshold * 1000:.0f} ms), "
+            f"{len(self.episodes)} episodes",
+            f"worst episode: {worst.wall * 1000:.0f} ms; CPU meanwhile: this process "
+            f"{worst.process_cpu * 1000:.0f} ms (its loop thread {worst.loop_cpu * 1000:.0f} ms), "
+            f"audio processes {worst.helpers_cpu * 1000:.0f} ms; "
+            f"largest stall our code can account for: {ours * 1000:.0f} ms",
             "loop thread, by stack (ms):",
         ]
         for stack, count in self.loop_stacks.most_common(top):
@@ -79,9 +129,15 @@ class LoopProfile:
 
 class LoopWatchdog:
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, *, period: float = 0.002, threshold: float = 0.02
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        period: float = 0.002,
+        threshold: float = 0.02,
+        helper_pids: Callable[[], Iterable[int]] = lambda: (),
     ) -> None:
         self.loop = loop
+        self._helper_pids = helper_pids
         self.profile = LoopProfile(period, threshold)
         self._stamp = time.monotonic()
         self._loop_thread: int | None = None
@@ -103,13 +159,33 @@ class LoopWatchdog:
             self._stamp = time.monotonic()
             await asyncio.sleep(self.profile.period)
 
+    def _cpu(self) -> tuple[float, float, float, float]:
+        """(now, CPU of the loop thread, of this process, of its helpers) in seconds."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        own = usage.ru_utime + usage.ru_stime - time.thread_time()  # less the watchdog
+        helpers = sum(process_cpu(pid) for pid in self._helper_pids())
+        loop_cpu = 0.0
+        if self._loop_thread is not None:
+            loop_cpu = time.clock_gettime(time.pthread_getcpuclockid(self._loop_thread))
+        return time.monotonic(), loop_cpu, own, helpers
+
     def _watch(self) -> None:
         profile = self.profile
+        before = self._cpu()
+        start: tuple[float, float, float, float] | None = None
         while not self._stop.wait(profile.period):
             if self._loop_thread is None:
                 continue
-            if time.monotonic() - self._stamp < profile.threshold:
+            now = self._cpu()
+            if now[0] - self._stamp < profile.threshold:
+                if start is not None:  # the loop came back: one episode ends
+                    spent = (a - b for a, b in zip(now, start, strict=True))
+                    profile.episodes.append(Episode(*spent))
+                    start = None
+                before = now
                 continue
+            if start is None:
+                start = before
             frames = sys._current_frames()
             profile.samples += 1
             profile.loop_stacks[_summary(frames.get(self._loop_thread))] += 1

@@ -102,7 +102,7 @@ class RelayDispatcher:
         self._db_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="relay-db")
         # Checking and re-encoding are the only CPU work; two processes keep it off
         # the loop's GIL and bound how much of the machine relaying can take.
-        self._audio = AudioPool(workers=2)
+        self.audio = AudioPool(workers=2)
         grace = worker.settings.shutdown_grace_seconds
         self.drain_seconds = max(0.0, grace - min(HAND_BACK_MARGIN_SECONDS, grace / 4))
         self._thread: threading.Thread | None = None
@@ -121,7 +121,7 @@ class RelayDispatcher:
         if self._thread is not None:
             self._thread.join(timeout)
         self._db_pool.shutdown(wait=False)
-        self._audio.shutdown()
+        self.audio.shutdown()
 
     def live_models(self) -> list[str]:
         return sorted(m for m, e in self.engines.items() if not e.breaker.is_open)
@@ -223,7 +223,7 @@ class RelayDispatcher:
 
             async def finish(audio: UpstreamAudio) -> tuple[UpstreamAudio, EncodedAudio]:
                 state.detail, state.dirty = "checking the upstream's audio", True
-                return audio, await self._audio.finish(audio, bitrate, sample_rate)
+                return audio, await self.audio.finish(audio, bitrate, sample_rate)
 
             upstream, encoded = await engine.relay(request, state.report, finish)
             state.stage, state.progress, state.detail, state.dirty = "encoding", 97, None, True

@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import suppress
 
 from songforge.audio.mp3 import EncodedAudio, lame_version
 from songforge.engines.remote.audio import UpstreamAudio, deliverable_mp3
@@ -32,7 +34,14 @@ def finish_audio(upstream: UpstreamAudio, bitrate: int, sample_rate: int) -> Enc
     return encoded
 
 
+# Niceness of the audio processes: on a small machine the loop (and the HTTP it
+# carries for hundreds of songs) should get a core before one song's encoding.
+AUDIO_NICENESS = 5
+
+
 def _warm_up() -> None:
+    with suppress(OSError):
+        os.nice(AUDIO_NICENESS)
     # Imports are done by unpickling finish_audio; this finds LAME's version once,
     # before the first song waits on it.
     lame_version()
@@ -67,6 +76,11 @@ class AudioPool:
                 self._pool = None
                 pool.shutdown(wait=False, cancel_futures=True)
             raise
+
+    def pids(self) -> list[int]:
+        """The audio processes running now (for diagnostics and benchmarks)."""
+        processes = getattr(self._pool, "_processes", None) or {}
+        return list(processes)
 
     def shutdown(self) -> None:
         pool, self._pool = self._pool, None

@@ -7,6 +7,7 @@ the fake MiniMax runs in its own process).
     .venv/bin/python scripts/bench_remote.py            # both
     .venv/bin/python scripts/bench_remote.py inflight-compare [N ...]  # connections per client
     .venv/bin/python scripts/bench_remote.py inflight --profile  # + what ran while the loop stalled
+    .venv/bin/python scripts/bench_remote.py memory     # peak RSS of re-encoding one 3-minute song
 
 Prints markdown rows for docs/benchmarks.md.
 """
@@ -244,6 +245,36 @@ def scenario(
         fake.wait(10)
 
 
+def reencode_peak(seconds: float, kbps_in: int, bitrate_out: int) -> tuple[float, float, float]:
+    """In a fresh process: peak RSS before and after re-encoding one relayed song
+    (deliverable_mp3, as the relay's audio processes run it), and its seconds."""
+    from songforge.engines.remote.audio import UpstreamAudio, deliverable_mp3
+    from tests.fakes_upstreams.common import mp3_song
+
+    data = mp3_song(seconds, 44100, kbps_in)
+    deliverable_mp3(UpstreamAudio(mp3_song(2, 44100, kbps_in), "mp3", {}), bitrate_out, 44100)
+    Path("/proc/self/clear_refs").write_text("5")  # peak RSS := RSS now (Linux)
+    before = rss_mb("VmHWM")
+    started = time.perf_counter()
+    deliverable_mp3(UpstreamAudio(data, "mp3", {}), bitrate_out, 44100)
+    return before, rss_mb("VmHWM"), time.perf_counter() - started
+
+
+def memory() -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    print("| re-encoding one relayed song | peak RSS before MB | peak RSS after MB | rise MB | s |")
+    print("|---|---:|---:|---:|---:|")
+    for seconds, kbps_in, bitrate_out in ((180, 256, 60000), (180, 128, 64000)):
+        with context.Pool(1) as pool:
+            before, after, took = pool.apply(reencode_peak, (seconds, kbps_in, bitrate_out))
+        print(
+            f"| {seconds} s, {kbps_in} kbps MP3 -> {bitrate_out // 1000} kbps "
+            f"| {before:.0f} | {after:.0f} | {after - before:.0f} | {took:.1f} |"
+        )
+
+
 HEADER = (
     "| scenario | songs | completed | wall s | CPU ms/song | peak in flight | RSS start MB | "
     "RSS peak MB | max loop stall ms | p99 loop stall ms | audio processes RSS peak MB |\n"
@@ -256,6 +287,9 @@ def main() -> None:
 
     args = [arg for arg in sys.argv[1:] if arg != "--profile"]
     what = args[0] if args else "all"
+    if what == "memory":
+        memory()
+        return
     rows = []
     if what == "inflight-compare":
         # The in-flight run with the HTTP pools sharded (32 connections a client) and

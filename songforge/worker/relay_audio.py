@@ -22,13 +22,14 @@ from contextlib import suppress
 
 from songforge.audio.mp3 import EncodedAudio, lame_version
 from songforge.engines.remote.audio import UpstreamAudio, deliverable_mp3
-from songforge.worker.encoding_check import check_encoding
 
 log = logging.getLogger("songforge.worker.relay")
 
 
 def finish_audio(upstream: UpstreamAudio, bitrate: int, sample_rate: int) -> EncodedAudio:
     """Check the upstream's file and make the contract's MP3 of it (CPU-bound)."""
+    from songforge.worker.runner import check_encoding
+
     encoded = deliverable_mp3(upstream, bitrate, sample_rate)
     check_encoding(encoded, bitrate, sample_rate)
     return encoded

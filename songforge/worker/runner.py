@@ -16,7 +16,8 @@ from contextlib import ExitStack, suppress
 from datetime import timedelta
 from typing import Any, cast
 
-from songforge.audio.mp3 import EncodedAudio, encode_mp3
+from songforge.audio.mp3 import EncodedAudio, encode_mp3, plan_encoding
+from songforge.audio.mp3_frames import read_mp3_info
 from songforge.catalog import load_catalog
 from songforge.db.database import Database
 from songforge.engines.base import (
@@ -44,7 +45,6 @@ from songforge.services.workers import (
 )
 from songforge.settings import Settings
 from songforge.storage.base import Storage
-from songforge.worker.encoding_check import check_encoding
 from songforge.worker.lease import LeaseKeeper, TaskAbandoned
 from songforge.worker.relay import RelayDispatcher
 from songforge.worker.run_plan import Throughput, plan_run
@@ -60,6 +60,20 @@ def request_from_input(task_input: Mapping[str, Any]) -> GenerationRequest:
         duration=task_input.get("duration"),
         sample_rate=int(task_input["sample_rate"]),
     )
+
+
+def check_encoding(encoded: EncodedAudio, bitrate: int, sample_rate: int) -> None:
+    """Read the MP3 back and make sure it is what the output will claim."""
+    plan = plan_encoding(bitrate, sample_rate)
+    info = read_mp3_info(encoded.data)
+    if info.sample_rate != plan.sample_rate:
+        raise GenerationError(f"encoder wrote {info.sample_rate} Hz, expected {sample_rate}")
+    if plan.mode == "cbr" and info.bitrates_kbps != {plan.kbps}:
+        raise GenerationError(f"encoder wrote {sorted(info.bitrates_kbps)} kbps, not {plan.kbps}")
+    xing = info.xing
+    if xing is None or xing.frames != info.frames or xing.bytes != len(encoded.data):
+        # Players would disagree about the song's length (issue 9, point 8).
+        raise GenerationError("the MP3's Xing/Info header does not describe the file")
 
 
 class Worker:

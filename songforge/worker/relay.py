@@ -126,6 +126,20 @@ class RelayDispatcher:
     def live_models(self) -> list[str]:
         return sorted(m for m, e in self.engines.items() if not e.breaker.is_open)
 
+    def upstream_metrics(self) -> dict[str, Any]:
+        """What the presence heartbeat writes for GET /metrics: per model, its engine's
+        name, its circuit and its upstream calls (engines/remote/call_stats.py)."""
+        return {
+            "models": {
+                model: {
+                    "engine": engine.name,
+                    "circuit_open": engine.breaker.is_open,
+                    **engine.calls.snapshot(),
+                }
+                for model, engine in self.engines.items()
+            }
+        }
+
     async def _main(self, stop: threading.Event) -> None:
         self.loop = asyncio.get_running_loop()
         await asyncio.gather(*(self._probe(model) for model in self.engines))

@@ -154,7 +154,8 @@ class Worker:
                     set_worker_models(self.db, self.worker_id, advertised)
                     self._advertised = advertised
                     log.warning("worker %s now serves %s", self.worker_id, advertised)
-                touch_worker(self.db, self.worker_id)
+                metrics = self.relay.upstream_metrics() if self.relay is not None else None
+                touch_worker(self.db, self.worker_id, metrics)
                 self.reap_if_due()
             except Exception:
                 log.exception("worker presence heartbeat failed")

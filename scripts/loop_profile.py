@@ -22,6 +22,7 @@ during it) bounds the part of a stall our own code can have caused.
 from __future__ import annotations
 
 import asyncio
+import gc
 import resource
 import sys
 import threading
@@ -105,6 +106,9 @@ class LoopProfile:
     other_stacks: Counter[str] = field(default_factory=Counter)
     episodes: list[Episode] = field(default_factory=list)
     samples: int = 0
+    # generation -> durations of the garbage collector's passes (seconds): a pass
+    # stops whichever thread triggered it, holding the GIL, so every thread waits.
+    gc_pauses: dict[int, list[float]] = field(default_factory=dict)
 
     def report(self, top: int = 12) -> str:
         worst = max(self.episodes, key=lambda e: e.wall, default=Episode(0.0, 0.0, 0.0, 0.0))
@@ -117,8 +121,13 @@ class LoopProfile:
             f"{worst.process_cpu * 1000:.0f} ms (its loop thread {worst.loop_cpu * 1000:.0f} ms), "
             f"audio processes {worst.helpers_cpu * 1000:.0f} ms; "
             f"largest stall our code can account for: {ours * 1000:.0f} ms",
-            "loop thread, by stack (ms):",
         ]
+        for generation, pauses in sorted(self.gc_pauses.items()):
+            lines.append(
+                f"gc generation {generation}: {len(pauses)} passes, "
+                f"max {max(pauses) * 1000:.1f} ms, total {sum(pauses) * 1000:.0f} ms"
+            )
+        lines.append("loop thread, by stack (ms):")
         for stack, count in self.loop_stacks.most_common(top):
             lines.append(f"  {count * self.period * 1000:8.0f}  {stack}")
         lines.append("other running threads meanwhile, by stack (ms):")
@@ -140,18 +149,28 @@ class LoopWatchdog:
         self._helper_pids = helper_pids
         self.profile = LoopProfile(period, threshold)
         self._stamp = time.monotonic()
+        self._gc_started = 0.0
         self._loop_thread: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="loop-watchdog", daemon=True)
 
     def start(self) -> None:
         asyncio.run_coroutine_threadsafe(self._tick(), self.loop)
+        gc.callbacks.append(self._gc)
         self._thread.start()
 
     def stop(self) -> LoopProfile:
         self._stop.set()
         self._thread.join(5)
+        gc.callbacks.remove(self._gc)
         return self.profile
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            pause = time.perf_counter() - self._gc_started
+            self.profile.gc_pauses.setdefault(info["generation"], []).append(pause)
 
     async def _tick(self) -> None:
         self._loop_thread = threading.get_ident()

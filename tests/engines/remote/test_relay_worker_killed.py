@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,43 +20,45 @@ from tests.fakes_upstreams.minimax import FakeMiniMax
 from tests.worker.process_rig import Rig, wait_until
 from tests.worker.test_worker_killed import kill_mid_task_and_finish_elsewhere
 
-MODEL = "minimax-music"
+
+class RelayRig(Rig):
+    def __init__(self, database_url: str, tmp_path: Path, fake: FakeMiniMax) -> None:
+        super().__init__(
+            database_url,
+            tmp_path,
+            SONGFORGE_LEASE_SECONDS="2",
+            SONGFORGE_REAPER_INTERVAL_SECONDS="0.5",
+            **{MINIMAX_KEY_ENV: fake.api_key},
+        )
+        # PostgreSQL's database lives for the whole session: a model of our own keeps
+        # other tests' leftover tasks (and their upstream calls) out of the way.
+        self.model = f"minimax-music-{uuid.uuid4().hex[:8]}"
+        self.catalog = tmp_path / "catalog.toml"
+        self.catalog.write_text(
+            f'[models.{self.model}]\nengine = "minimax-cloud"\nprice = 30\n'
+            f'options = {{ base_url = "{fake.url}", api_key_env = "{MINIMAX_KEY_ENV}", '
+            'upstream_model = "music-2.6", timeout_s = 60 }\n'
+        )
 
 
 @pytest.fixture
-def relay_rig(database_url: str, tmp_path: Path, fake_minimax: FakeMiniMax) -> Iterator[Rig]:
-    made = Rig(
-        database_url,
-        tmp_path,
-        SONGFORGE_LEASE_SECONDS="2",
-        SONGFORGE_REAPER_INTERVAL_SECONDS="0.5",
-        **{MINIMAX_KEY_ENV: fake_minimax.api_key},
-    )
+def relay_rig(database_url: str, tmp_path: Path, fake_minimax: FakeMiniMax) -> Iterator[RelayRig]:
+    made = RelayRig(database_url, tmp_path, fake_minimax)
     yield made
     made.close()
 
 
-def relay_catalog(tmp_path: Path, fake: FakeMiniMax) -> Path:
-    catalog = tmp_path / "catalog.toml"
-    catalog.write_text(
-        f'[models.{MODEL}]\nengine = "minimax-cloud"\nprice = 30\n'
-        f'options = {{ base_url = "{fake.url}", api_key_env = "{MINIMAX_KEY_ENV}", '
-        'upstream_model = "music-2.6", timeout_s = 60 }\n'
-    )
-    return catalog
-
-
 def test_killed_relay_worker_loses_nothing_and_charges_once(
-    relay_rig: Rig, tmp_path: Path, fake_minimax: FakeMiniMax
+    relay_rig: RelayRig, fake_minimax: FakeMiniMax
 ) -> None:
     rig = relay_rig
-    task_id = rig.new_task(MODEL, lyrics="la la la")
+    task_id = rig.new_task(rig.model, lyrics="la la la")
     # The first call hangs long enough to kill the worker in the middle of it.
     fake_minimax.generation.push("slow:20")
     kill_mid_task_and_finish_elsewhere(
         rig,
-        relay_catalog(tmp_path, fake_minimax),
-        MODEL,
+        rig.catalog,
+        rig.model,
         task_id,
         lambda: fake_minimax.in_flight == 1,
     )
@@ -71,14 +74,12 @@ def test_killed_relay_worker_loses_nothing_and_charges_once(
 
 
 def test_sigterm_delivers_the_songs_that_come_back_within_the_grace(
-    relay_rig: Rig, tmp_path: Path, fake_minimax: FakeMiniMax
+    relay_rig: RelayRig, fake_minimax: FakeMiniMax
 ) -> None:
     rig = relay_rig
-    task_id = rig.new_task(MODEL, lyrics="la la la")
+    task_id = rig.new_task(rig.model, lyrics="la la la")
     fake_minimax.generation.push("slow:3")
-    worker = rig.worker(
-        relay_catalog(tmp_path, fake_minimax), MODEL, SONGFORGE_SHUTDOWN_GRACE_SECONDS="60"
-    )
+    worker = rig.worker(rig.catalog, rig.model, SONGFORGE_SHUTDOWN_GRACE_SECONDS="60")
     wait_until(lambda: fake_minimax.in_flight == 1, 60, "the worker to call MiniMax")
     worker.send_signal(signal.SIGTERM)
     worker.wait(60)
@@ -87,20 +88,19 @@ def test_sigterm_delivers_the_songs_that_come_back_within_the_grace(
     assert (done.status, done.attempt, done.credits_charged) == ("completed", 1, 30), rig.output()
     assert rig.ledger(task_id) == ["hold", "charge"]
     # Told to stop, it claimed nothing more.
-    second = rig.new_task(MODEL, lyrics="la la la")
+    second = rig.new_task(rig.model, lyrics="la la la")
     time.sleep(0.5)
     assert rig.task(second).stage == "queued"
     assert len(fake_minimax.bodies) == 1
 
 
 def test_sigterm_past_the_grace_hands_the_task_back_without_burning_an_attempt(
-    relay_rig: Rig, tmp_path: Path, fake_minimax: FakeMiniMax
+    relay_rig: RelayRig, fake_minimax: FakeMiniMax
 ) -> None:
     rig = relay_rig
-    catalog = relay_catalog(tmp_path, fake_minimax)
-    task_id = rig.new_task(MODEL, lyrics="la la la")
+    task_id = rig.new_task(rig.model, lyrics="la la la")
     fake_minimax.generation.push("slow:60")
-    worker = rig.worker(catalog, MODEL, SONGFORGE_SHUTDOWN_GRACE_SECONDS="2")
+    worker = rig.worker(rig.catalog, rig.model, SONGFORGE_SHUTDOWN_GRACE_SECONDS="2")
     wait_until(lambda: fake_minimax.in_flight == 1, 60, "the worker to call MiniMax")
     started = time.monotonic()
     worker.send_signal(signal.SIGTERM)
@@ -116,7 +116,7 @@ def test_sigterm_past_the_grace_hands_the_task_back_without_burning_an_attempt(
     assert "handed back" in rig.output()
 
     # The next worker relays it as a first attempt; the user is charged once.
-    rig.worker(catalog, MODEL)
+    rig.worker(rig.catalog, rig.model)
     wait_until(lambda: rig.task(task_id).status != "IN_PROGRESS", 60, "the next worker")
     done = rig.task(task_id)
     assert (done.status, done.attempt, done.credits_charged) == ("completed", 1, 30), rig.output()

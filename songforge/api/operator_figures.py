@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from songforge.db.tables import accounts, tasks
 from songforge.db.types import utcnow
 from songforge.services.task_records import TaskStage, TaskStatus
+from songforge.services.workers import live_upstream_metrics
 from songforge.text_safety import scrub_surrogates
 
 RECENT = timedelta(hours=1)
@@ -36,6 +37,8 @@ class OperatorFigures:
     seconds_per_audio_second: dict[str, float] = field(default_factory=dict)
     holds_outstanding: int = 0
     credits_held: int = 0
+    # worker id -> a live relay worker's upstream metrics (RelayDispatcher.upstream_metrics)
+    upstream: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def read_figures(context: Any) -> OperatorFigures:
@@ -108,4 +111,5 @@ def read_figures(context: Any) -> OperatorFigures:
         figures.credits_held = int(
             conn.execute(select(func.coalesce(func.sum(accounts.c.held), 0))).scalar_one()
         )
+        figures.upstream = live_upstream_metrics(conn, context.worker_freshness)
     return figures

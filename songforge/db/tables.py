@@ -160,6 +160,9 @@ workers = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False, index=True),
     Column("stopped_at", UTCDateTime, nullable=True),
+    # Relay workers: their upstream calls and circuits (engines/remote/call_stats.py),
+    # written with each presence heartbeat and served by GET /metrics.
+    Column("upstream_metrics", JSON, nullable=True),
 )
 
 # The dashboard's sign-in sessions. Here with the rest of the schema, which the

@@ -141,7 +141,9 @@ class Worker:
                     stop.wait(self.settings.poll_interval_seconds)
         finally:
             if self.relay is not None:
-                self.relay.join(timeout=15)
+                # The relay lets its songs in flight finish within the grace, then
+                # hands the rest back.
+                self.relay.join(timeout=self.settings.shutdown_grace_seconds + 5)
             stop_worker(self.db, self.worker_id)
 
     def _presence(self, stop: threading.Event) -> None:
@@ -153,7 +155,8 @@ class Worker:
                     set_worker_models(self.db, self.worker_id, advertised)
                     self._advertised = advertised
                     log.warning("worker %s now serves %s", self.worker_id, advertised)
-                touch_worker(self.db, self.worker_id)
+                metrics = self.relay.upstream_metrics() if self.relay is not None else None
+                touch_worker(self.db, self.worker_id, metrics)
                 self.reap_if_due()
             except Exception:
                 log.exception("worker presence heartbeat failed")

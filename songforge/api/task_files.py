@@ -18,7 +18,7 @@ from songforge.api.file_links import extra_file_subject
 from songforge.context import AppContext
 from songforge.engines.base import STEM_NAMES
 from songforge.errors import not_found
-from songforge.services.task_records import COMPLETED, TaskRecord, load_task
+from songforge.services.task_records import TaskRecord, TaskStatus, load_task
 from songforge.storage.task_files import LYRICS_FILE, extension_of, lrc_key, stem_key
 
 router = APIRouter()
@@ -38,7 +38,7 @@ def _verified_task(
         raise not_found(INVALID_LINK)
     with context.db.read() as conn:
         task = load_task(conn, task_id)
-    if task is None or task.status != COMPLETED:
+    if task is None or task.status != TaskStatus.COMPLETED:
         raise not_found("No file for this task")
     if task.storage_key is None:
         raise not_found("This song's files were deleted after the retention period")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from songforge.catalog import FEATURE_FIELDS, Catalog
@@ -41,6 +42,8 @@ class TaskCreation:
     max_concurrent: int
     # Told the model id of every task created (not of replays): the metrics.
     on_created: Callable[[str], None] = _count_nothing
+    # How long an Idempotency-Key replays its task; after that it starts a new one.
+    idempotency_ttl: timedelta = timedelta(hours=24)
 
 
 def create_music_task(
@@ -99,6 +102,7 @@ def create_music_task(
         max_concurrent=deps.max_concurrent,
         idempotency_key=idempotency_key,
         fingerprint=request_fingerprint(body) if idempotency_key else None,
+        idempotency_ttl=deps.idempotency_ttl,
     )
     if not result.replayed:
         deps.on_created(spec.id)

@@ -33,6 +33,7 @@ from songforge.services.queue import (
     reap_expired_leases,
 )
 from songforge.services.remaining_time import RemainingTime
+from songforge.services.task_records import TaskStage
 from songforge.services.workers import (
     register_worker,
     set_worker_models,
@@ -114,7 +115,9 @@ class Worker:
                     stop.wait(self.settings.poll_interval_seconds)
         finally:
             if self.relay is not None:
-                self.relay.join(timeout=15)
+                # The relay lets its songs in flight finish within the grace, then
+                # hands the rest back.
+                self.relay.join(timeout=self.settings.shutdown_grace_seconds + 5)
             stop_worker(self.db, self.worker_id)
 
     def _presence(self, stop: threading.Event) -> None:
@@ -126,7 +129,8 @@ class Worker:
                     set_worker_models(self.db, self.worker_id, advertised)
                     self._advertised = advertised
                     log.warning("worker %s now serves %s", self.worker_id, advertised)
-                touch_worker(self.db, self.worker_id)
+                metrics = self.relay.upstream_metrics() if self.relay is not None else None
+                touch_worker(self.db, self.worker_id, metrics)
                 self.reap_if_due()
             except Exception:
                 log.exception("worker presence heartbeat failed")
@@ -155,9 +159,6 @@ class Worker:
             claims.append(more)
         self.process_batch(claims)
         return True
-
-    def process(self, claim: Claim) -> None:
-        self.process_batch([claim])
 
     def process_batch(self, claims: list[Claim]) -> None:
         """Render the claimed tasks of one model together, then deliver each."""
@@ -240,14 +241,14 @@ class Worker:
 
     def _encode(self, claim: Claim, keeper: LeaseKeeper, result: AudioResult) -> Delivery:
         task_input = TaskInput.from_stored(claim.task.input)
-        keeper.enter_stage("encoding", 92, audio_seconds=result.duration_seconds)
+        keeper.enter_stage(TaskStage.ENCODING, 92, audio_seconds=result.duration_seconds)
         started = time.perf_counter()
         delivery = prepare_delivery(task_input, result)
         # The whole stage (encoding and reading it back) is what the ETA waits for.
         self.throughput.record_encode(
             task_input.output, time.perf_counter() - started, result.duration_seconds
         )
-        keeper.enter_stage("encoding", 97)
+        keeper.enter_stage(TaskStage.ENCODING, 97)
         return delivery
 
     def fail(self, claim: Claim, exc: Exception) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from songforge.catalog import Catalog
 from songforge.services import eta
-from songforge.services.task_records import COMPLETED, TaskRecord
+from songforge.services.task_records import TaskRecord, TaskStage, TaskStatus
 from songforge.services.workers import Startup
 from songforge.storage.signing import LinkSigner
 
@@ -43,7 +43,7 @@ def task_view(
     if not task.finished:
         # Only an unfinished task needs the database (queue position, ETA).
         assert conn is not None, "an unfinished task's view needs a connection"
-        if task.stage == "queued":
+        if task.stage == TaskStage.QUEUED:
             position = eta.queue_position(conn, task)
         spec = catalog.get(task.model)
         typical = spec.typical_runtime_seconds if spec else 30.0
@@ -61,7 +61,7 @@ def task_view(
             eta_seconds += round(startup.seconds_left)
 
     output: dict[str, Any] | None = None
-    if task.status == COMPLETED and task.output is not None:
+    if task.status == TaskStatus.COMPLETED and task.output is not None:
         if task.storage_key is not None:
             url, expires_at = audio_link(signer, base_url, task.id)
             output = {"audio_url": url, "expires_at": expires_at, **task.output}
@@ -75,7 +75,7 @@ def task_view(
         "status": task.status,
         "stage": task.stage,
         "stage_detail": task.stage_detail,
-        "progress": 100 if task.status == COMPLETED else task.progress,
+        "progress": 100 if task.status == TaskStatus.COMPLETED else task.progress,
         "queue_position": position,
         "eta_seconds": eta_seconds,
         "attempt": task.attempt,

@@ -68,7 +68,7 @@ def _authenticate_and_view(
     caller = authenticate_caller(context, request.headers.get("authorization"))
     task = context.finished_tasks.get(task_id)
     if task is not None and task.account_id == caller.account_id:
-        # Finished tasks never change: no database work (see api/caches.py).
+        # Finished tasks never change: no database work (see services/caches.py).
         return caller, _views(context, request, None, [task])[0]
     with context.db.read() as conn:
         task = get_task_for(conn, caller.account_id, task_id)

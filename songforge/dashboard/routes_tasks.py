@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import Connection
 
+from songforge.api.error_handlers import api_error_for
 from songforge.api.task_view import task_view
 from songforge.context import AppContext
 from songforge.dashboard.waveform import waveform_svg
@@ -21,8 +22,8 @@ from songforge.dashboard.web import (
     render,
     see_other,
 )
-from songforge.errors import ApiError
-from songforge.services.task_records import COMPLETED, STATUSES, TaskRecord
+from songforge.services.errors import DomainError
+from songforge.services.task_records import STATUSES, TaskRecord, TaskStatus
 from songforge.services.tasks import cancel_task, get_task_for, list_tasks
 
 router = APIRouter()
@@ -63,7 +64,7 @@ def task_entry(
         "waited_seconds": _seconds_between(task.created_at, task.started_at),
         "ran_seconds": _seconds_between(task.started_at, task.finished_at),
         "total_seconds": _seconds_between(task.created_at, task.finished_at),
-        "has_audio": task.status == COMPLETED and task.storage_key is not None,
+        "has_audio": task.status == TaskStatus.COMPLETED and task.storage_key is not None,
     }
 
 
@@ -90,8 +91,8 @@ def history(
             )
             live = context.live_workers() if any(not t.finished for t in page.items) else {}
             entries = [task_entry(conn, context, request, task, live) for task in page.items]
-    except ApiError as exc:
-        raise api_error_for_page(exc) from exc
+    except DomainError as exc:
+        raise api_error_for_page(api_error_for(exc)) from exc
     return render(
         request,
         "tasks.html",
@@ -134,7 +135,7 @@ def task_page(task_id: str, request: Request, user: CurrentUser) -> Response:
 def waveform(task_id: str, request: Request, user: CurrentUser) -> Response:
     context = context_of(request)
     task = _own_task(context, user.account.id, task_id)
-    if task.status != COMPLETED or task.storage_key is None:
+    if task.status != TaskStatus.COMPLETED or task.storage_key is None:
         raise PageError(404, "No audio yet", "This task has no finished audio.")
     svg = waveform_svg(context.storage, task.storage_key, title=f"Waveform of task {task.id}")
     return Response(
@@ -153,8 +154,8 @@ def cancel(task_id: str, request: Request, user: CurrentUser, form: CheckedForm)
     context = context_of(request)
     try:
         task = cancel_task(context.db, user.account.id, task_id)
-    except ApiError as exc:
-        raise api_error_for_page(exc) from exc
+    except DomainError as exc:
+        raise api_error_for_page(api_error_for(exc)) from exc
     if task is None:
         raise PageError(404, "Task not found", f"You have no task {task_id!r}.")
     return see_other(f"/dashboard/tasks/{task.id}")

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 BUSY_TIMEOUT_MS = 30000
 CONNECT_TIMEOUT_SECONDS = 5
@@ -123,7 +124,7 @@ class Database:
         with self.engine.connect() as connection, connection.begin():
             yield connection
 
-    async def call(self, function: Callable[..., T], *args: Any) -> T:
+    async def call(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking database work from async code.
 
         A local SQLite file answers in tens of microseconds, less than a thread
@@ -137,12 +138,12 @@ class Database:
         if self.is_sqlite:
             _inline.active = True
             try:
-                return function(*args)
+                return function(*args, **kwargs)
             except WriteBusy:
                 pass
             finally:
                 _inline.active = False
-        return await run_in_threadpool(function, *args)
+        return await run_in_threadpool(function, *args, **kwargs)
 
     def lock_clause_supported(self) -> bool:
         """Whether SELECT ... FOR UPDATE [SKIP LOCKED] means anything here."""

@@ -22,9 +22,9 @@ from songforge.db.tables import tasks
 from songforge.db.types import utcnow
 from songforge.services import billing
 from songforge.services.task_records import (
-    COMPLETED,
-    IN_PROGRESS,
     TaskRecord,
+    TaskStage,
+    TaskStatus,
     load_task,
     record_from_row,
 )
@@ -58,8 +58,8 @@ def claim_next_task(
     candidate = (
         select(tasks.c.id)
         .where(
-            tasks.c.status == IN_PROGRESS,
-            tasks.c.stage == "queued",
+            tasks.c.status == TaskStatus.IN_PROGRESS,
+            tasks.c.stage == TaskStage.QUEUED,
             tasks.c.model.in_(list(models)),
         )
         .order_by(tasks.c.priority, tasks.c.created_at)
@@ -71,11 +71,11 @@ def claim_next_task(
         update(tasks)
         .where(
             tasks.c.id == candidate.scalar_subquery(),
-            tasks.c.status == IN_PROGRESS,
-            tasks.c.stage == "queued",
+            tasks.c.status == TaskStatus.IN_PROGRESS,
+            tasks.c.stage == TaskStage.QUEUED,
         )
         .values(
-            stage="generating",
+            stage=TaskStage.GENERATING,
             progress=0,
             stage_detail=None,
             expected_finish_at=None,
@@ -98,7 +98,7 @@ def _fenced(claim: Claim) -> Update:
         tasks.c.id == claim.task.id,
         tasks.c.attempt == claim.attempt,
         tasks.c.lease_owner == claim.worker_id,
-        tasks.c.status == IN_PROGRESS,
+        tasks.c.status == TaskStatus.IN_PROGRESS,
     )
 
 
@@ -168,7 +168,7 @@ def heartbeat_leases(
                             [(claim.task.id, claim.attempt) for claim in chunk]
                         ),
                         tasks.c.lease_owner == worker_id,
-                        tasks.c.status == IN_PROGRESS,
+                        tasks.c.status == TaskStatus.IN_PROGRESS,
                     )
                     .values(lease_expires_at=expires, **dict(columns))
                     .returning(tasks.c.id)
@@ -187,8 +187,8 @@ def complete_task(db: Database, claim: Claim, output: dict[str, Any], storage_ke
     with db.write() as conn:
         result = conn.execute(
             _fenced(claim).values(
-                status=COMPLETED,
-                stage="done",
+                status=TaskStatus.COMPLETED,
+                stage=TaskStage.DONE,
                 progress=100,
                 stage_detail=None,
                 output=output,
@@ -212,7 +212,7 @@ def fail_attempt(db: Database, claim: Claim, error: dict[str, Any], *, retryable
         current = load_task(conn, claim.task.id)
         if (
             current is None
-            or current.status != IN_PROGRESS
+            or current.status != TaskStatus.IN_PROGRESS
             or current.attempt != claim.attempt
             or current.lease_owner != claim.worker_id
         ):
@@ -230,10 +230,10 @@ def _requeue(conn: Connection, task: TaskRecord) -> None:
         .where(
             tasks.c.id == task.id,
             tasks.c.attempt == task.attempt,
-            tasks.c.status == IN_PROGRESS,
+            tasks.c.status == TaskStatus.IN_PROGRESS,
         )
         .values(
-            stage="queued",
+            stage=TaskStage.QUEUED,
             progress=0,
             stage_detail=None,
             lease_owner=None,
@@ -252,8 +252,8 @@ def reap_expired_leases(db: Database) -> tuple[int, int]:
             record_from_row(row)
             for row in conn.execute(
                 select(tasks).where(
-                    tasks.c.status == IN_PROGRESS,
-                    tasks.c.stage != "queued",
+                    tasks.c.status == TaskStatus.IN_PROGRESS,
+                    tasks.c.stage != TaskStage.QUEUED,
                     tasks.c.lease_expires_at < now,
                 )
             )
@@ -265,8 +265,8 @@ def reap_expired_leases(db: Database) -> tuple[int, int]:
             # heartbeated or finished.
             if (
                 current is None
-                or current.status != IN_PROGRESS
-                or current.stage == "queued"
+                or current.status != TaskStatus.IN_PROGRESS
+                or current.stage == TaskStage.QUEUED
                 or current.attempt != task.attempt
                 or current.lease_expires_at is None
                 or current.lease_expires_at >= utcnow()
@@ -283,7 +283,7 @@ def reap_expired_leases(db: Database) -> tuple[int, int]:
 
 # A task handed back is queued as if it had never been claimed.
 _HANDED_BACK: dict[str, Any] = {
-    "stage": "queued",
+    "stage": TaskStage.QUEUED,
     "progress": 0,
     "stage_detail": None,
     "attempt": tasks.c.attempt - 1,
@@ -306,8 +306,8 @@ def hand_back_tasks(db: Database, worker_id: str) -> list[str]:
             update(tasks)
             .where(
                 tasks.c.lease_owner == worker_id,
-                tasks.c.status == IN_PROGRESS,
-                tasks.c.stage != "queued",
+                tasks.c.status == TaskStatus.IN_PROGRESS,
+                tasks.c.stage != TaskStage.QUEUED,
             )
             .values(**_HANDED_BACK)
             .returning(tasks.c.id)
@@ -321,6 +321,6 @@ def hand_back_task(db: Database, claim: Claim) -> bool:
     False when the lease was already lost (finished, reaped, cancelled)."""
     with db.write() as conn:
         result = conn.execute(
-            _fenced(claim).where(tasks.c.stage != "queued").values(**_HANDED_BACK)
+            _fenced(claim).where(tasks.c.stage != TaskStage.QUEUED).values(**_HANDED_BACK)
         )
         return bool(result.rowcount == 1)

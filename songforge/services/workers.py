@@ -16,7 +16,7 @@ from sqlalchemy import Connection, insert, select, update
 from songforge.db.database import Database
 from songforge.db.tables import tasks, workers
 from songforge.db.types import utcnow
-from songforge.services.task_records import IN_PROGRESS, record_from_row
+from songforge.services.task_records import TaskStage, TaskStatus, record_from_row
 from songforge.services.tasks import fail_task
 
 
@@ -136,8 +136,8 @@ def fail_unserved_queued_tasks(
         rows = conn.execute(
             select(tasks).where(
                 tasks.c.model == model,
-                tasks.c.status == IN_PROGRESS,
-                tasks.c.stage == "queued",
+                tasks.c.status == TaskStatus.IN_PROGRESS,
+                tasks.c.stage == TaskStage.QUEUED,
                 tasks.c.created_at >= created_since,
             )
         ).all()

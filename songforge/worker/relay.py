@@ -50,7 +50,8 @@ from songforge.services.queue import (
     heartbeat_leases,
     progress_values,
 )
-from songforge.worker.lease import GENERATING_SPAN
+from songforge.services.task_records import TaskStage
+from songforge.worker.lease import GENERATING_SPAN, log_failed_heartbeat
 from songforge.worker.relay_audio import AudioPool
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class InFlight:
 
     claim: Claim
     task: asyncio.Task[None] | None = None
-    stage: str = "generating"
+    stage: TaskStage = TaskStage.GENERATING
     progress: int = GENERATING_SPAN[0]
     detail: str | None = "sent to the upstream"
     dirty: bool = True
@@ -240,7 +241,12 @@ class RelayDispatcher:
                 return audio, await self.audio.finish(audio, bitrate, sample_rate)
 
             upstream, encoded = await engine.relay(request, state.report, finish)
-            state.stage, state.progress, state.detail, state.dirty = "encoding", 97, None, True
+            state.stage, state.progress, state.detail, state.dirty = (
+                TaskStage.ENCODING,
+                97,
+                None,
+                True,
+            )
             if not await self._db(self._beat, state):
                 raise asyncio.CancelledError
             extra = {"upstream": {"model": engine.options.upstream_model, **upstream.metadata}}
@@ -286,7 +292,9 @@ class RelayDispatcher:
             alive = heartbeat(
                 self.worker.db, state.claim, self.worker.lease, **state.progress_update()
             )
-        except Exception:
+        except Exception as exc:
+            log_failed_heartbeat(state.claim, exc)
+            state.dirty = True  # write the progress next time
             return True  # a database hiccup is not a lost lease
         if not alive:
             state.lost = True
@@ -311,7 +319,7 @@ class RelayDispatcher:
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(self.worker.settings.heartbeat_seconds)
-            states = [s for s in self.in_flight.values() if s.stage == "generating"]
+            states = [s for s in self.in_flight.values() if s.stage == TaskStage.GENERATING]
             if not states:
                 continue
             for state in await self._db(self._beat_all, states):

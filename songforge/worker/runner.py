@@ -37,6 +37,7 @@ from songforge.services.queue import (
     reap_expired_leases,
 )
 from songforge.services.remaining_time import RemainingTime
+from songforge.services.task_records import TaskStage
 from songforge.services.workers import (
     register_worker,
     set_worker_models,
@@ -185,9 +186,6 @@ class Worker:
         self.process_batch(claims)
         return True
 
-    def process(self, claim: Claim) -> None:
-        self.process_batch([claim])
-
     def process_batch(self, claims: list[Claim]) -> None:
         """Render the claimed tasks of one model together, then deliver each."""
         engine = self.engines[claims[0].task.model]
@@ -269,7 +267,7 @@ class Worker:
     def _encode(self, claim: Claim, keeper: LeaseKeeper, result: AudioResult) -> EncodedAudio:
         task_input = claim.task.input
         bitrate, sample_rate = int(task_input["bitrate"]), int(task_input["sample_rate"])
-        keeper.enter_stage("encoding", 92, audio_seconds=result.duration_seconds)
+        keeper.enter_stage(TaskStage.ENCODING, 92, audio_seconds=result.duration_seconds)
         started = time.perf_counter()
         encoded = encode_mp3(result.samples, result.sample_rate, bitrate, sample_rate)
         check_encoding(encoded, bitrate, sample_rate)
@@ -277,7 +275,7 @@ class Worker:
         self.throughput.record_encode(
             bitrate, sample_rate, time.perf_counter() - started, result.duration_seconds
         )
-        keeper.enter_stage("encoding", 97)
+        keeper.enter_stage(TaskStage.ENCODING, 97)
         return encoded
 
     def fail(self, claim: Claim, exc: Exception) -> None:

@@ -18,12 +18,12 @@ from songforge.db.database import Database
 from songforge.db.migrate import upgrade_to_head
 from songforge.db.tables import ledger_entries, tasks
 from songforge.db.types import utcnow
-from songforge.errors import ApiError
 from songforge.services import queue
 from songforge.services.accounts import create_account, get_account
+from songforge.services.errors import InsufficientCredits, InvalidField
 from songforge.services.orders import grant_credits
 from songforge.services.queue import Claim
-from songforge.services.task_records import COMPLETED, FAILED, IN_PROGRESS
+from songforge.services.task_records import TaskStatus
 from songforge.services.tasks import NewTask, cancel_task, create_task
 
 LEASE = timedelta(seconds=30)
@@ -63,8 +63,7 @@ class BillingMachine(RuleBasedStateMachine):
                 ),
                 max_concurrent=1000,
             )
-        except ApiError as exc:
-            assert exc.status == 402
+        except InsufficientCredits:
             return
         self.task_ids.append(result.task.id)
 
@@ -99,8 +98,8 @@ class BillingMachine(RuleBasedStateMachine):
     def cancel(self, index: int) -> None:
         try:
             cancel_task(self.db, self.account_id, self.task_ids[index % len(self.task_ids)])
-        except ApiError as exc:
-            assert exc.status == 400  # already finished
+        except InvalidField as exc:
+            assert exc.field == "task_id"  # already finished
 
     @rule()
     def expire_leases_and_reap(self) -> None:
@@ -122,7 +121,7 @@ class BillingMachine(RuleBasedStateMachine):
             rows = conn.execute(
                 select(tasks.c.id, tasks.c.status, tasks.c.price, tasks.c.credits_charged)
             ).all()
-            held_by_running = sum(r.price for r in rows if r.status == IN_PROGRESS)
+            held_by_running = sum(r.price for r in rows if r.status == TaskStatus.IN_PROGRESS)
             assert account.held == held_by_running
             charged = 0
             for row in rows:
@@ -135,12 +134,12 @@ class BillingMachine(RuleBasedStateMachine):
                 )
                 assert kinds.get("hold") == 1
                 assert kinds.get("charge", 0) + kinds.get("release", 0) == (
-                    0 if row.status == IN_PROGRESS else 1
+                    0 if row.status == TaskStatus.IN_PROGRESS else 1
                 )
-                if row.status == COMPLETED:
+                if row.status == TaskStatus.COMPLETED:
                     assert kinds.get("charge") == 1 and row.credits_charged == row.price
                     charged += row.price
-                if row.status == FAILED:
+                if row.status == TaskStatus.FAILED:
                     assert kinds.get("release") == 1 and row.credits_charged == 0
             assert account.balance == self.topped_up - charged
 

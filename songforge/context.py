@@ -16,6 +16,7 @@ from songforge.db.types import utcnow
 from songforge.metrics import Metrics
 from songforge.services.eta import recent_run_seconds
 from songforge.services.invalidation import Invalidation, NoInvalidation, build_invalidation
+from songforge.services.queue_positions import QueuePositions
 from songforge.services.rate_limits import RateLimiter, build_rate_limiter
 from songforge.services.workers import (
     Startup,
@@ -44,6 +45,7 @@ class AppContext:
     key_cache: KeyCache = field(default_factory=KeyCache)
     invalidation: Invalidation = field(default_factory=NoInvalidation)
     finished_tasks: FinishedTaskCache = field(default_factory=FinishedTaskCache)
+    queue_positions: QueuePositions = field(default_factory=QueuePositions)
     # This server's own worker processes still loading, per model (``songforge serve``
     # sets it to its WorkerSupervisor's ``starting``; elsewhere nobody is starting).
     worker_startup: Callable[[], dict[str, Startup]] | None = None

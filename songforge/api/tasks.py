@@ -20,6 +20,7 @@ from songforge.api.envelope import success
 from songforge.api.task_view import task_view
 from songforge.context import AppContext
 from songforge.errors import invalid, not_found
+from songforge.services.task_progress import task_progress
 from songforge.services.task_records import STATUSES, TaskRecord
 from songforge.services.tasks import cancel_task, get_task_for, list_tasks
 
@@ -42,16 +43,21 @@ def _views(
     unfinished = any(not t.finished for t in tasks)
     live = context.live_workers() if unfinished else {}
     starting = context.starting_workers() if unfinished else {}
+    url = base_url(context, request)
     return [
         task_view(
-            conn,
             task,
-            catalog=context.catalog,
+            task_progress(
+                conn,
+                task,
+                catalog=context.catalog,
+                live_workers=live,
+                run_seconds=context.recent_run_seconds,
+                starting=starting,
+                positions=context.queue_positions,
+            ),
             signer=context.signer,
-            base_url=base_url(context, request),
-            live_workers=live,
-            run_seconds=context.recent_run_seconds,
-            starting=starting,
+            base_url=url,
         )
         for task in tasks
     ]

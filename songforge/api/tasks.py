@@ -68,28 +68,34 @@ def _view(context: AppContext, request: Request, tasks: list[TaskRecord]) -> lis
         return _views(context, request, conn, tasks)
 
 
-def _authenticate_and_view(
-    context: AppContext, request: Request, task_id: str
-) -> tuple[Caller, dict[str, Any]]:
-    caller = authenticate_caller(context, request.headers.get("authorization"))
+def _poll_view(
+    context: AppContext, request: Request, caller: Caller, task_id: str
+) -> dict[str, Any]:
     task = context.finished_tasks.get(task_id)
     if task is not None and task.account_id == caller.account_id:
         # Finished tasks never change: no database work (see api/caches.py).
-        return caller, _views(context, request, None, [task])[0]
-    with context.db.read() as conn:
+        return _views(context, request, None, [task])[0]
+    # One task row, then its queue position and ETA: no snapshot across them
+    # is needed, so no transaction around them either (Database.read_now).
+    with context.db.read_now() as conn:
         task = get_task_for(conn, caller.account_id, task_id)
         if task is None:
             raise not_found(f"No task {task_id!r}")
         context.finished_tasks.put(task)
-        return caller, _views(context, request, conn, [task])[0]
+        return _views(context, request, conn, [task])[0]
 
 
 async def get_task(request: Request) -> Response:
     # The most frequent call of all (clients poll it): async, with the database
-    # work inline for SQLite (see Database.call) and one serialisation.
+    # work inline where it needs none or it is a local SQLite file (Database.call).
+    # Two calls: the view may be rerun in the thread pool (Database.call), and
+    # the key's rate must not be counted twice.
     context = get_context(request)
     task_id = request.path_params["task_id"]
-    caller, view = await context.db.call(_authenticate_and_view, context, request, task_id)
+    caller = await context.db.call(
+        authenticate_caller, context, request.headers.get("authorization")
+    )
+    view = await context.db.call(_poll_view, context, request, caller, task_id)
     return json_response(success(view), caller.headers)
 
 

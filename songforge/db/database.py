@@ -9,6 +9,7 @@ busy timeout instead. PostgreSQL needs neither trick.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,19 +17,31 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 30000
 CONNECT_TIMEOUT_SECONDS = 5
+# A pooled PostgreSQL connection idle for longer than this is pinged before use
+# (a server restart kills idle connections); one in steady use is not, since
+# SQLAlchemy's pool_pre_ping would add a round trip to every checkout.
+PING_IDLE_SECONDS = 1.0
 # Set while Database.call runs work inline on the event loop (see write()).
 _inline = threading.local()
 
 
 class WriteBusy(Exception):
     """The write lock is taken and this caller must not wait for it here."""
+
+
+class NeedsThread(BaseException):
+    """Work running inline on the event loop asked for a PostgreSQL connection.
+
+    A BaseException so that no ``except Exception`` on the way swallows it:
+    ``Database.call`` catches it and reruns the work in the thread pool.
+    """
 
 
 class Database:
@@ -43,7 +56,7 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
             # A server that does not answer must not hang a request (issue 10).
             kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
         self.engine: Engine = create_engine(url, **kwargs)
@@ -52,6 +65,8 @@ class Database:
         self._write_lock = threading.Lock() if self.is_sqlite else None
         if self.is_sqlite:
             self._configure_sqlite(self.engine)
+        else:
+            self._ping_idle_connections(self.engine)
 
     @staticmethod
     def _configure_sqlite(engine: Engine) -> None:
@@ -71,6 +86,28 @@ class Database:
             mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
             connection.exec_driver_sql(f"BEGIN {mode}")
 
+    @staticmethod
+    def _ping_idle_connections(engine: Engine) -> None:
+        @event.listens_for(engine, "checkin")
+        def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+            record.info["checked_in_at"] = time.monotonic()
+
+        @event.listens_for(engine, "checkout")
+        def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            idle_since = record.info.get("checked_in_at")
+            if idle_since is None or time.monotonic() - idle_since <= PING_IDLE_SECONDS:
+                return
+            try:
+                dbapi_connection.execute("SELECT 1")
+                dbapi_connection.rollback()
+            except Exception as exc:
+                # The pool discards this connection and checks out another.
+                raise DisconnectionError() from exc
+
+    def _check_inline(self) -> None:
+        if getattr(_inline, "no_io", False):
+            raise NeedsThread()
+
     @contextmanager
     def write(self, *, wait: bool | None = None) -> Iterator[Connection]:
         """A transaction that will write: committed on success, rolled back on error.
@@ -79,6 +116,7 @@ class Database:
         waits: if the SQLite write lock is taken (by this process or another) it
         raises ``WriteBusy`` at once.
         """
+        self._check_inline()
         nonblocking = (not wait) if wait is not None else getattr(_inline, "active", False)
         if self._write_lock is None:
             with self._write_transaction(nonblocking=False) as connection:
@@ -120,8 +158,24 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction (a consistent snapshot on both backends)."""
+        self._check_inline()
         with self.engine.connect() as connection, connection.begin():
             yield connection
+
+    @contextmanager
+    def read_now(self) -> Iterator[Connection]:
+        """Reads without a transaction around them: each statement sees what is
+        committed when it runs. No BEGIN and COMMIT, so on PostgreSQL one round trip
+        per statement; for reads that need no snapshot across statements (polls)."""
+        self._check_inline()
+        with self.engine.connect() as connection:
+            if self.is_sqlite:
+                # The driver is in autocommit mode (see _configure_sqlite): a
+                # statement outside BEGIN is its own transaction.
+                yield connection
+                connection.rollback()  # ends SQLAlchemy's implicit "begin" (no SQL)
+            else:
+                yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
         """Run blocking database work from async code.

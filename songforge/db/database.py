@@ -185,8 +185,12 @@ class Database:
         ever waiting for the write lock: when another writer holds it, the work
         is rerun in the thread pool, where waiting stalls nobody. ``function``
         must therefore be safe to rerun when it raised ``WriteBusy`` (its writes
-        are transactions that did not start). PostgreSQL round-trips always go
-        to the thread pool.
+        are transactions that did not start). PostgreSQL round trips always go to
+        the thread pool, but work that needs none (a cached key, a finished task
+        from the cache) runs inline too: it is started on the event loop and, at
+        the first connection it asks for, stopped (``NeedsThread``) and rerun in
+        the thread pool, so it must be safe to rerun from its start up to its
+        first database call.
         """
         if self.is_sqlite:
             _inline.active = True
@@ -196,6 +200,14 @@ class Database:
                 pass
             finally:
                 _inline.active = False
+        else:
+            _inline.no_io = True
+            try:
+                return function(*args)
+            except NeedsThread:
+                pass
+            finally:
+                _inline.no_io = False
         return await run_in_threadpool(function, *args)
 
     def lock_clause_supported(self) -> bool:

@@ -16,6 +16,7 @@ from songforge.db.types import utcnow
 from songforge.metrics import Metrics
 from songforge.services.eta import recent_run_seconds
 from songforge.services.invalidation import Invalidation, NoInvalidation, build_invalidation
+from songforge.services.music_tasks import TaskCreation
 from songforge.services.queue_positions import QueuePositions
 from songforge.services.rate_limits import RateLimiter, build_rate_limiter
 from songforge.services.workers import (
@@ -78,6 +79,20 @@ class AppContext:
         """After revoking a key in the database: drop it here, and tell every replica."""
         self.key_cache.forget(key_id)
         self.invalidation.publish_key_revoked(key_id)
+
+    def task_creation(self) -> TaskCreation:
+        """What creating a task needs, from this app's parts and current settings."""
+        return TaskCreation(
+            db=self.db,
+            catalog=self.catalog,
+            accepts_tasks_for=self.accepts_tasks_for,
+            max_attempts=self.settings.max_attempts,
+            max_concurrent=self.settings.max_concurrent_tasks,
+            on_created=self._count_created,
+        )
+
+    def _count_created(self, model: str) -> None:
+        self.metrics.tasks_created.labels(model).inc()
 
     @property
     def worker_freshness(self) -> timedelta:

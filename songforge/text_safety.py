@@ -2,7 +2,7 @@
 
 A JSON escape such as ``\\ud83c`` (half of an emoji, as a JavaScript client that
 cuts a string in two sends it) decodes to a Python string that no UTF-8 answer
-can carry. New input with one is refused (api/json_body.py, api/music_request.py);
+can carry. New input with one is refused (api/json_body.py, services/music_request.py);
 rows stored before that rule existed are read with U+FFFD in their place, so that
 nothing stored can make an answer fail.
 """

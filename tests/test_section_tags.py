@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from songforge.api.music_request import parse_music_request
 from songforge.composer.lyrics import parse_lyrics as composer_sections
 from songforge.engines.ace_step import ace_lyrics
 from songforge.engines.minimax_music3 import m3_lyrics
-from songforge.errors import ApiError
 from songforge.section_tags import ALIASES, SECTION_TAGS, parse_section_tag
+from songforge.services.errors import InvalidField
+from songforge.services.music_request import parse_music_request
 
 
 def _spellings(tag: str) -> list[str]:
@@ -35,7 +35,7 @@ def _lyrics(spelling: str) -> str:
 def _accepted_by_validation(lyrics: str) -> bool:
     try:
         parse_music_request({"model": "m", "prompt": "p", "lyrics": lyrics})
-    except ApiError:
+    except InvalidField:
         return False
     return True
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from songforge.api.music_request import (
+from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
+from songforge.catalog import ModelSpec
+from songforge.services.music_request import (
     DEFAULT_BITRATE,
     DEFAULT_SAMPLE_RATE,
     DURATION_MIN,
@@ -12,8 +14,6 @@ from songforge.api.music_request import (
     PROMPT_MAX,
     SEED_MAX,
 )
-from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
-from songforge.catalog import ModelSpec
 
 
 def model_parameters(spec: ModelSpec) -> list[dict[str, Any]]:

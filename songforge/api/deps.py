@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from songforge.context import AppContext
 from songforge.db.database import WriteBusy
 from songforge.db.types import utcnow
-from songforge.errors import ApiError
+from songforge.errors import ApiError, unauthenticated
 from songforge.services.ids import hash_secret
 from songforge.services.keys import (
     ApiKey,
@@ -22,7 +22,6 @@ from songforge.services.keys import (
     ensure_active,
     find_key,
     needs_touch,
-    parse_bearer,
     touch_key,
 )
 
@@ -36,6 +35,17 @@ class Caller:
     @property
     def account_id(self) -> str:
         return self.key.account_id
+
+
+def parse_bearer(authorization: str | None) -> str:
+    """The key from an ``Authorization: Bearer <key>`` header, or a 401."""
+    if not authorization:
+        raise unauthenticated("Missing API key: send Authorization: Bearer <key>")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise unauthenticated("Malformed Authorization header: expected Bearer <key>")
+    return token
 
 
 def get_context(request: Request) -> AppContext:

@@ -11,6 +11,16 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from songforge.errors import ApiError, error_body
+from songforge.services.errors import (
+    ConcurrencyLimitReached,
+    DomainError,
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidField,
+    ModelUnavailable,
+    NotPermitted,
+    Unauthenticated,
+)
 from songforge.text_safety import scrub_surrogates
 
 log = logging.getLogger("songforge.api")
@@ -25,6 +35,34 @@ _STATUS_TYPES = {
     415: "invalid_request",
     429: "rate_limit",
 }
+
+# The one place a refusal of the rules (services/errors.py) gets its HTTP status
+# and api.md error type.
+_DOMAIN_ANSWERS: dict[type[DomainError], tuple[int, str]] = {
+    InvalidField: (400, "invalid_request"),
+    Unauthenticated: (401, "authentication_error"),
+    InsufficientCredits: (402, "insufficient_credits"),
+    NotPermitted: (403, "permission_denied"),
+    IdempotencyConflict: (409, "idempotency_conflict"),
+    ConcurrencyLimitReached: (429, "rate_limit"),
+    ModelUnavailable: (503, "model_unavailable"),
+}
+
+
+def api_error_for(exc: DomainError) -> ApiError:
+    """The HTTP answer to a refusal: status, error type, ``param`` and headers."""
+    answer = next(
+        (_DOMAIN_ANSWERS[kind] for kind in type(exc).__mro__ if kind in _DOMAIN_ANSWERS), None
+    )
+    if answer is None:
+        raise TypeError(f"{type(exc).__name__} has no HTTP answer in _DOMAIN_ANSWERS")
+    status, error_type = answer
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    if exc.retry_after_seconds is not None:
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+    return ApiError(status, error_type, exc.message, param=exc.field, headers=headers)
 
 
 DATABASE_RETRY_AFTER_SECONDS = 5
@@ -77,6 +115,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return _respond(request, exc.status, exc.type, exc.message, exc.param, exc.headers)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        answer = api_error_for(exc)
+        return _respond(
+            request, answer.status, answer.type, answer.message, answer.param, answer.headers
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,8 +1,6 @@
-"""POST /api/v1/audio/music: validate, hold credits, queue the task."""
+"""POST /api/v1/audio/music: the HTTP side of creating a task (services/music_tasks.py)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.routing import Route
@@ -10,70 +8,12 @@ from starlette.routing import Route
 from songforge.api.deps import authenticate_caller, get_context, json_response
 from songforge.api.envelope import success
 from songforge.api.json_body import decode_json_body, require_json_content_type
-from songforge.api.music_request import parse_music_request
-from songforge.context import AppContext
-from songforge.errors import ApiError, forbidden, invalid
-from songforge.services.keys import ApiKey
-from songforge.services.tasks import CreateResult, NewTask, create_task, request_fingerprint
+from songforge.errors import invalid
+from songforge.services.music_tasks import create_music_task
 
 router = APIRouter()
 
 IDEMPOTENCY_KEY_MAX = 255
-
-
-__all__ = ["create_music_task", "decode_json_body", "router", "routes"]
-
-
-def create_music_task(
-    context: AppContext,
-    account_id: str,
-    key: ApiKey | None,
-    body: Any,
-    idempotency_key: str | None = None,
-) -> CreateResult:
-    """Validate a create body and queue the task for ``account_id``.
-
-    Shared by the public route (with the caller's key, whose allow-list and credit
-    cap apply) and the dashboard's tester (the signed-in owner, no key).
-    """
-    spec = None
-    if isinstance(body, dict) and isinstance(body.get("model"), str):
-        spec = context.catalog.get(body["model"])
-    music = parse_music_request(
-        body, max_duration=spec.max_duration_seconds if spec is not None else None
-    )
-    if spec is None:
-        raise invalid(
-            f"Unknown model {music.model!r}; GET /api/v1/models lists the available ones",
-            "model",
-        )
-    if not context.accepts_tasks_for(spec.id):
-        raise ApiError(
-            503,
-            "model_unavailable",
-            f"Model {spec.id!r} has no live backend right now; try again later",
-            param="model",
-            headers={"Retry-After": "30"},
-        )
-    if key is not None and not key.allows_model(spec.id):
-        raise forbidden(f"This API key is not allowed to use model {spec.id!r}", "model")
-    result = create_task(
-        context.db,
-        NewTask(
-            account_id=account_id,
-            api_key_id=key.id if key is not None else None,
-            model=spec.id,
-            price=spec.price,
-            input=music.as_input(),
-            max_attempts=context.settings.max_attempts,
-        ),
-        max_concurrent=context.settings.max_concurrent_tasks,
-        idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint(body) if idempotency_key else None,
-    )
-    if not result.replayed:
-        context.metrics.tasks_created.labels(spec.id).inc()
-    return result
 
 
 async def create_music(request: Request) -> Response:
@@ -93,7 +33,12 @@ async def create_music(request: Request) -> Response:
     require_json_content_type(request)
     body = decode_json_body(raw)
     result = await context.db.call(
-        create_music_task, context, caller.account_id, caller.key, body, idempotency_key
+        create_music_task,
+        context.task_creation(),
+        caller.account_id,
+        caller.key,
+        body,
+        idempotency_key,
     )
     headers = dict(caller.headers)
     if result.replayed:

@@ -12,7 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from songforge.api.music_request import (
+from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
+from songforge.errors import ERROR_TYPES
+from songforge.services.music_request import (
     DEFAULT_BITRATE,
     DEFAULT_SAMPLE_RATE,
     DURATION_MIN,
@@ -20,8 +22,6 @@ from songforge.api.music_request import (
     PROMPT_MAX,
     SEED_MAX,
 )
-from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
-from songforge.errors import ERROR_TYPES
 
 # Control characters are refused in text (issue 10): C0 but tab and line breaks, DEL, C1.
 _CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"

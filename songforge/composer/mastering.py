@@ -110,10 +110,19 @@ def true_peak(x: Audio) -> float:
 
 def limit(x: Audio, sr: int, ceiling: float) -> Audio:
     """Look-ahead peak limiter: the gain is already down when a peak arrives."""
+    gain = limiter_gain(x, sr, ceiling)
+    if gain is None:
+        return x
+    out: Audio = (x * (gain[:, None] if x.ndim == 2 else gain)).astype(np.float32)
+    return out
+
+
+def limiter_gain(x: Audio, sr: int, ceiling: float) -> npt.NDArray[np.float32] | None:
+    """The limiter's gain per frame (shared by the channels); None when nothing is over."""
     peaks = np.maximum(np.abs(x[:, 0]), np.abs(x[:, 1])) if x.ndim == 2 else np.abs(x)
     needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-9)).astype(np.float32)
     if float(needed.min()) >= 1.0:
-        return x
+        return None
     lookahead = max(1, int(0.005 * sr))
     held = -maximum_filter1d(-needed, size=2 * lookahead + 1, mode="nearest")
     smooth = _release_smooth(held, float(np.exp(-1.0 / (0.08 * sr))))
@@ -124,9 +133,8 @@ def limit(x: Audio, sr: int, ceiling: float) -> Audio:
     lo = np.clip(idx - half, 0, smooth.shape[0])
     hi = np.clip(idx + half + 1, 0, smooth.shape[0])
     averaged = ((csum[hi] - csum[lo]) / (hi - lo)).astype(np.float32)
-    gain = np.minimum(averaged, held)
-    out: Audio = (x * (gain[:, None] if x.ndim == 2 else gain)).astype(np.float32)
-    return out
+    gain: npt.NDArray[np.float32] = np.minimum(averaged, held)
+    return gain
 
 
 def _release_smooth(gain: npt.NDArray[np.float32], coeff: float) -> npt.NDArray[np.float32]:
@@ -161,6 +169,28 @@ def master(
     x: Audio, sr: int, target_lufs: float = TARGET_LUFS, ceiling_dbtp: float = CEILING_DBTP
 ) -> Audio:
     """Loudness to ``target_lufs`` with true peaks at or under ``ceiling_dbtp``."""
+    return _master(x, sr, target_lufs, ceiling_dbtp, None)
+
+
+def mastered_with_gain(
+    x: Audio, sr: int, target_lufs: float = TARGET_LUFS, ceiling_dbtp: float = CEILING_DBTP
+) -> tuple[Audio, Audio]:
+    """``master(x)``, and the gain it applied to each sample of each channel.
+
+    The loudness steps, the limiter's envelopes and the clipper's bend of a peak
+    are all a factor per sample, so ``x * gain`` is the master (to float rounding):
+    parts of ``x`` multiplied by the same gain add up to the mastered song, each
+    part changed only as it is heard in it (docs/decisions/0014).
+    """
+    y = x.astype(np.float32)
+    gain = np.ones_like(y)
+    return _master(y, sr, target_lufs, ceiling_dbtp, gain), gain
+
+
+def _master(
+    x: Audio, sr: int, target_lufs: float, ceiling_dbtp: float, gain: Audio | None
+) -> Audio:
+    """The mastering passes; every factor applied is also multiplied into ``gain``."""
     y = x.astype(np.float32)
     if not np.any(y):
         return y
@@ -171,11 +201,21 @@ def master(
     ceiling = 10 ** ((ceiling_dbtp - 0.5) / 20.0)
     current = loudness(y, sr)
     for _ in range(6):
-        y = (y * np.float32(10 ** ((target_lufs - current) / 20.0))).astype(np.float32)
+        step = np.float32(10 ** ((target_lufs - current) / 20.0))
+        y = (y * step).astype(np.float32)
         # A clipper ahead of the limiter shaves short transients cheaply, so
         # peaky material can reach the loudness without the limiter pumping.
-        y = soft_clip(y, ceiling)
-        y = limit(y, sr, ceiling)
+        clipped = soft_clip(y, ceiling)
+        held = limiter_gain(clipped, sr, ceiling)
+        if gain is not None:
+            gain *= step
+            # Equal where the clipper left a sample alone: a factor of exactly 1.
+            gain *= np.divide(clipped, y, out=np.ones_like(y), where=clipped != y)
+            if held is not None:
+                gain *= held[:, None] if y.ndim == 2 else held
+        y = clipped
+        if held is not None:
+            y = (y * (held[:, None] if y.ndim == 2 else held)).astype(np.float32)
         current = loudness(y, sr)
         peak = true_peak(y)
         if peak > allowed:
@@ -185,4 +225,6 @@ def master(
     peak = true_peak(y)
     if peak > allowed:
         y = (y * np.float32(allowed / peak)).astype(np.float32)
+        if gain is not None:
+            gain *= np.float32(allowed / peak)
     return y

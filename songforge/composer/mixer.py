@@ -43,6 +43,10 @@ REVERB_SEND = {
     "colour": 0.3,
     "texture": 0.0,
 }
+# The roles that are voices: a song split on request puts them all in "vocals".
+VOICE_ROLES = frozenset({"vocals", "harmony"})
+# Name under which ``mix`` returns the voices' own bus (see its ``voice_bus``).
+VOICE_BUS = "voice bus"
 DUCKED = frozenset({"chords", "pad", "lead", "colour"})
 # The rhythm section dips less under the voice than the parts that share its range.
 LIGHTLY_DUCKED = frozenset({"drums", "bass"})
@@ -113,8 +117,14 @@ def mix(
     settings: MixSettings,
     keep: frozenset[str] | None = None,
     voice: Audio | None = None,
+    voice_bus: bool = False,
 ) -> tuple[Audio, dict[str, Audio]]:
     """The stereo mix and the processed stems named in ``keep`` (all when None).
+
+    ``voice_bus`` also returns, under VOICE_BUS, the voices (VOICE_ROLES) as
+    heard in the mix: their processed sum plus their share of the reverb (the
+    reverb is linear, so the mix less this bus is the band with its own share).
+    The mix itself is computed the same way with or without it.
 
     ``stems`` may be a generator: each stem is processed, added and let go
     before the next is drawn, so a song's parts are never all in memory at
@@ -124,6 +134,8 @@ def mix(
     out = np.zeros((frames, 2), dtype=np.float32)
     send = np.zeros((frames, 2), dtype=np.float32)
     processed: dict[str, Audio] = {}
+    voices = np.zeros((frames, 2), dtype=np.float32) if voice_bus else None
+    voice_send = np.zeros((frames, 2), dtype=np.float32) if voice_bus else None
 
     duck = np.ones(frames, dtype=np.float32)
     light_duck = duck
@@ -174,6 +186,14 @@ def mix(
         amount = REVERB_SEND.get(role, 0.1) * settings.reverb_amount
         if amount > 0:
             send += audio * np.float32(amount)
+        if voices is not None and voice_send is not None and role in VOICE_ROLES:
+            voices += audio
+            if amount > 0:
+                voice_send += audio * np.float32(amount)
     if np.any(send):
         out += effects.reverb(send, sr, settings.reverb_seconds)
+    if voices is not None and voice_send is not None:
+        if np.any(voice_send):
+            voices += effects.reverb(voice_send, sr, settings.reverb_seconds)
+        processed[VOICE_BUS] = voices
     return out, processed

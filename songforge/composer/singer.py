@@ -78,6 +78,9 @@ class SungPhrase:
     sample_rate: int
     # Seconds from the first note's start back to where the audio begins (<= 0).
     offset: float
+    # Per note, in seconds from the first note's start: where its sound begins
+    # (its first consonant), its vowel begins (on the note) and ends, its sound ends.
+    layout: tuple[tuple[float, float, float, float], ...] = ()
 
 
 @dataclass
@@ -350,7 +353,7 @@ class Singer:
                 audio[:fade] *= ramp
                 audio[-fade:] *= ramp[::-1]
             takes.append(audio)
-        return SungPhrase(takes=tuple(takes), sample_rate=fs, offset=begin)
+        return SungPhrase(takes=tuple(takes), sample_rate=fs, offset=begin, layout=tuple(layout))
 
 
 def _steady_vowels(

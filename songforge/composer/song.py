@@ -18,14 +18,16 @@ from songforge.composer.backing import backing_phrases
 from songforge.composer.compose import compose, harmony_line
 from songforge.composer.drums import KICK, render_synth_drums
 from songforge.composer.genres import GENRES
-from songforge.composer.mastering import master
-from songforge.composer.mixer import MixSettings, Stem, mix
+from songforge.composer.mastering import master, mastered_with_gain
+from songforge.composer.mixer import VOICE_BUS, MixSettings, Stem, mix
 from songforge.composer.prompt import parse_prompt
 from songforge.composer.score import Score, Track, VocalPhrase
 from songforge.composer.singer import Singer, TimedNote, VoiceSettings, timed_notes
 from songforge.composer.soundfont import SoundfontRenderer, find_soundfont
 from songforge.composer.synth import crackle, render_synth, riser
+from songforge.composer.timing import NoteLayout, SungLine, timed_lyrics
 from songforge.composer.voice import PiperVoice, default_voice_files
+from songforge.engines.base import TimedLine
 
 Audio = npt.NDArray[np.float32]
 Progress = Callable[[str, float], None]
@@ -35,9 +37,9 @@ SING_THREADS = 2
 VOCAL_STEM = frozenset({"vocals"})
 # Backing "ooh"s sit under the chorus harmonies (two voices each).
 BACKING_GAIN = 0.5
-# A phrase's takes (lead first) at SAMPLE_RATE, and where they start relative
-# to the phrase's first note (seconds, <= 0).
-_Takes = tuple[tuple[Audio, ...], float]
+# A phrase's takes (lead first) at SAMPLE_RATE, where they start relative to the
+# phrase's first note (seconds, <= 0), and each note's layout (SungPhrase.layout).
+_Takes = tuple[tuple[Audio, ...], float, tuple[NoteLayout, ...]]
 
 
 def _no_progress(stage: str, fraction: float) -> None:
@@ -52,6 +54,12 @@ class RenderedSong:
     # Processed stems before the master bus, by name ("vocals", "drums"...).
     stems: dict[str, Audio] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    # When asked (render's ``separate``): "vocals" (every voice, with its reverb) and
+    # "instrumental" (the rest), mastered with the song's gain; they add up to
+    # ``audio`` but for the clipper's shaving (docs/decisions/0014).
+    separated: dict[str, Audio] = field(default_factory=dict)
+    # Every sung lyric line and word, when it is heard (seconds of ``audio``).
+    lyrics: tuple[TimedLine, ...] = ()
 
     @property
     def duration_seconds(self) -> float:
@@ -100,8 +108,12 @@ class SongRenderer:
         progress: Progress = _no_progress,
         stems: frozenset[str] | None = VOCAL_STEM,
         target_seconds: float | None = None,
+        separate: bool = False,
     ) -> RenderedSong:
         """Render a song, keeping the processed parts named in ``stems`` (all when None).
+
+        ``separate`` also returns the song split into its voices and the band
+        (``RenderedSong.separated``); the song itself is the same either way.
 
         ``target_seconds`` (a requested duration) makes the audio exactly that long;
         without it the song is as long as its form (about 2.5 minutes, see compose),
@@ -127,7 +139,7 @@ class SongRenderer:
         progress("composing", 0.05)
 
         clock = time.perf_counter()
-        lead, harmony = self._sing(score, style.voice_character, frames, progress)
+        lead, harmony, sung_lines = self._sing(score, style.voice_character, frames, progress)
         timings["sing"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -153,7 +165,10 @@ class SongRenderer:
         parts = len(voices) + len(score.tracks) + 2
         drawn = _reporting(itertools.chain(voices, self._play(score, frames)), parts, progress)
         del voices
-        mixed, processed = mix(drawn, SAMPLE_RATE, frames, settings, stems, voice=lead)
+        mixed, processed = mix(
+            drawn, SAMPLE_RATE, frames, settings, stems, voice=lead, voice_bus=separate
+        )
+        voice_bus = processed.pop(VOICE_BUS, None)
         del lead
         # Playing and mixing interleave; "play+mix" is their sum.
         timings["play+mix"] = time.perf_counter() - clock
@@ -161,33 +176,43 @@ class SongRenderer:
         clock = time.perf_counter()
         progress("mastering", 0.93)
         cut = max_seconds is not None or score.length_seconds is not None
-        mixed = _fade_out(mixed, SAMPLE_RATE, 2.0 if cut else 1.0)
-        mastered = master(mixed, SAMPLE_RATE)
+        fade = 2.0 if cut else 1.0
+        mixed = _fade_out(mixed, SAMPLE_RATE, fade)
+        separated: dict[str, Audio] = {}
+        if separate:
+            mastered, gain = mastered_with_gain(mixed, SAMPLE_RATE)
+            separated = _separate(mixed, voice_bus, gain, fade)
+        else:
+            mastered = master(mixed, SAMPLE_RATE)
+        del mixed, voice_bus
         timings["master"] = time.perf_counter() - clock
         progress("mastering", 1.0)
-        return RenderedSong(mastered, SAMPLE_RATE, score, processed, timings)
+        sung = timed_lyrics(sung_lines, frames / SAMPLE_RATE)
+        return RenderedSong(mastered, SAMPLE_RATE, score, processed, timings, separated, sung)
 
     # ---- singing -----------------------------------------------------------------------
 
     def _sing(
         self, score: Score, character: str, frames: int, progress: Progress
-    ) -> tuple[Audio | None, Audio | None]:
-        """The lead and the harmony/backing tracks, phrases sung on SING_THREADS threads.
+    ) -> tuple[Audio | None, Audio | None, list[SungLine]]:
+        """The lead and the harmony/backing tracks, phrases sung on SING_THREADS threads,
+        and where each lead phrase's notes are heard (for the lyric timing).
 
         Piper (onnxruntime) and WORLD both release the GIL, so two phrases sing
         at once on two cores; each phrase's audio depends only on its own
         notes, so the result is the same whatever order the threads finish in.
         """
         if not score.vocal:
-            return None, None
+            return None, None, []
         lead_settings, harmony_settings = voice_settings(score, character)
         lead = np.zeros(frames, dtype=np.float32)
         harmony = np.zeros(frames, dtype=np.float32)
         any_harmony = False
         backing = backing_phrases(score)
         jobs: dict[tuple[object, ...], Future[_Takes]] = {}
-        # (job, start in seconds, is a backing phrase) in score order.
-        placements: list[tuple[tuple[object, ...], float, bool]] = []
+        # (job, start in seconds, the lead phrase or None for a backing one) in score order.
+        placements: list[tuple[tuple[object, ...], float, VocalPhrase | None]] = []
+        sung_lines: list[SungLine] = []
         with ThreadPoolExecutor(max_workers=SING_THREADS) as pool:
             for phrase in score.vocal:
                 notes = list(phrase.notes)
@@ -205,7 +230,7 @@ class SongRenderer:
                 )
                 if key not in jobs:
                     jobs[key] = pool.submit(self._sing_phrase, timed, pitches, settings, False)
-                placements.append((key, score.seconds(phrase.start), False))
+                placements.append((key, score.seconds(phrase.start), phrase))
             for item in backing:
                 held_notes = list(item.notes)
                 lines = [[n.pitch for n in held_notes], list(item.upper)]
@@ -214,19 +239,20 @@ class SongRenderer:
                     jobs[key] = pool.submit(
                         self._sing_phrase, held_notes, lines, [harmony_settings] * 2, True
                     )
-                placements.append((key, score.seconds(item.start), True))
-            for index, (key, start, is_backing) in enumerate(placements):
-                takes, offset = jobs[key].result()
+                placements.append((key, score.seconds(item.start), None))
+            for index, (key, start, lead_phrase) in enumerate(placements):
+                takes, offset, layout = jobs[key].result()
                 progress("singing", 0.05 + 0.55 * index / len(placements))
-                if is_backing:
+                if lead_phrase is None:
                     rest = tuple(BACKING_GAIN * take for take in takes)
                 else:
                     _place(lead, takes[0], start + offset)
+                    sung_lines.append(SungLine(lead_phrase, start, layout))
                     rest = takes[1:]
                 for take in rest:
                     _place(harmony, take, start + offset)
                     any_harmony = True
-        return lead, (harmony if any_harmony else None)
+        return lead, (harmony if any_harmony else None), sung_lines
 
     def _sing_phrase(
         self,
@@ -236,7 +262,8 @@ class SongRenderer:
         held: bool,
     ) -> _Takes:
         sung = self.singer.sing(notes, pitch_lines, settings, held=held)
-        return tuple(_to_rate(t, sung.sample_rate) for t in sung.takes), sung.offset
+        takes = tuple(_to_rate(t, sung.sample_rate) for t in sung.takes)
+        return takes, sung.offset, sung.layout
 
     # ---- instruments -------------------------------------------------------------------
 
@@ -315,6 +342,22 @@ def _place(target: Audio, audio: Audio, start_seconds: float) -> None:
     hi = min(target.shape[0], start + audio.shape[0])
     if hi > lo:
         target[lo:hi] += audio[lo - start : hi - start]
+
+
+def _separate(mixed: Audio, voices: Audio | None, gain: Audio, fade: float) -> dict[str, Audio]:
+    """The song's voices and its band, each with the master bus's gain applied.
+
+    The band is the mix less the voices, so the two add up to the mix before the
+    master bus; ``gain`` (mastered_with_gain) is the master bus as a factor per
+    sample, so they add up to the mastered song too (to float rounding). Each
+    part is only scaled, never mixed with the other: no voice in the band.
+    """
+    vocals = _fade_out(voices, SAMPLE_RATE, fade) if voices is not None else np.zeros_like(mixed)
+    instrumental = mixed - vocals
+    return {
+        "vocals": (vocals * gain).astype(np.float32),
+        "instrumental": (instrumental * gain).astype(np.float32),
+    }
 
 
 def _fade_out(audio: Audio, sr: int, seconds: float) -> Audio:

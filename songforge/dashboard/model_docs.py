@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from songforge.api.catalog_view import model_parameters
-from songforge.api.music_request import DEFAULT_BITRATE, DEFAULT_SAMPLE_RATE
 from songforge.catalog import ModelSpec
 from songforge.errors import ERROR_TYPES
+from songforge.services.music_request import DEFAULT_BITRATE, DEFAULT_SAMPLE_RATE
 
 EXAMPLE_PROMPT = "An energetic electronic dance track with pulsing synths and driving bass"
 EXAMPLE_LYRICS = "[Verse]\nFeel the beat, move your feet\n[Chorus]\nLet the music take you higher"

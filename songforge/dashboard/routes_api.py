@@ -1,9 +1,9 @@
 """Same-origin JSON routes for the API tester, answered in the public API's envelopes.
 
-They run the public route's own steps (parse_music_request, the live-model
-check, create_task with its hold, task_view); the only difference is who the
-caller is: the signed-in session's account, with no API key (so no key cap or
-allow-list applies, as for the account owner).
+They run the public route's own steps (services/music_tasks.py's
+create_music_task: validation, the live-model check, the hold; then task_view);
+the only difference is who the caller is: the signed-in session's account, with
+no API key (so no key cap or allow-list applies, as for the account owner).
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from songforge.api.envelope import success
-from songforge.api.music import create_music_task, decode_json_body
+from songforge.api.json_body import decode_json_body
 from songforge.dashboard.routes_tasks import task_entry
 from songforge.dashboard.web import CsrfHeader, CurrentUser, SignedIn, context_of
 from songforge.errors import ApiError, not_found
+from songforge.services.music_tasks import create_music_task
 from songforge.services.tasks import CreateResult, get_task_for
 
 router = APIRouter()
@@ -34,7 +35,7 @@ def create_for_session(request: Request, user: SignedIn, body: Any) -> CreateRes
             f"Rate limit of {limit} requests per minute exceeded",
             headers={"Retry-After": str(decision.reset_seconds)},
         )
-    return create_music_task(context, user.account.id, None, body)
+    return create_music_task(context.task_creation(), user.account.id, None, body)
 
 
 @router.post("/dashboard/api/music")

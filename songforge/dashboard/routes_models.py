@@ -5,11 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from songforge.api.music_request import DEFAULT_BITRATE, DEFAULT_SAMPLE_RATE, LYRICS_MAX, PROMPT_MAX
 from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
 from songforge.dashboard.model_docs import EXAMPLE_LYRICS, EXAMPLE_PROMPT, build_model_docs
 from songforge.dashboard.routes_tasks import base_url
 from songforge.dashboard.web import OptionalVisitor, PageError, context_of, render
+from songforge.services.music_request import (
+    DEFAULT_BITRATE,
+    DEFAULT_SAMPLE_RATE,
+    LYRICS_MAX,
+    PROMPT_MAX,
+)
 
 router = APIRouter()
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import Connection
 
+from songforge.api.error_handlers import api_error_for
 from songforge.api.task_view import task_view
 from songforge.context import AppContext
 from songforge.dashboard.waveform import waveform_svg
@@ -21,7 +22,7 @@ from songforge.dashboard.web import (
     render,
     see_other,
 )
-from songforge.errors import ApiError
+from songforge.services.errors import DomainError
 from songforge.services.task_progress import task_progress
 from songforge.services.task_records import COMPLETED, STATUSES, TaskRecord
 from songforge.services.tasks import cancel_task, get_task_for, list_tasks
@@ -91,8 +92,8 @@ def history(
             )
             live = context.live_workers() if any(not t.finished for t in page.items) else {}
             entries = [task_entry(conn, context, request, task, live) for task in page.items]
-    except ApiError as exc:
-        raise api_error_for_page(exc) from exc
+    except DomainError as exc:
+        raise api_error_for_page(api_error_for(exc)) from exc
     return render(
         request,
         "tasks.html",
@@ -154,8 +155,8 @@ def cancel(task_id: str, request: Request, user: CurrentUser, form: CheckedForm)
     context = context_of(request)
     try:
         task = cancel_task(context.db, user.account.id, task_id)
-    except ApiError as exc:
-        raise api_error_for_page(exc) from exc
+    except DomainError as exc:
+        raise api_error_for_page(api_error_for(exc)) from exc
     if task is None:
         raise PageError(404, "Task not found", f"You have no task {task_id!r}.")
     return see_other(f"/dashboard/tasks/{task.id}")

@@ -60,7 +60,7 @@ class ComposerEngine:
         target = self._target(request)
         if target is not None:
             return target
-        score = compose(request.prompt, request.lyrics, request.seed, self.max_duration)
+        score = compose(request.prompt, _sung_lyrics(request), request.seed, self.max_duration)
         # As SongRenderer.render sizes its buffer.
         return max(min(score.duration_seconds + TAIL_SECONDS, self.max_duration), 1.0)
 
@@ -72,12 +72,13 @@ class ComposerEngine:
         try:
             song = self._renderer.render(
                 request.prompt,
-                request.lyrics,
+                _sung_lyrics(request),
                 seed=request.seed,
                 max_seconds=self.max_duration,
                 progress=progress,
                 stems=frozenset(),
                 target_seconds=target,
+                separate=request.stems,
             )
         except MemoryError as exc:
             raise GenerationError("out of memory while rendering", retryable=True) from exc
@@ -86,6 +87,10 @@ class ComposerEngine:
         if request.sample_rate != rate:
             samples = resample(samples, rate, request.sample_rate)
             rate = request.sample_rate
+        stems = {
+            name: np.clip(resample(audio, song.sample_rate, rate), -1.0, 1.0).astype(np.float32)
+            for name, audio in song.separated.items()
+        }
         score = song.score
         metadata = {
             "genre": score.genre,
@@ -100,7 +105,14 @@ class ComposerEngine:
             sample_rate=rate,
             engine=self.name,
             metadata=metadata,
+            stems=stems,
+            lyrics=song.lyrics if request.lyrics_timing else None,
         )
+
+
+def _sung_lyrics(request: GenerationRequest) -> str:
+    """An instrumental is the song the same request makes without lyrics (decision 0014)."""
+    return "" if request.instrumental else request.lyrics
 
 
 _NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from songforge.db.tables import api_keys
 from songforge.db.types import utcnow
-from songforge.errors import unauthenticated
+from songforge.services.errors import Unauthenticated
 from songforge.services.ids import hash_secret, new_api_key, new_id
 
 # last_used_at is written at most this often, so polling does not turn every
@@ -131,20 +131,9 @@ def revoke_key(conn: Connection, account_id: str, key_id: str) -> bool:
 _KEY_BY_HASH = select(api_keys).where(api_keys.c.key_hash == bindparam("key_hash"))
 
 
-def parse_bearer(authorization: str | None) -> str:
-    """The key from an ``Authorization: Bearer <key>`` header, or a 401."""
-    if not authorization:
-        raise unauthenticated("Missing API key: send Authorization: Bearer <key>")
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise unauthenticated("Malformed Authorization header: expected Bearer <key>")
-    return token
-
-
 def check_secret_shape(secret: str) -> None:
     if not secret.startswith("aio_") or len(secret) < 36:
-        raise unauthenticated("Invalid API key")
+        raise Unauthenticated("Invalid API key")
 
 
 def find_key(conn: Connection, key_hash: str) -> ApiKey | None:
@@ -153,18 +142,18 @@ def find_key(conn: Connection, key_hash: str) -> ApiKey | None:
 
 
 def ensure_active(key: ApiKey | None) -> ApiKey:
-    """The key if it may be used now, else a 401 saying why (revoked, expired)."""
+    """The key if it may be used now, else Unauthenticated saying why (revoked, expired)."""
     if key is None:
-        raise unauthenticated("Invalid API key")
+        raise Unauthenticated("Invalid API key")
     if key.revoked_at is not None:
-        raise unauthenticated("This API key has been revoked")
+        raise Unauthenticated("This API key has been revoked")
     if key.expires_at is not None and key.expires_at <= utcnow():
-        raise unauthenticated("This API key has expired")
+        raise Unauthenticated("This API key has expired")
     return key
 
 
 def authenticate(conn: Connection, secret: str) -> ApiKey:
-    """The active key for this secret, or a 401."""
+    """The active key for this secret, or Unauthenticated."""
     check_secret_shape(secret)
     return ensure_active(find_key(conn, hash_secret(secret)))
 

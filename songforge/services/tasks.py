@@ -14,8 +14,14 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, tupl
 from songforge.db.database import Database
 from songforge.db.tables import accounts, idempotency_keys, tasks
 from songforge.db.types import utcnow
-from songforge.errors import ApiError, forbidden, invalid
 from songforge.services import billing
+from songforge.services.errors import (
+    ConcurrencyLimitReached,
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidField,
+    NotPermitted,
+)
 from songforge.services.ids import new_id
 from songforge.services.task_records import (
     FAILED,
@@ -26,6 +32,8 @@ from songforge.services.task_records import (
 )
 
 CANCELED_ERROR = {"code": 499, "message": "The task was canceled", "type": "canceled"}
+# How long a client refused for too many unfinished tasks should wait.
+CONCURRENCY_RETRY_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -95,24 +103,20 @@ def create_task(
             _ACTIVE_TASKS, {"account": new.account_id, "limit": max_concurrent}
         ).scalar_one()
         if active >= max_concurrent:
-            raise ApiError(
-                429,
-                "rate_limit",
+            raise ConcurrencyLimitReached(
                 f"Too many tasks in progress for this account (limit {max_concurrent}); "
                 "wait for one to finish",
-                headers={"Retry-After": "5"},
+                retry_after_seconds=CONCURRENCY_RETRY_SECONDS,
             )
 
         task_id = new_id("tsk", 16)
         try:
             billing.hold(conn, new.account_id, new.api_key_id, new.price, task_id)
         except billing.KeyCapReached as exc:
-            raise forbidden(str(exc).capitalize()) from exc
+            raise NotPermitted(str(exc).capitalize()) from exc
         except billing.InsufficientCredits as exc:
-            raise ApiError(
-                402,
-                "insufficient_credits",
-                f"Insufficient credits: this model costs {new.price} credits",
+            raise InsufficientCredits(
+                f"Insufficient credits: this model costs {new.price} credits"
             ) from exc
 
         task = TaskRecord(
@@ -173,10 +177,8 @@ def _check_idempotency(
         )
         return None
     if row.request_hash != fingerprint:
-        raise ApiError(
-            409,
-            "idempotency_conflict",
-            "This Idempotency-Key was already used with a different request body",
+        raise IdempotencyConflict(
+            "This Idempotency-Key was already used with a different request body"
         )
     return load_task(conn, row.task_id)
 
@@ -210,7 +212,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         created, task_id = json.loads(base64.urlsafe_b64decode(padded))
         return datetime.fromisoformat(created), str(task_id)
     except (ValueError, TypeError, RecursionError) as exc:
-        raise invalid("Invalid cursor", "cursor") from exc
+        raise InvalidField("Invalid cursor", "cursor") from exc
 
 
 def list_tasks(
@@ -266,13 +268,13 @@ def fail_task(conn: Connection, task: TaskRecord, error: dict[str, Any]) -> bool
 
 
 def cancel_task(db: Database, account_id: str, task_id: str) -> TaskRecord | None:
-    """Cancel the caller's unfinished task. None if it is not theirs; 400 if finished."""
+    """Cancel the caller's unfinished task. None if it is not theirs; InvalidField if finished."""
     with db.write() as conn:
         task = get_task_for(conn, account_id, task_id)
         if task is None:
             return None
         if task.finished or not fail_task(conn, task, CANCELED_ERROR):
-            raise invalid(f"Task {task_id} has already finished ({task.status})", "task_id")
+            raise InvalidField(f"Task {task_id} has already finished ({task.status})", "task_id")
         updated = load_task(conn, task_id)
         assert updated is not None
         return updated

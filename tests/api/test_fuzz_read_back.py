@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from songforge.api.music_request import DURATION_MIN, LYRICS_MAX, PROMPT_MAX, SEED_MAX
 from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
 from songforge.dashboard.sessions import start_session
 from songforge.dashboard.web import session_cookie_name
+from songforge.services.music_request import DURATION_MIN, LYRICS_MAX, PROMPT_MAX, SEED_MAX
 from tests.conftest import LiveServer
 
 EXAMPLES = 40

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from songforge.api.music_request import parse_music_request
 from songforge.dashboard.model_docs import build_model_docs
 from songforge.errors import ERROR_TYPES
+from songforge.services.music_request import parse_music_request
 from tests.conftest import LiveServer
 from tests.dashboard.webclient import WebClient
 

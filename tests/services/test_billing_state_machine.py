@@ -18,9 +18,9 @@ from songforge.db.database import Database
 from songforge.db.migrate import upgrade_to_head
 from songforge.db.tables import ledger_entries, tasks
 from songforge.db.types import utcnow
-from songforge.errors import ApiError
 from songforge.services import queue
 from songforge.services.accounts import create_account, get_account
+from songforge.services.errors import InsufficientCredits, InvalidField
 from songforge.services.orders import grant_credits
 from songforge.services.queue import Claim
 from songforge.services.task_records import COMPLETED, FAILED, IN_PROGRESS
@@ -63,8 +63,7 @@ class BillingMachine(RuleBasedStateMachine):
                 ),
                 max_concurrent=1000,
             )
-        except ApiError as exc:
-            assert exc.status == 402
+        except InsufficientCredits:
             return
         self.task_ids.append(result.task.id)
 
@@ -99,8 +98,8 @@ class BillingMachine(RuleBasedStateMachine):
     def cancel(self, index: int) -> None:
         try:
             cancel_task(self.db, self.account_id, self.task_ids[index % len(self.task_ids)])
-        except ApiError as exc:
-            assert exc.status == 400  # already finished
+        except InvalidField as exc:
+            assert exc.field == "task_id"  # already finished
 
     @rule()
     def expire_leases_and_reap(self) -> None:

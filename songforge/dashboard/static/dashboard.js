@@ -1,4 +1,5 @@
-// The dashboard's only script: copy buttons, confirmations, and the API tester.
+// The dashboard's only script: copy buttons, confirmations, the API tester, and the
+// timed lyrics of a task's page.
 // Pages work without it, except the tester, which needs fetch().
 "use strict";
 
@@ -179,8 +180,71 @@
     });
   }
 
+  // Timed lyrics on a task's page: the line being sung follows the player's
+  // currentTime (as it plays, and at once on a seek); a line is current from its
+  // start until the next line starts. Clicking a line plays from there.
+  function initSyncedLyrics(list) {
+    var section = list.closest("section");
+    var player = document.querySelector(".player audio");
+    if (!player) return;
+    var lines = Array.prototype.slice.call(list.querySelectorAll("li[data-start]"));
+    var starts = lines.map(function (li) { return parseFloat(li.getAttribute("data-start")); });
+    var words = Array.prototype.slice.call(list.querySelectorAll(".lyric-word"));
+    var wordStarts = words.map(function (w) { return parseFloat(w.getAttribute("data-start")); });
+    var current = -1;
+    var frame = 0;
+
+    function lineAt(time) {
+      var found = -1;
+      for (var i = 0; i < starts.length && starts[i] <= time; i++) found = i;
+      return found;
+    }
+
+    function show() {
+      var time = player.currentTime;
+      var index = lineAt(time);
+      if (index !== current) {
+        if (current >= 0) {
+          lines[current].classList.remove("current");
+          lines[current].removeAttribute("aria-current");
+        }
+        if (index >= 0) {
+          lines[index].classList.add("current");
+          lines[index].setAttribute("aria-current", "true");
+        }
+        current = index;
+      }
+      for (var k = 0; k < words.length; k++) {
+        words[k].classList.toggle("sung", wordStarts[k] <= time);
+      }
+    }
+
+    // timeupdate comes about four times a second; while playing, follow every frame.
+    function follow() {
+      show();
+      frame = player.paused ? 0 : window.requestAnimationFrame(follow);
+    }
+
+    ["timeupdate", "seeked", "seeking", "loadedmetadata"].forEach(function (name) {
+      player.addEventListener(name, show);
+    });
+    player.addEventListener("play", function () {
+      if (!frame) frame = window.requestAnimationFrame(follow);
+    });
+    list.addEventListener("click", function (event) {
+      var li = event.target.closest("li[data-start]");
+      if (!li) return;
+      player.currentTime = parseFloat(li.getAttribute("data-start"));
+      player.play();
+    });
+    if (section) section.setAttribute("data-following", "true");
+    show();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("tester-form");
     if (form) initTester(form);
+    var lyrics = document.querySelector("[data-synced-lyrics]");
+    if (lyrics) initSyncedLyrics(lyrics);
   });
 })();

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
-from songforge.errors import invalid
 from songforge.section_tags import parse_section_tag, tag_list_for_people
+from songforge.services.errors import InvalidField
 from songforge.text_safety import has_surrogate
 
 FIELDS = ("model", "prompt", "lyrics", "bitrate", "sample_rate", "seed", "duration")
@@ -64,14 +64,14 @@ def default_seed(prompt: str, lyrics: str) -> int:
 def check_text(value: str, field: str) -> None:
     """Refuse text that is not valid Unicode, or that carries control characters."""
     if has_surrogate(value):
-        raise invalid(
+        raise InvalidField(
             f"'{field}' must be valid Unicode: a lone UTF-16 surrogate (half of an emoji "
             "cut in two?) is not a character",
             field,
         )
     found = CONTROL_CHARACTER.search(value)
     if found:
-        raise invalid(
+        raise InvalidField(
             f"'{field}' must not contain control characters (found U+{ord(found.group()):04X} "
             f"at position {found.start()}); tab, line feed and carriage return are allowed",
             field,
@@ -82,7 +82,7 @@ def check_lyrics_tags(lyrics: str) -> None:
     for match in BRACKETED.finditer(lyrics):
         tag = match.group(1).strip()
         if parse_section_tag(tag) is None:
-            raise invalid(
+            raise InvalidField(
                 f"Unknown section tag [{tag}] in lyrics; use {tag_list_for_people()} "
                 "(optionally numbered, e.g. [Verse 2])",
                 "lyrics",
@@ -90,64 +90,68 @@ def check_lyrics_tags(lyrics: str) -> None:
 
 
 def parse_music_request(body: Any, *, max_duration: float | None = None) -> MusicRequest:
-    """Validate a decoded JSON body; raise a 400 ApiError naming the faulty field."""
+    """Validate a decoded JSON body; raise InvalidField naming the faulty field."""
     if not isinstance(body, dict):
-        raise invalid("The request body must be a JSON object")
+        raise InvalidField("The request body must be a JSON object")
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
-        raise invalid(f"Unknown field {unknown[0]!r}", unknown[0])
+        raise InvalidField(f"Unknown field {unknown[0]!r}", unknown[0])
 
     model = body.get("model")
     if model is None:
-        raise invalid("'model' is required", "model")
+        raise InvalidField("'model' is required", "model")
     if not isinstance(model, str) or not model.strip():
-        raise invalid("'model' must be a non-empty string", "model")
+        raise InvalidField("'model' must be a non-empty string", "model")
     check_text(model, "model")
 
     prompt = body.get("prompt")
     if prompt is None:
-        raise invalid("'prompt' is required", "prompt")
+        raise InvalidField("'prompt' is required", "prompt")
     if not isinstance(prompt, str):
-        raise invalid("'prompt' must be a string", "prompt")
+        raise InvalidField("'prompt' must be a string", "prompt")
     check_text(prompt, "prompt")
     prompt = prompt.strip()
     if not 1 <= len(prompt) <= PROMPT_MAX:
-        raise invalid(f"'prompt' must be 1 to {PROMPT_MAX} characters after trimming", "prompt")
+        raise InvalidField(
+            f"'prompt' must be 1 to {PROMPT_MAX} characters after trimming", "prompt"
+        )
 
     lyrics = body.get("lyrics")
     if lyrics is None:
         lyrics = ""
     if not isinstance(lyrics, str):
-        raise invalid("'lyrics' must be a string", "lyrics")
+        raise InvalidField("'lyrics' must be a string", "lyrics")
     if len(lyrics) > LYRICS_MAX:
-        raise invalid(f"'lyrics' must be at most {LYRICS_MAX} characters", "lyrics")
+        raise InvalidField(f"'lyrics' must be at most {LYRICS_MAX} characters", "lyrics")
     check_text(lyrics, "lyrics")
     check_lyrics_tags(lyrics)
 
     bitrate = body.get("bitrate", DEFAULT_BITRATE)
     if not _is_int(bitrate) or bitrate not in ALLOWED_BITRATES:
         allowed = ", ".join(str(b) for b in ALLOWED_BITRATES)
-        raise invalid(f"'bitrate' must be one of {allowed}", "bitrate")
+        raise InvalidField(f"'bitrate' must be one of {allowed}", "bitrate")
 
     sample_rate = body.get("sample_rate", DEFAULT_SAMPLE_RATE)
     if not _is_int(sample_rate) or sample_rate not in ALLOWED_SAMPLE_RATES:
         allowed = ", ".join(str(r) for r in ALLOWED_SAMPLE_RATES)
-        raise invalid(f"'sample_rate' must be one of {allowed}", "sample_rate")
+        raise InvalidField(f"'sample_rate' must be one of {allowed}", "sample_rate")
 
     seed = body.get("seed")
     if seed is None:
         seed = default_seed(prompt, lyrics)
     elif not _is_int(seed) or not 0 <= seed <= SEED_MAX:
-        raise invalid(f"'seed' must be an integer from 0 to {SEED_MAX}", "seed")
+        raise InvalidField(f"'seed' must be an integer from 0 to {SEED_MAX}", "seed")
 
     duration = body.get("duration")
     if duration is not None:
         if not (_is_int(duration) or isinstance(duration, float)):
-            raise invalid("'duration' must be a number of seconds", "duration")
+            raise InvalidField("'duration' must be a number of seconds", "duration")
         upper = max_duration if max_duration is not None else float("inf")
         if not DURATION_MIN <= float(duration) <= upper:
             limit = f"{upper:g}" if max_duration is not None else "the model's maximum"
-            raise invalid(f"'duration' must be between {DURATION_MIN:g} and {limit}", "duration")
+            raise InvalidField(
+                f"'duration' must be between {DURATION_MIN:g} and {limit}", "duration"
+            )
         duration = float(duration)
 
     return MusicRequest(

@@ -8,6 +8,7 @@ busy timeout instead. PostgreSQL needs neither trick.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,9 @@ CONNECT_TIMEOUT_SECONDS = 5
 # (a server restart kills idle connections); one in steady use is not, since
 # SQLAlchemy's pool_pre_ping would add a round trip to every checkout.
 PING_IDLE_SECONDS = 1.0
+# Database.call_waiting's retries while the SQLite write lock is busy.
+BUSY_RETRY_FIRST_SECONDS = 0.0005
+BUSY_RETRY_MAX_SECONDS = 0.004
 # Set while Database.call runs work inline on the event loop (see write()).
 _inline = threading.local()
 
@@ -209,6 +213,30 @@ class Database:
             finally:
                 _inline.no_io = False
         return await run_in_threadpool(function, *args)
+
+    async def call_waiting(self, function: Callable[..., T], *args: Any) -> T:
+        """``call`` for write work that would rather wait on the event loop.
+
+        On SQLite, when the write lock is busy (usually a worker process's claim
+        or heartbeat, a few milliseconds), the work is retried inline after short
+        asynchronous sleeps instead of going to the thread pool, where SQLite's
+        own busy handler sleeps in steps of up to 100 ms. Other requests are
+        served meanwhile. After the busy timeout it falls back to ``call``.
+        """
+        if self.is_sqlite:
+            deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+            delay = BUSY_RETRY_FIRST_SECONDS
+            while time.monotonic() < deadline:
+                _inline.active = True
+                try:
+                    return function(*args)
+                except WriteBusy:
+                    pass
+                finally:
+                    _inline.active = False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BUSY_RETRY_MAX_SECONDS)
+        return await self.call(function, *args)
 
     def lock_clause_supported(self) -> bool:
         """Whether SELECT ... FOR UPDATE [SKIP LOCKED] means anything here."""

@@ -78,7 +78,7 @@ class GroupCommit(Generic[Job, Outcome]):
     async def _write(self, batch: list[tuple[Job, asyncio.Future[Outcome]]]) -> None:
         jobs = [job for job, _ in batch]
         try:
-            outcomes = await self._db.call(self._transaction, jobs)
+            outcomes = await self._db.call_waiting(self._transaction, jobs)
         except Exception as exc:
             if len(batch) == 1:
                 _settle(batch[0][1], exc)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -74,3 +75,52 @@ def test_an_idle_connection_killed_by_the_server_is_replaced(postgres_url: str) 
     with db.read_now() as conn:
         assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
     db.dispose()
+
+
+def test_a_busy_sqlite_write_lock_is_waited_for_on_the_loop(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/busy.db"
+    db, other = Database(url), Database(url)
+    with db.write() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    ran_in: list[str] = []
+    ticks: list[float] = []
+
+    def insert() -> int:
+        ran_in.append(threading.current_thread().name)
+        with db.write() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+        return 1
+
+    async def go() -> None:
+        held = threading.Event()
+        release = threading.Event()
+
+        def hold_lock() -> None:
+            # Another process's writer, as far as db can tell.
+            with other.write():
+                held.set()
+                release.wait(5)
+
+        holder = threading.Thread(target=hold_lock)
+        holder.start()
+        held.wait(5)
+
+        async def ticker() -> None:
+            for _ in range(5):
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
+            release.set()
+
+        answer, _ = await asyncio.gather(db.call_waiting(insert), ticker())
+        holder.join(5)
+        assert answer == 1
+
+    asyncio.run(go())
+    # Tried inline, again and again, never in the thread pool; the loop kept running.
+    loop_thread = ran_in[0]
+    assert len(ran_in) > 2 and set(ran_in) == {loop_thread}
+    assert len(ticks) == 5
+    with db.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 1
+    db.dispose()
+    other.dispose()

@@ -160,6 +160,19 @@ class Database:
                     raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     @contextmanager
+    def write_one(self) -> Iterator[Connection]:
+        """For a single write statement, which is atomic by itself: on PostgreSQL it
+        runs in autocommit (one round trip instead of BEGIN, the statement and
+        COMMIT); SQLite takes its write lock as ``write`` does."""
+        if self.is_sqlite:
+            with self.write() as connection:
+                yield connection
+            return
+        self._check_inline()
+        with self.engine.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+    @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction (a consistent snapshot on both backends)."""
         self._check_inline()

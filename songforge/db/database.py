@@ -88,7 +88,8 @@ class Database:
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Connection) -> None:
             mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-            connection.exec_driver_sql(f"BEGIN {mode}")
+            if mode is not None:  # None: read_now, each statement on its own
+                connection.exec_driver_sql(f"BEGIN {mode}")
 
     @staticmethod
     def _ping_idle_connections(engine: Engine) -> None:
@@ -187,9 +188,9 @@ class Database:
         self._check_inline()
         with self.engine.connect() as connection:
             if self.is_sqlite:
-                # The driver is in autocommit mode (see _configure_sqlite): a
-                # statement outside BEGIN is its own transaction.
-                yield connection
+                # The driver is in autocommit mode (see _configure_sqlite) and no
+                # BEGIN is sent: each statement is its own transaction.
+                yield connection.execution_options(sqlite_begin=None)
                 connection.rollback()  # ends SQLAlchemy's implicit "begin" (no SQL)
             else:
                 yield connection.execution_options(isolation_level="AUTOCOMMIT")

@@ -20,9 +20,10 @@ from songforge.api.envelope import success
 from songforge.api.task_view import task_view
 from songforge.context import AppContext
 from songforge.errors import invalid, not_found
+from songforge.services.queue_positions import QueueHead, task_and_queue_head
 from songforge.services.task_progress import task_progress
 from songforge.services.task_records import STATUSES, TaskRecord
-from songforge.services.tasks import cancel_task, get_task_for, list_tasks
+from songforge.services.tasks import cancel_task, list_tasks
 
 router = APIRouter()
 
@@ -38,8 +39,13 @@ def base_url(context: AppContext, request: Request) -> str:
 
 
 def _views(
-    context: AppContext, request: Request, conn: Connection | None, tasks: list[TaskRecord]
+    context: AppContext,
+    request: Request,
+    conn: Connection | None,
+    tasks: list[TaskRecord],
+    head: QueueHead | None = None,
 ) -> list[dict[str, Any]]:
+    """TASK objects; ``head`` (one task only) is its queue's head, read with it."""
     unfinished = any(not t.finished for t in tasks)
     live = context.live_workers() if unfinished else {}
     starting = context.starting_workers() if unfinished else {}
@@ -55,6 +61,7 @@ def _views(
                 run_seconds=context.recent_run_seconds,
                 starting=starting,
                 positions=context.queue_positions,
+                head=head,
             ),
             signer=context.signer,
             base_url=url,
@@ -78,11 +85,12 @@ def _poll_view(
     # One task row, then its queue position and ETA: no snapshot across them
     # is needed, so no transaction around them either (Database.read_now).
     with context.db.read_now() as conn:
-        task = get_task_for(conn, caller.account_id, task_id)
-        if task is None:
+        found = task_and_queue_head(conn, caller.account_id, task_id)
+        if found is None:
             raise not_found(f"No task {task_id!r}")
+        task, head = found
         context.finished_tasks.put(task)
-        return _views(context, request, conn, [task])[0]
+        return _views(context, request, conn, [task], head)[0]
 
 
 async def get_task(request: Request) -> Response:

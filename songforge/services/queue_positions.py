@@ -28,11 +28,22 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Connection, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    ScalarSelect,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+)
 
 from songforge.db.tables import tasks
-from songforge.services.task_records import IN_PROGRESS, TaskRecord
+from songforge.services.task_records import IN_PROGRESS, TaskRecord, record_from_row
 
 SNAPSHOT_TTL_SECONDS = 1.0
 
@@ -74,6 +85,52 @@ _AHEAD = select(func.count()).select_from(tasks).where(_QUEUED, _ahead_of("task"
 _NEWER_AHEAD = (
     select(func.count()).select_from(tasks).where(_QUEUED, _ahead_of("task"), _after("last"))
 )
+
+
+_HEAD_ROW = tasks.alias("head")
+
+
+def _head_of_task_model(column: ColumnElement[Any]) -> ScalarSelect[Any]:
+    head = _HEAD_ROW
+    return (
+        select(column)
+        .where(
+            head.c.status == IN_PROGRESS,
+            head.c.stage == "queued",
+            head.c.model == tasks.c.model,
+        )
+        .order_by(head.c.priority, head.c.created_at)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+# A poll's one statement: the caller's task and the head of its model's queue.
+_TASK_AND_HEAD = select(
+    tasks,
+    _head_of_task_model(_HEAD_ROW.c.priority).label("queue_head_priority"),
+    _head_of_task_model(_HEAD_ROW.c.created_at).label("queue_head_created_at"),
+).where(tasks.c.id == bindparam("task_id"), tasks.c.account_id == bindparam("account_id"))
+
+
+@dataclass(frozen=True)
+class QueueHead:
+    """The first queued task of a model when a task was read (None: none queued)."""
+
+    key: Key | None
+
+
+def task_and_queue_head(
+    conn: Connection, account_id: str, task_id: str
+) -> tuple[TaskRecord, QueueHead] | None:
+    """The account's task and the head of its model's queue, in one statement (one
+    round trip for a poll); None when the task is not the account's."""
+    row = conn.execute(_TASK_AND_HEAD, {"task_id": task_id, "account_id": account_id}).first()
+    if row is None:
+        return None
+    priority, created = row.queue_head_priority, row.queue_head_created_at
+    head = QueueHead(None if priority is None else (int(priority), created))
+    return record_from_row(row), head
 
 
 def exact_queue_position(conn: Connection, task: TaskRecord) -> int:
@@ -118,13 +175,21 @@ class QueuePositions:
         # How many snapshots were read (for tests: the backlog is read rarely).
         self.refreshes = 0
 
-    def position(self, conn: Connection, task: TaskRecord) -> int:
-        """1 = next to be picked up by a worker of ``task``'s model."""
-        head_row = conn.execute(_HEAD, {"model": task.model}).first()
-        if head_row is None:
+    def position(self, conn: Connection, task: TaskRecord, head: QueueHead | None = None) -> int:
+        """1 = next to be picked up by a worker of ``task``'s model.
+
+        ``head``: the queue's head read with the task (task_and_queue_head), else
+        it is read here.
+        """
+        if head is None:
+            head_row = conn.execute(_HEAD, {"model": task.model}).first()
+            head = QueueHead(None if head_row is None else (int(head_row[0]), head_row[1]))
+        if head.key is None:
             # The queue emptied since the task was read (it was just claimed).
             return exact_queue_position(conn, task)
-        head: Key = (int(head_row[0]), head_row[1])
+        return self._position(conn, task, head.key)
+
+    def _position(self, conn: Connection, task: TaskRecord, head: Key) -> int:
         snapshot = self._snapshots.get(task.model)
         stale = snapshot is None or self._clock() - snapshot.taken_at > self._ttl
         if snapshot is None or stale or not snapshot.holds(head):

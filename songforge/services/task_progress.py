@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from songforge.catalog import Catalog
 from songforge.services import eta
-from songforge.services.queue_positions import QueuePositions, exact_queue_position
+from songforge.services.queue_positions import QueueHead, QueuePositions, exact_queue_position
 from songforge.services.task_records import TaskRecord
 from songforge.services.workers import Startup
 
@@ -39,12 +39,14 @@ def task_progress(
     run_seconds: Callable[[Connection, str], float | None] = eta.recent_run_seconds,
     starting: Mapping[str, Startup] | None = None,
     positions: QueuePositions | None = None,
+    head: QueueHead | None = None,
 ) -> Progress:
     """The task's queue position (while queued) and ETA (while unfinished).
 
     A finished task needs no database (``conn`` may be None); an unfinished one
     does. ``positions`` answers from a per-process snapshot of the queue instead
-    of counting the tasks ahead (services/queue_positions.py).
+    of counting the tasks ahead (services/queue_positions.py); ``head``, the
+    queue's head read with the task, spares it a statement.
     """
     if task.finished:
         return FINISHED
@@ -52,7 +54,7 @@ def task_progress(
     position: int | None = None
     if task.stage == "queued":
         if positions is not None:
-            position = positions.position(conn, task)
+            position = positions.position(conn, task, head)
         else:
             position = exact_queue_position(conn, task)
     spec = catalog.get(task.model)

@@ -10,7 +10,11 @@ from songforge.db.migrate import upgrade_to_head
 from songforge.services.accounts import create_account
 from songforge.services.orders import grant_credits
 from songforge.services.queue import claim_next_task, fail_attempt
-from songforge.services.queue_positions import QueuePositions, exact_queue_position
+from songforge.services.queue_positions import (
+    QueuePositions,
+    exact_queue_position,
+    task_and_queue_head,
+)
 from songforge.services.task_records import TaskRecord, load_task
 from songforge.services.tasks import NewTask, cancel_task, create_task
 
@@ -134,4 +138,23 @@ def test_an_empty_queue_and_a_single_task(database_url: str) -> None:
     assert _positions(db, positions, [only]) == {only: None}
     again = _create(db, account, model)
     assert _positions(db, positions, [again]) == {again: 1}
+    db.dispose()
+
+
+def test_the_head_read_with_the_task_gives_the_same_positions(database_url: str) -> None:
+    db, account, model = _setup(database_url)
+    positions = QueuePositions(clock=Clock())
+    ids = [_create(db, account, model) for _ in range(5)]
+    assert claim_next_task(db, "w1", [model], LEASE) is not None
+    with db.read_now() as conn:
+        assert task_and_queue_head(conn, "acc_someone_else", ids[1]) is None
+        found = []
+        for task_id in ids[1:]:
+            read = task_and_queue_head(conn, account, task_id)
+            assert read is not None
+            task, head = read
+            assert head.key == (task.priority, load_task(conn, ids[1]).created_at)  # type: ignore[union-attr]
+            found.append(positions.position(conn, task, head))
+    assert found == [1, 2, 3, 4]
+    assert found == [_exact(db, ids)[t] for t in ids[1:]]
     db.dispose()

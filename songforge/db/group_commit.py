@@ -51,6 +51,7 @@ class GroupCommit(Generic[Job, Outcome]):
         self._max_batch = max_batch
         self._waiting: list[tuple[Job, asyncio.Future[Outcome]]] = []
         self._draining = False
+        self._drainer: asyncio.Task[None] | None = None
         # Transactions written and jobs in them (for tests and metrics).
         self.batches = 0
         self.jobs = 0
@@ -61,7 +62,8 @@ class GroupCommit(Generic[Job, Outcome]):
         self._waiting.append((job, future))
         if not self._draining:
             self._draining = True
-            asyncio.get_running_loop().create_task(self._drain())
+            # Kept: the loop holds only a weak reference to its tasks.
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:

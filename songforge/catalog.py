@@ -81,6 +81,14 @@ BUILTIN = Catalog(
 )
 
 
+# What every [models.<id>] entry must say.
+REQUIRED_FIELDS = ("engine", "price")
+
+
+class CatalogError(ValueError):
+    """The catalog file lacks what a model entry needs (said with the file and model)."""
+
+
 # Licences that require products to credit the model, by engine family.
 REQUIRED_ATTRIBUTION = {"minimax-music3": "MiniMax-Music3", "sglang-omni": "MiniMax-Music3"}
 
@@ -91,6 +99,10 @@ def load_catalog(path: Path | None) -> Catalog:
         return BUILTIN
     with open(path, "rb") as handle:
         raw = tomllib.load(handle)
+    for model_id, entry in raw.get("models", {}).items():
+        missing = [name for name in REQUIRED_FIELDS if name not in entry]
+        if missing:
+            raise CatalogError(f"{path}: [models.{model_id}] needs {missing[0]!r}")
     models: dict[str, ModelSpec] = {}
     for model_id, entry in raw.get("models", {}).items():
         models[model_id] = ModelSpec(

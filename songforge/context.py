@@ -9,12 +9,12 @@ from datetime import timedelta
 
 from sqlalchemy import Connection
 
-from songforge.api.caches import FinishedTaskCache, KeyCache
 from songforge.catalog import Catalog, ModelSpec, load_catalog
 from songforge.db.database import Database
 from songforge.db.group_commit import GroupCommit
 from songforge.db.types import utcnow
 from songforge.metrics import Metrics
+from songforge.services.caches import FinishedTaskCache, KeyCache
 from songforge.services.eta import recent_run_seconds
 from songforge.services.invalidation import Invalidation, NoInvalidation, build_invalidation
 from songforge.services.music_tasks import TaskCreation
@@ -94,6 +94,7 @@ class AppContext:
             max_concurrent=self.settings.max_concurrent_tasks,
             on_created=self._count_created,
             together=self._create_together(),
+            idempotency_ttl=timedelta(seconds=self.settings.idempotency_ttl_seconds),
         )
 
     def _create_together(self) -> GroupCommit[NewTask, CreateResult]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from songforge.services.task_progress import Progress
-from songforge.services.task_records import COMPLETED, TaskRecord
+from songforge.services.task_records import TaskRecord, TaskStatus
 from songforge.storage.signing import LinkSigner
 
 
@@ -31,7 +31,7 @@ def task_view(
 ) -> dict[str, Any]:
     """The TASK object; ``progress`` comes from services/task_progress.py."""
     output: dict[str, Any] | None = None
-    if task.status == COMPLETED and task.output is not None:
+    if task.status == TaskStatus.COMPLETED and task.output is not None:
         if task.storage_key is not None:
             url, expires_at = audio_link(signer, base_url, task.id)
             output = {"audio_url": url, "expires_at": expires_at, **task.output}
@@ -45,7 +45,7 @@ def task_view(
         "status": task.status,
         "stage": task.stage,
         "stage_detail": task.stage_detail,
-        "progress": 100 if task.status == COMPLETED else task.progress,
+        "progress": 100 if task.status == TaskStatus.COMPLETED else task.progress,
         "queue_position": progress.queue_position,
         "eta_seconds": progress.eta_seconds,
         "attempt": task.attempt,

@@ -80,7 +80,7 @@ def _poll_view(
 ) -> dict[str, Any]:
     task = context.finished_tasks.get(task_id)
     if task is not None and task.account_id == caller.account_id:
-        # Finished tasks never change: no database work (see api/caches.py).
+        # Finished tasks never change: no database work (see services/caches.py).
         return _views(context, request, None, [task])[0]
     # One task row, then its queue position and ETA: no snapshot across them
     # is needed, so no transaction around them either (Database.read_now).

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
@@ -63,6 +64,18 @@ def plan_encoding(bitrate: int, sample_rate: int) -> EncodingPlan:
     if sample_rate in MPEG2_RATES and kbps > MPEG2_MAX_KBPS:
         kbps = MPEG2_MAX_KBPS
     return EncodingPlan(kbps=kbps, mode="cbr", sample_rate=sample_rate)
+
+
+# Frames converted to 16-bit PCM and handed to LAME at a time (~1.5 s at 44.1 kHz).
+PCM_CHUNK_FRAMES = 65536
+
+
+def _pcm16_chunks(audio: npt.NDArray[np.float32]) -> Iterator[bytes]:
+    """The song as 16-bit PCM, a chunk at a time: converting it whole made about four
+    float copies of it at once (~250 MB for a 3-minute stereo song). LAME buffers
+    its input, so the MP3 is the same byte for byte."""
+    for start in range(0, audio.shape[0], PCM_CHUNK_FRAMES):
+        yield _to_pcm16(audio[start : start + PCM_CHUNK_FRAMES])
 
 
 @cache
@@ -117,7 +130,7 @@ def encode_mp3(
         encoder.set_vbr_mean_bitrate_kbps(plan.kbps)
     else:
         encoder.set_bit_rate(plan.kbps)
-    frames = bytes(encoder.encode(_to_pcm16(audio))) + bytes(encoder.flush())
+    frames = b"".join([*map(encoder.encode, _pcm16_chunks(audio)), encoder.flush()])
     data = add_xing_header(
         frames,
         mode=plan.mode,

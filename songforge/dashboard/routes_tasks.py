@@ -24,7 +24,7 @@ from songforge.dashboard.web import (
 )
 from songforge.services.errors import DomainError
 from songforge.services.task_progress import task_progress
-from songforge.services.task_records import COMPLETED, STATUSES, TaskRecord
+from songforge.services.task_records import STATUSES, TaskRecord, TaskStatus
 from songforge.services.tasks import cancel_task, get_task_for, list_tasks
 
 router = APIRouter()
@@ -65,7 +65,7 @@ def task_entry(
         "waited_seconds": _seconds_between(task.created_at, task.started_at),
         "ran_seconds": _seconds_between(task.started_at, task.finished_at),
         "total_seconds": _seconds_between(task.created_at, task.finished_at),
-        "has_audio": task.status == COMPLETED and task.storage_key is not None,
+        "has_audio": task.status == TaskStatus.COMPLETED and task.storage_key is not None,
     }
 
 
@@ -136,7 +136,7 @@ def task_page(task_id: str, request: Request, user: CurrentUser) -> Response:
 def waveform(task_id: str, request: Request, user: CurrentUser) -> Response:
     context = context_of(request)
     task = _own_task(context, user.account.id, task_id)
-    if task.status != COMPLETED or task.storage_key is None:
+    if task.status != TaskStatus.COMPLETED or task.storage_key is None:
         raise PageError(404, "No audio yet", "This task has no finished audio.")
     svg = waveform_svg(context.storage, task.storage_key, title=f"Waveform of task {task.id}")
     return Response(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
@@ -22,6 +22,7 @@ from sqlalchemy.exc import DisconnectionError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 BUSY_TIMEOUT_MS = 30000
 CONNECT_TIMEOUT_SECONDS = 5
@@ -195,7 +196,7 @@ class Database:
             else:
                 yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
-    async def call(self, function: Callable[..., T], *args: Any) -> T:
+    async def call(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking database work from async code.
 
         A local SQLite file answers in tens of microseconds, less than a thread
@@ -213,7 +214,7 @@ class Database:
         if self.is_sqlite:
             _inline.active = True
             try:
-                return function(*args)
+                return function(*args, **kwargs)
             except WriteBusy:
                 pass
             finally:
@@ -221,14 +222,14 @@ class Database:
         else:
             _inline.no_io = True
             try:
-                return function(*args)
+                return function(*args, **kwargs)
             except NeedsThread:
                 pass
             finally:
                 _inline.no_io = False
-        return await run_in_threadpool(function, *args)
+        return await run_in_threadpool(function, *args, **kwargs)
 
-    async def call_waiting(self, function: Callable[..., T], *args: Any) -> T:
+    async def call_waiting(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``call`` for write work that would rather wait on the event loop.
 
         On SQLite, when the write lock is busy (usually a worker process's claim
@@ -243,14 +244,14 @@ class Database:
             while time.monotonic() < deadline:
                 _inline.active = True
                 try:
-                    return function(*args)
+                    return function(*args, **kwargs)
                 except WriteBusy:
                     pass
                 finally:
                     _inline.active = False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BUSY_RETRY_MAX_SECONDS)
-        return await self.call(function, *args)
+        return await self.call(function, *args, **kwargs)
 
     def lock_clause_supported(self) -> bool:
         """Whether SELECT ... FOR UPDATE [SKIP LOCKED] means anything here."""

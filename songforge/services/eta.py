@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select
 
 from songforge.db.tables import tasks
 from songforge.db.types import utcnow
-from songforge.services.task_records import COMPLETED, TaskRecord
+from songforge.services.task_records import TaskRecord, TaskStage, TaskStatus
 
 RECENT_RUNS = 20
 
@@ -37,7 +37,7 @@ def recent_runs(conn: Connection, model: str) -> RecentRuns | None:
         select(tasks.c.started_at, tasks.c.finished_at, tasks.c.output)
         .where(
             tasks.c.model == model,
-            tasks.c.status == COMPLETED,
+            tasks.c.status == TaskStatus.COMPLETED,
             tasks.c.started_at.is_not(None),
         )
         .order_by(tasks.c.finished_at.desc())
@@ -84,7 +84,7 @@ def estimate_seconds(
     if live_workers <= 0:
         return None
     now = now or utcnow()
-    if task.stage == "queued":
+    if task.stage == TaskStage.QUEUED:
         # Tasks ahead are spread over the live workers; ours runs after them.
         waves = ((position or 1) - 1) // live_workers
         return max(1, round((waves + 1) * run_seconds))

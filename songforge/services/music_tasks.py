@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from songforge.catalog import Catalog
@@ -44,6 +45,8 @@ class TaskCreation:
     on_created: Callable[[str], None] = _count_nothing
     # Creates that arrive together are written in one transaction (async callers).
     together: GroupCommit[NewTask, CreateResult] | None = None
+    # How long an Idempotency-Key replays its task; after that it starts a new one.
+    idempotency_ttl: timedelta = timedelta(hours=24)
 
 
 def new_music_task(deps: TaskCreation, account_id: str, key: ApiKey | None, body: Any) -> NewTask:
@@ -90,6 +93,7 @@ def _queue(
         max_concurrent=deps.max_concurrent,
         idempotency_key=idempotency_key,
         fingerprint=request_fingerprint(body) if idempotency_key else None,
+        idempotency_ttl=deps.idempotency_ttl,
     )
     if not result.replayed:
         deps.on_created(new.model)

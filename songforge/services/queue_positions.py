@@ -43,15 +43,15 @@ from sqlalchemy import (
 )
 
 from songforge.db.tables import tasks
-from songforge.services.task_records import IN_PROGRESS, TaskRecord, record_from_row
+from songforge.services.task_records import TaskRecord, TaskStage, TaskStatus, record_from_row
 
 SNAPSHOT_TTL_SECONDS = 1.0
 
 Key = tuple[int, datetime]
 
 _QUEUED = and_(
-    tasks.c.status == IN_PROGRESS,
-    tasks.c.stage == "queued",
+    tasks.c.status == TaskStatus.IN_PROGRESS,
+    tasks.c.stage == TaskStage.QUEUED,
     tasks.c.model == bindparam("model"),
 )
 
@@ -95,8 +95,8 @@ def _head_of_task_model(column: ColumnElement[Any]) -> ScalarSelect[Any]:
     return (
         select(column)
         .where(
-            head.c.status == IN_PROGRESS,
-            head.c.stage == "queued",
+            head.c.status == TaskStatus.IN_PROGRESS,
+            head.c.stage == TaskStage.QUEUED,
             head.c.model == tasks.c.model,
         )
         .order_by(head.c.priority, head.c.created_at)

@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from songforge.catalog import Catalog
 from songforge.services import eta
 from songforge.services.queue_positions import QueueHead, QueuePositions, exact_queue_position
-from songforge.services.task_records import TaskRecord
+from songforge.services.task_records import TaskRecord, TaskStage
 from songforge.services.workers import Startup
 
 # The catalog's typical run time when a model is not in it any more.
@@ -52,7 +52,7 @@ def task_progress(
         return FINISHED
     assert conn is not None, "an unfinished task's progress needs a connection"
     position: int | None = None
-    if task.stage == "queued":
+    if task.stage == TaskStage.QUEUED:
         if positions is not None:
             position = positions.position(conn, task, head)
         else:

@@ -24,9 +24,9 @@ from songforge.services.errors import (
 )
 from songforge.services.ids import new_id
 from songforge.services.task_records import (
-    FAILED,
-    IN_PROGRESS,
     TaskRecord,
+    TaskStage,
+    TaskStatus,
     load_task,
     record_from_row,
 )
@@ -65,7 +65,7 @@ def request_fingerprint(body: Any) -> str:
 # may lift the limit) must not make every create slower.
 ACTIVE_TASKS = select(func.count()).select_from(
     select(tasks.c.id)
-    .where(tasks.c.account_id == bindparam("account"), tasks.c.status == IN_PROGRESS)
+    .where(tasks.c.account_id == bindparam("account"), tasks.c.status == TaskStatus.IN_PROGRESS)
     .limit(bindparam("limit"))
     .subquery()
 )
@@ -96,8 +96,8 @@ def queued_task(new: NewTask, task_id: str, now: datetime) -> TaskRecord:
         api_key_id=new.api_key_id,
         model=new.model,
         input=new.input,
-        status=IN_PROGRESS,
-        stage="queued",
+        status=TaskStatus.IN_PROGRESS,
+        stage=TaskStage.QUEUED,
         progress=0,
         stage_detail=None,
         priority=new.priority,
@@ -264,10 +264,10 @@ def fail_task(conn: Connection, task: TaskRecord, error: dict[str, Any]) -> bool
     now = utcnow()
     result = conn.execute(
         update(tasks)
-        .where(tasks.c.id == task.id, tasks.c.status == IN_PROGRESS)
+        .where(tasks.c.id == task.id, tasks.c.status == TaskStatus.IN_PROGRESS)
         .values(
-            status=FAILED,
-            stage="done",
+            status=TaskStatus.FAILED,
+            stage=TaskStage.DONE,
             error=error,
             finished_at=now,
             lease_owner=None,

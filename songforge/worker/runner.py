@@ -37,6 +37,7 @@ from songforge.services.queue import (
     reap_expired_leases,
 )
 from songforge.services.remaining_time import RemainingTime
+from songforge.services.task_records import TaskStage
 from songforge.services.workers import (
     register_worker,
     set_worker_models,
@@ -140,7 +141,9 @@ class Worker:
                     stop.wait(self.settings.poll_interval_seconds)
         finally:
             if self.relay is not None:
-                self.relay.join(timeout=15)
+                # The relay lets its songs in flight finish within the grace, then
+                # hands the rest back.
+                self.relay.join(timeout=self.settings.shutdown_grace_seconds + 5)
             stop_worker(self.db, self.worker_id)
 
     def _presence(self, stop: threading.Event) -> None:
@@ -152,7 +155,8 @@ class Worker:
                     set_worker_models(self.db, self.worker_id, advertised)
                     self._advertised = advertised
                     log.warning("worker %s now serves %s", self.worker_id, advertised)
-                touch_worker(self.db, self.worker_id)
+                metrics = self.relay.upstream_metrics() if self.relay is not None else None
+                touch_worker(self.db, self.worker_id, metrics)
                 self.reap_if_due()
             except Exception:
                 log.exception("worker presence heartbeat failed")
@@ -181,9 +185,6 @@ class Worker:
             claims.append(more)
         self.process_batch(claims)
         return True
-
-    def process(self, claim: Claim) -> None:
-        self.process_batch([claim])
 
     def process_batch(self, claims: list[Claim]) -> None:
         """Render the claimed tasks of one model together, then deliver each."""
@@ -266,7 +267,7 @@ class Worker:
     def _encode(self, claim: Claim, keeper: LeaseKeeper, result: AudioResult) -> EncodedAudio:
         task_input = claim.task.input
         bitrate, sample_rate = int(task_input["bitrate"]), int(task_input["sample_rate"])
-        keeper.enter_stage("encoding", 92, audio_seconds=result.duration_seconds)
+        keeper.enter_stage(TaskStage.ENCODING, 92, audio_seconds=result.duration_seconds)
         started = time.perf_counter()
         encoded = encode_mp3(result.samples, result.sample_rate, bitrate, sample_rate)
         check_encoding(encoded, bitrate, sample_rate)
@@ -274,7 +275,7 @@ class Worker:
         self.throughput.record_encode(
             bitrate, sample_rate, time.perf_counter() - started, result.duration_seconds
         )
-        keeper.enter_stage("encoding", 97)
+        keeper.enter_stage(TaskStage.ENCODING, 97)
         return encoded
 
     def fail(self, claim: Claim, exc: Exception) -> None:

@@ -24,7 +24,14 @@ from songforge.engines.base import (
 )
 from songforge.services.keys import create_key
 from tests.conftest import LiveServer
-from tests.dashboard.test_browser import browser, new_page, shot, sign_up  # noqa: F401
+from tests.dashboard.test_browser import (  # noqa: F401
+    PHONE,
+    browser,
+    new_page,
+    shot,
+    sign_in,
+    sign_up,
+)
 from tests.fakes import ToneEngine
 
 pytestmark = pytest.mark.browser
@@ -196,6 +203,16 @@ def test_the_sung_line_follows_the_player_and_stems_play(
     shot(page, "task-lyrics-stems")
     assert page.js_errors == []
     page.context.close()
+
+    # On a phone the lyrics and the stems' players fit the screen.
+    phone = new_page(browser, server, PHONE)
+    sign_in(phone, email)
+    phone.goto(f"/dashboard/tasks/{task_id}")
+    expect(phone.get_by_test_id("synced-lyrics")).to_be_visible()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(phone, "phone-task-lyrics")
+    assert phone.js_errors == []
+    phone.context.close()
 
 
 def test_a_task_without_timed_lyrics_shows_neither(

@@ -239,7 +239,7 @@ def test_fast_loop_renders_the_reference_song(m3_engine: Any, m3_checkpoint: Pat
 @requires_gpu_stack
 def test_a_batch_renders_each_song_as_alone(m3_engine: Any) -> None:
     batch = [request(seed=21), request(seed=22, lyrics="", duration=1.5, sample_rate=16000)]
-    together = m3_engine.generate_many(batch)
+    together = m3_engine.generate_many(batch, lambda s, f: None)
     for alone_request, result in zip(batch, together, strict=True):
         alone = m3_engine.generate(alone_request, lambda s, f: None)
         assert result.sample_rate == alone.sample_rate

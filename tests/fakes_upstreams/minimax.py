@@ -9,7 +9,8 @@ limit, 1004/2049 auth, 1008 balance, 1026 sensitive input, 2013 invalid
 parameters, 1000/1001/1024 server side). ``POST /v1/get_voice`` is the free,
 authenticated call the engine probes with.
 
-Faults (``fake.generation.push(...)``): ``slow:<s>``, ``timeout`` (never
+Faults (``fake.generation.push(...)``): ``slow:<s>``, ``gather:<n>`` (holds the
+answer until n generations are in flight at once, for at most 20 s), ``timeout`` (never
 answers in time), ``http500``, ``http429``, ``malformed`` (JSON cut short),
 ``not_audio`` (hex of random bytes), ``reset`` (connection dropped mid-body),
 ``wrong_rate`` (audio at another sample rate), ``expired_url`` (the link is
@@ -141,6 +142,12 @@ class FakeMiniMax:
         fault = self.generation.next()
         if fault.startswith("slow:"):
             await asyncio.sleep(float(fault.split(":")[1]))
+        elif fault.startswith("gather:"):
+            # Proof of concurrency that does not depend on how fast the tasks arrive.
+            wanted, waited = int(fault.split(":")[1]), 0.0
+            while self.in_flight < wanted and waited < 20:
+                await asyncio.sleep(0.02)
+                waited += 0.02
         elif fault == "timeout":
             await asyncio.sleep(30)
         elif fault == "http500":

@@ -51,8 +51,10 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     install_error_handlers(app)
     for module in (music, tasks, catalog, ops, task_files):
         app.include_router(module.router)
-    for route in (*music.routes, *tasks.routes):
-        app.router.routes.append(route)
+    # First in the routing table: Starlette tries routes in order, and these two
+    # are most of the traffic. A path match with another method is only partial,
+    # so they shadow nothing.
+    app.router.routes[0:0] = [*music.routes, *tasks.routes]
     install_openapi(app, context.catalog)
     install_docs_page(app, OPENAPI_URL)
     _include_dashboard(app)

@@ -1,18 +1,13 @@
-"""The TASK object of api.md, built from a task record."""
+"""The TASK object of api.md, shaped from a task record and its progress (no queries)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from songforge.api.file_links import with_extra_links
-from songforge.catalog import Catalog
-from songforge.services import eta
-from songforge.services.task_records import TaskRecord, TaskStage, TaskStatus
-from songforge.services.workers import Startup
+from songforge.services.task_progress import Progress
+from songforge.services.task_records import TaskRecord, TaskStatus
 from songforge.storage.signing import LinkSigner
 from songforge.storage.task_files import extension_of
 
@@ -32,38 +27,13 @@ def audio_link(
 
 
 def task_view(
-    conn: Connection | None,
     task: TaskRecord,
+    progress: Progress,
     *,
-    catalog: Catalog,
     signer: LinkSigner,
     base_url: str,
-    live_workers: dict[str, int],
-    run_seconds: Callable[[Connection, str], float | None] = eta.recent_run_seconds,
-    starting: Mapping[str, Startup] | None = None,
 ) -> dict[str, Any]:
-    position: int | None = None
-    eta_seconds: int | None = None
-    if not task.finished:
-        # Only an unfinished task needs the database (queue position, ETA).
-        assert conn is not None, "an unfinished task's view needs a connection"
-        if task.stage == TaskStage.QUEUED:
-            position = eta.queue_position(conn, task)
-        spec = catalog.get(task.model)
-        typical = spec.typical_runtime_seconds if spec else 30.0
-        recent = run_seconds(conn, task.model)
-        workers = live_workers.get(task.model, 0)
-        startup = (starting or {}).get(task.model) if workers == 0 else None
-        eta_seconds = eta.estimate_seconds(
-            task,
-            position=position,
-            run_seconds=recent if recent is not None else typical,
-            live_workers=startup.workers if startup is not None else workers,
-        )
-        if eta_seconds is not None and startup is not None:
-            # Its workers are still loading: they start on the queue only then.
-            eta_seconds += round(startup.seconds_left)
-
+    """The TASK object; ``progress`` comes from services/task_progress.py."""
     output: dict[str, Any] | None = None
     if task.status == TaskStatus.COMPLETED and task.output is not None:
         if task.storage_key is not None:
@@ -82,8 +52,8 @@ def task_view(
         "stage": task.stage,
         "stage_detail": task.stage_detail,
         "progress": 100 if task.status == TaskStatus.COMPLETED else task.progress,
-        "queue_position": position,
-        "eta_seconds": eta_seconds,
+        "queue_position": progress.queue_position,
+        "eta_seconds": progress.eta_seconds,
         "attempt": task.attempt,
         "created_at": iso(task.created_at),
         "started_at": iso(task.started_at),

@@ -24,6 +24,7 @@ from songforge.dashboard.web import (
 )
 from songforge.services import billing
 from songforge.services.errors import DomainError
+from songforge.services.task_progress import task_progress
 from songforge.services.task_records import STATUSES, TaskRecord, TaskStatus
 from songforge.services.tasks import cancel_task, get_task_for, list_tasks
 
@@ -51,14 +52,14 @@ def task_entry(
     live_workers: dict[str, int],
 ) -> dict[str, Any]:
     """The public TASK object plus what a person reading the history wants to see."""
-    view = task_view(
+    progress = task_progress(
         conn,
         task,
         catalog=context.catalog,
-        signer=context.signer,
-        base_url=base_url(context, request),
         live_workers=live_workers,
+        positions=context.queue_positions,
     )
+    view = task_view(task, progress, signer=context.signer, base_url=base_url(context, request))
     return {
         "view": view,
         "record": task,

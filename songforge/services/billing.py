@@ -27,6 +27,9 @@ class KeyCapReached(Exception):
     pass
 
 
+KEY_CAP_REACHED = "this API key's credit cap is reached"
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     id: int
@@ -162,7 +165,7 @@ def hold(
     if key_id is not None:
         capped = conn.execute(_KEY_COMMIT, {"key": key_id, "amount": price})
         if capped.rowcount != 1:
-            raise KeyCapReached("this API key's credit cap is reached")
+            raise KeyCapReached(KEY_CAP_REACHED)
     after = _change(conn, _HOLD, account_id, price)
     if after is None:
         raise InsufficientCredits("not enough credits")

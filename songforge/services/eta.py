@@ -10,41 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select
+from sqlalchemy import Connection, select
 
 from songforge.db.tables import tasks
 from songforge.db.types import utcnow
 from songforge.services.task_records import TaskRecord, TaskStage, TaskStatus
 
 RECENT_RUNS = 20
-
-
-# Built once: every poll of a queued task runs it.
-_TASKS_AHEAD = (
-    select(func.count())
-    .select_from(tasks)
-    .where(
-        tasks.c.status == TaskStatus.IN_PROGRESS,
-        tasks.c.stage == TaskStage.QUEUED,
-        tasks.c.model == bindparam("model"),
-        or_(
-            tasks.c.priority < bindparam("priority"),
-            and_(
-                tasks.c.priority == bindparam("priority"),
-                tasks.c.created_at < bindparam("created_at", type_=tasks.c.created_at.type),
-            ),
-        ),
-    )
-)
-
-
-def queue_position(conn: Connection, task: TaskRecord) -> int:
-    """1 = next to be picked up by a worker of this model."""
-    ahead = conn.execute(
-        _TASKS_AHEAD,
-        {"model": task.model, "priority": task.priority, "created_at": task.created_at},
-    ).scalar_one()
-    return int(ahead) + 1
 
 
 @dataclass(frozen=True)

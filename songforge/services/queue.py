@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Update, select, tuple_, update
+from sqlalchemy import Connection, Update, bindparam, select, tuple_, update
 
 from songforge.db.database import Database
 from songforge.db.tables import tasks
@@ -49,12 +50,9 @@ class Claim:
         return self.task.attempt
 
 
-def claim_next_task(
-    db: Database, worker_id: str, models: Sequence[str], lease: timedelta
-) -> Claim | None:
-    if not models:
-        return None
-    now = utcnow()
+@lru_cache(maxsize=64)
+def _claim_statement(models: tuple[str, ...], skip_locked: bool) -> Update:
+    """The claim for one set of models, built once (workers claim in a loop)."""
     candidate = (
         select(tasks.c.id)
         .where(
@@ -65,9 +63,9 @@ def claim_next_task(
         .order_by(tasks.c.priority, tasks.c.created_at)
         .limit(1)
     )
-    if db.lock_clause_supported():
+    if skip_locked:
         candidate = candidate.with_for_update(skip_locked=True)
-    statement = (
+    return (
         update(tasks)
         .where(
             tasks.c.id == candidate.scalar_subquery(),
@@ -80,14 +78,26 @@ def claim_next_task(
             stage_detail=None,
             expected_finish_at=None,
             attempt=tasks.c.attempt + 1,
-            lease_owner=worker_id,
-            lease_expires_at=now + lease,
-            started_at=now,
+            lease_owner=bindparam("worker_id"),
+            lease_expires_at=bindparam("lease_expires_at", type_=tasks.c.lease_expires_at.type),
+            started_at=bindparam("started_at", type_=tasks.c.started_at.type),
         )
         .returning(*tasks.c)
     )
-    with db.write() as conn:
-        row = conn.execute(statement).first()
+
+
+def claim_next_task(
+    db: Database, worker_id: str, models: Sequence[str], lease: timedelta
+) -> Claim | None:
+    if not models:
+        return None
+    now = utcnow()
+    statement = _claim_statement(tuple(models), db.lock_clause_supported())
+    # One statement, atomic by itself: on PostgreSQL one round trip (write_one).
+    with db.write_one() as conn:
+        row = conn.execute(
+            statement, {"worker_id": worker_id, "lease_expires_at": now + lease, "started_at": now}
+        ).first()
     if row is None:
         return None
     return Claim(task=record_from_row(row), worker_id=worker_id)

@@ -36,6 +36,10 @@ LAYERS: dict[str, int] = {
     "engines.base": 0,
     "db": 1,
     "composer": 1,
+    # The typed task input and the timed-lyrics forms: plain values over audio's
+    # output format and the engine protocol's types, read by services and workers.
+    "task_input": 1,
+    "timed_lyrics": 1,
     "engines": 2,
     "services": 3,
     "storage": 4,  # retention reads task statuses

@@ -287,7 +287,7 @@ def run_variant(
             for i in range(songs)
         ]
         with stopwatch() as total:
-            results = engine.generate_many(requests)
+            results = engine.generate_many(requests, lambda stage, fraction: None)
         audio_seconds = sum(r.duration_seconds for r in results)
     frames = int(seconds * FRAME_RATE) * songs
     ar_seconds = ar_box.get("seconds", float("nan"))

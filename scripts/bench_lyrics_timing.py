@@ -3,6 +3,7 @@
     .venv/bin/python scripts/bench_lyrics_timing.py              # 4 prompts x 2 seeds, 12 s
     .venv/bin/python scripts/bench_lyrics_timing.py --seeds 1 2 3 --seconds 20
     .venv/bin/python scripts/bench_lyrics_timing.py --seconds 0 --prompts 0 2  # whole songs
+    .venv/bin/python scripts/bench_lyrics_timing.py --cost --seconds 0 --prompts 0  # time cost
 
 Renders each song with the composer engine as the worker asks for it (stems and
 lyric timing on), finds onsets in the delivered vocal stem with two spectral-flux
@@ -27,7 +28,8 @@ import itertools
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -215,15 +217,43 @@ def measure(result: AudioResult, prompt: str, seed: int, render_s: float) -> Son
     )
 
 
+def measure_cost(engine: Any, args: argparse.Namespace) -> None:
+    """Each song rendered plain and with stems + timing, alternating, three times each
+    (the first pair warms the voice's analysis cache); CPU seconds of this process."""
+    for prompt, lyrics in [PROMPTS[i] for i in args.prompts or [0]]:
+        for seed in args.seeds:
+            plain = GenerationRequest(
+                prompt=prompt, lyrics=lyrics, seed=seed, duration=args.seconds or None
+            )
+            full = replace(plain, stems=True, lyrics_timing=True)
+            times: dict[bool, list[float]] = {False: [], True: []}
+            for _ in range(3):
+                for flagged, request in ((False, plain), (True, full)):
+                    clock = time.process_time()
+                    engine.generate(request, lambda stage, fraction: None)
+                    times[flagged].append(time.process_time() - clock)
+            base, extra = min(times[False][1:]), min(times[True][1:])
+            print(
+                f"{prompt[:40]} seed {seed}: CPU {base:.1f} s plain, {extra:.1f} s with "
+                f"stems and timing (x{extra / base:.2f}); load {os.getloadavg()[0]:.1f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=float, default=12.0, help="0: the whole song")
     parser.add_argument("--prompts", type=int, nargs="+", help="which PROMPTS (0-based)")
     parser.add_argument("--json", action="store_true", help="one JSON object per song")
+    parser.add_argument(
+        "--cost", action="store_true", help="render time with the flags against without"
+    )
     args = parser.parse_args()
     engine = create_engine({})
     engine.load()
+    if args.cost:
+        measure_cost(engine, args)
+        return
     rows: list[SongFigures] = []
     chosen = [PROMPTS[i] for i in args.prompts] if args.prompts else list(PROMPTS)
     for prompt, lyrics in chosen:

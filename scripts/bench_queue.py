@@ -5,6 +5,9 @@ processes that claim as fast as they can (claim -> complete-free release: each c
 is marked done by a plain fenced UPDATE, so only the queue's own statements are timed).
 Reports claim latency p50/p95/p99/max and claims per second, overall and for the first and
 last thousand claims (a lock convoy shows as latency that grows with contention, not depth).
+While the workers run, pg_stat_activity is sampled every 10 ms: how many of the bench's
+backends wait on a lock (a convoy) versus run or wait for the client (CPU). The load
+average before and after is printed, since on a shared machine it decides the latency.
 
     .venv/bin/python scripts/bench_queue.py --tasks 10000 --workers 8
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import statistics
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -78,6 +82,50 @@ def worker(url: str, model: str, out: multiprocessing.Queue) -> None:  # type: i
     db.dispose()
 
 
+class LockSampler(threading.Thread):
+    """Samples pg_stat_activity: backends of the bench's database waiting on a lock."""
+
+    def __init__(self, admin_url: str, database: str) -> None:
+        super().__init__(daemon=True)
+        self.engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.database = database
+        self.stop = threading.Event()
+        self.samples: list[tuple[int, int]] = []  # (waiting on a lock, active)
+
+    def run(self) -> None:
+        query = sa.text(
+            "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), "
+            "count(*) FILTER (WHERE state = 'active') "
+            "FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"
+        )
+        with self.engine.connect() as conn:
+            while not self.stop.is_set():
+                waiting, active = conn.execute(query, {"name": self.database}).one()
+                self.samples.append((int(waiting), int(active)))
+                time.sleep(0.01)
+        self.engine.dispose()
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "no samples"
+        waiting = [w for w, _ in self.samples]
+        active = [a for _, a in self.samples]
+        any_waiting = sum(1 for w in waiting if w) / len(waiting)
+        return (
+            f"{len(self.samples)} samples of pg_stat_activity: backends waiting on a lock "
+            f"mean {statistics.mean(waiting):.2f}, max {max(waiting)}, in "
+            f"{any_waiting:.1%} of samples; active backends mean {statistics.mean(active):.2f}"
+        )
+
+
+def loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as file:
+            return " ".join(file.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -95,6 +143,8 @@ def main() -> None:
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = sa.engine.make_url(args.admin_url).set(database=name).render_as_string(False)
+    sampler = LockSampler(args.admin_url, name)
+    load_before = loadavg()
     try:
         fill(url, args.tasks, "bench")
         context = multiprocessing.get_context("spawn")
@@ -105,10 +155,13 @@ def main() -> None:
         ]
         for process in processes:
             process.start()
+        sampler.start()
         samples = [s for _ in processes for s in out.get()]
+        sampler.stop.set()
         for process in processes:
             process.join()
         wall = time.time() - started
+        sampler.join(5)
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -126,6 +179,8 @@ def main() -> None:
         f"{args.tasks:,} queued tasks, {args.workers} worker processes, wall {wall:.1f} s, "
         f"{args.tasks / wall:,.0f} claims/s (each claim also marked done)"
     )
+    print(f"load average before / after: {load_before} / {loadavg()}")
+    print(sampler.summary())
     print("| claims | n | p50 ms | p95 ms | p99 ms | max ms |")
     print("|---|---:|---:|---:|---:|---:|")
     print(line("all", latencies))

@@ -3,9 +3,12 @@ its memory and event-loop stalls, and CPU per relayed song (upstream time exclud
 the fake MiniMax runs in its own process).
 
     .venv/bin/python scripts/bench_remote.py inflight   # 250 songs against a 10 s upstream
-    .venv/bin/python scripts/bench_remote.py cpu        # 3-minute songs: kept as is / re-encoded
+    .venv/bin/python scripts/bench_remote.py cpu        # 3-minute songs at 256k and at 60k
+    .venv/bin/python scripts/bench_remote.py reencode   # only the 60k one
     .venv/bin/python scripts/bench_remote.py            # both
     .venv/bin/python scripts/bench_remote.py inflight-compare [N ...]  # connections per client
+    .venv/bin/python scripts/bench_remote.py inflight --profile  # + what ran while the loop stalled
+    .venv/bin/python scripts/bench_remote.py memory     # peak RSS of re-encoding one 3-minute song
 
 Prints markdown rows for docs/benchmarks.md.
 """
@@ -41,7 +44,11 @@ from songforge.settings import Settings  # noqa: E402
 from songforge.storage.local import LocalStorage  # noqa: E402
 from songforge.worker.runner import Worker  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from loop_profile import LoopWatchdog, process_cpu  # noqa: E402
+
 KEY_ENV = "SONGFORGE_BENCH_MINIMAX_KEY"
+PROFILE = "--profile" in sys.argv
 
 
 @dataclass
@@ -56,18 +63,25 @@ class Result:
     rss_peak_mb: float
     stall_max_ms: float
     stall_p99_ms: float
+    helpers_rss_mb: float
+    loop_cpu_s: float
 
     def row(self) -> str:
         return (
             f"| {self.name} | {self.songs} | {self.completed} | {self.wall_s:.1f} | "
             f"{self.cpu_s / max(1, self.completed) * 1000:.0f} | {self.peak_in_flight} | "
             f"{self.rss_start_mb:.0f} | {self.rss_peak_mb:.0f} | {self.stall_max_ms:.1f} | "
-            f"{self.stall_p99_ms:.1f} |"
+            f"{self.stall_p99_ms:.1f} | {self.helpers_rss_mb:.0f} | "
+            f"{self.loop_cpu_s / max(1, self.completed) * 1000:.1f} |"
         )
 
 
-def rss_mb(field: str = "VmRSS") -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mb(field: str = "VmRSS", pid: int | str = "self") -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
@@ -182,6 +196,15 @@ def scenario(
                 time.sleep(0.01)
             stalls: list[float] = []
             asyncio.run_coroutine_threadsafe(watch_loop(stalls), worker.relay.loop)
+            relay = worker.relay
+            assert relay._thread is not None and relay._thread.ident is not None
+            loop_clock = time.pthread_getcpuclockid(relay._thread.ident)
+            loop_cpu_start = time.clock_gettime(loop_clock)
+            # (getattr: the bench also runs against older trees, whose audio ran in threads)
+            helper_pids = getattr(getattr(relay, "audio", None), "pids", list)
+            watchdog = LoopWatchdog(relay.loop, helper_pids=helper_pids) if PROFILE else None
+            if watchdog is not None:
+                watchdog.start()
             peak = 0
             finished = 0
             last_count = 0.0
@@ -199,11 +222,16 @@ def scenario(
                 if time.monotonic() - wall_start > 1800:
                     break
             wall = time.monotonic() - wall_start
-            cpu = cpu_seconds() - cpu_start
+            loop_cpu = time.clock_gettime(loop_clock) - loop_cpu_start
+            # The audio processes' CPU counts too (they start with the first song).
+            cpu = cpu_seconds() - cpu_start + sum(process_cpu(p) for p in helper_pids())
             with db.read() as conn:
                 completed = conn.execute(
                     select(func.count()).select_from(tasks).where(tasks.c.status == "completed")
                 ).scalar_one()
+            helpers_rss = sum(rss_mb("VmHWM", pid) for pid in helper_pids())
+            if watchdog is not None:
+                print(f"\n{name}: where the loop stalled\n{watchdog.stop().report()}\n")
             stop.set()
             thread.join(30)
             db.dispose()
@@ -219,28 +247,72 @@ def scenario(
                 rss_mb("VmHWM"),
                 ordered[-1] * 1000 if ordered else 0.0,
                 ordered[int(len(ordered) * 0.99)] * 1000 if ordered else 0.0,
+                helpers_rss,
+                loop_cpu,
             )
     finally:
         fake.terminate()
         fake.wait(10)
 
 
+def reencode_peak(seconds: float, kbps_in: int, bitrate_out: int) -> tuple[float, float, float]:
+    """In a fresh process: peak RSS before and after re-encoding one relayed song
+    (deliverable_audio, as the relay's audio processes run it), and its seconds."""
+    from songforge.engines.remote import audio
+    from tests.fakes_upstreams.common import mp3_song
+
+    def deliverable(upstream: audio.UpstreamAudio) -> object:
+        if hasattr(audio, "deliverable_audio"):
+            from songforge.audio.output_format import mp3_format
+
+            return audio.deliverable_audio(upstream, mp3_format(bitrate_out, 44100))
+        return audio.deliverable_mp3(upstream, bitrate_out, 44100)  # trees before issue 14
+
+    data = mp3_song(seconds, 44100, kbps_in)
+    deliverable(audio.UpstreamAudio(mp3_song(2, 44100, kbps_in), "mp3", {}))
+    Path("/proc/self/clear_refs").write_text("5")  # peak RSS := RSS now (Linux)
+    before = rss_mb("VmHWM")
+    started = time.perf_counter()
+    deliverable(audio.UpstreamAudio(data, "mp3", {}))
+    return before, rss_mb("VmHWM"), time.perf_counter() - started
+
+
+def memory() -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    print("| re-encoding one relayed song | peak RSS before MB | peak RSS after MB | rise MB | s |")
+    print("|---|---:|---:|---:|---:|")
+    for seconds, kbps_in, bitrate_out in ((180, 256, 60000), (180, 128, 64000)):
+        with context.Pool(1) as pool:
+            before, after, took = pool.apply(reencode_peak, (seconds, kbps_in, bitrate_out))
+        print(
+            f"| {seconds} s, {kbps_in} kbps MP3 -> {bitrate_out // 1000} kbps "
+            f"| {before:.0f} | {after:.0f} | {after - before:.0f} | {took:.1f} |"
+        )
+
+
 HEADER = (
     "| scenario | songs | completed | wall s | CPU ms/song | peak in flight | RSS start MB | "
-    "RSS peak MB | max loop stall ms | p99 loop stall ms |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "RSS peak MB | max loop stall ms | p99 loop stall ms | audio processes RSS peak MB | "
+    "loop thread CPU ms/song |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
 def main() -> None:
     import songforge.engines.remote.base as remote_base
 
-    what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    args = [arg for arg in sys.argv[1:] if arg != "--profile"]
+    what = args[0] if args else "all"
+    if what == "memory":
+        memory()
+        return
     rows = []
     if what == "inflight-compare":
         # The in-flight run with the HTTP pools sharded (32 connections a client) and
         # with one pool for all 256 connections, back to back under the same load.
-        sizes = [int(n) for n in sys.argv[2:]] or [32, 1024]
+        sizes = [int(n) for n in args[1:]] or [32, 1024]
         for per_client in sizes:
             remote_base.CONNECTIONS_PER_CLIENT = per_client
             rows.append(
@@ -256,7 +328,7 @@ def main() -> None:
     if what in ("inflight", "all"):
         rows.append(
             scenario(
-                "250 songs, 10 s upstream, 3 s songs kept as is (128k)",
+                "250 songs, 10 s upstream, 3 s songs (128k; re-encoded: no Info header)",
                 songs=250,
                 slow=10,
                 seconds=3,
@@ -267,7 +339,7 @@ def main() -> None:
     if what in ("cpu", "all"):
         rows.append(
             scenario(
-                "20 × 180 s songs kept as is (256k/44.1k)",
+                "20 × 180 s songs at 256k/44.1k (re-encoded: the fake's MP3 has no Info header)",
                 songs=20,
                 slow=0.5,
                 seconds=180,
@@ -275,6 +347,7 @@ def main() -> None:
                 concurrency=8,
             )
         )
+    if what in ("cpu", "reencode", "all"):
         rows.append(
             scenario(
                 "20 × 180 s songs re-encoded (60k ABR)",

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from songforge import __version__
-from songforge.api import catalog, music, ops, tasks
+from songforge.api import catalog, music, ops, task_files, tasks
 from songforge.api.docs_page import install_docs_page
 from songforge.api.error_handlers import install_error_handlers
 from songforge.api.middleware import RequestContextMiddleware
@@ -49,10 +49,12 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     )
     app.state.context = context
     install_error_handlers(app)
-    for module in (music, tasks, catalog, ops):
+    for module in (music, tasks, catalog, ops, task_files):
         app.include_router(module.router)
-    for route in (*music.routes, *tasks.routes):
-        app.router.routes.append(route)
+    # First in the routing table: Starlette tries routes in order, and these two
+    # are most of the traffic. A path match with another method is only partial,
+    # so they shadow nothing.
+    app.router.routes[0:0] = [*music.routes, *tasks.routes]
     install_openapi(app, context.catalog)
     install_docs_page(app, OPENAPI_URL)
     _include_dashboard(app)

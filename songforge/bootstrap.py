@@ -14,6 +14,7 @@ from songforge.db.database import Database
 from songforge.services.accounts import count_accounts, create_account
 from songforge.services.keys import create_key
 from songforge.services.orders import grant_credits
+from songforge.services.passwords import hash_password
 
 ADMIN_EMAIL = "admin@localhost"
 
@@ -32,8 +33,6 @@ class Bootstrap:
 
 def bootstrap_if_empty(db: Database, credits: int) -> Bootstrap | None:
     """Create the first account and key when the database has no account yet."""
-    from songforge.dashboard.passwords import hash_password
-
     with db.read() as conn:
         if count_accounts(conn) > 0:
             return None

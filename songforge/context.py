@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Connection
 
-from songforge.api.caches import FinishedTaskCache, KeyCache
 from songforge.catalog import Catalog, ModelSpec, load_catalog
 from songforge.db.database import Database
+from songforge.db.group_commit import GroupCommit
 from songforge.db.types import utcnow
 from songforge.metrics import Metrics
+from songforge.services.caches import FinishedTaskCache, KeyCache
 from songforge.services.eta import recent_run_seconds
 from songforge.services.invalidation import Invalidation, NoInvalidation, build_invalidation
 from songforge.services.music_tasks import TaskCreation
+from songforge.services.queue_positions import QueuePositions
 from songforge.services.rate_limits import RateLimiter, build_rate_limiter
+from songforge.services.task_batches import create_tasks
+from songforge.services.tasks import CreateResult, NewTask
 from songforge.services.workers import (
     Startup,
     live_worker_counts,
@@ -45,11 +49,13 @@ class AppContext:
     key_cache: KeyCache = field(default_factory=KeyCache)
     invalidation: Invalidation = field(default_factory=NoInvalidation)
     finished_tasks: FinishedTaskCache = field(default_factory=FinishedTaskCache)
+    queue_positions: QueuePositions = field(default_factory=QueuePositions)
     # This server's own worker processes still loading, per model (``songforge serve``
     # sets it to its WorkerSupervisor's ``starting``; elsewhere nobody is starting).
     worker_startup: Callable[[], dict[str, Startup]] | None = None
     _live_cache: tuple[float, dict[str, int]] | None = None
     _run_seconds_cache: dict[str, tuple[float, float | None]] = field(default_factory=dict)
+    _together: GroupCommit[NewTask, CreateResult] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AppContext:
@@ -87,7 +93,22 @@ class AppContext:
             max_attempts=self.settings.max_attempts,
             max_concurrent=self.settings.max_concurrent_tasks,
             on_created=self._count_created,
+            together=self._create_together(),
+            idempotency_ttl=timedelta(seconds=self.settings.idempotency_ttl_seconds),
         )
+
+    def _create_together(self) -> GroupCommit[NewTask, CreateResult]:
+        # One per app: the creates of all its requests share its transactions.
+        if self._together is None:
+            db = self.db
+
+            def run(conn: Connection, batch: Sequence[NewTask]) -> list[CreateResult | Exception]:
+                # Read at each batch: settings may change while the app runs (tests).
+                limit = self.settings.max_concurrent_tasks
+                return create_tasks(conn, db, batch, max_concurrent=limit)
+
+            self._together = GroupCommit(db, run)
+        return self._together
 
     def _count_created(self, model: str) -> None:
         self.metrics.tasks_created.labels(model).inc()

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 log = logging.getLogger("songforge.metrics")
@@ -36,7 +41,7 @@ class _FiguresCollector(Collector):
         )
         for (model, status, stage), count in sorted(figures.tasks.items()):
             task_gauge.add_metric([model, status, stage], count)
-        families = [task_gauge]
+        families: list[Metric] = [task_gauge]
         for name, help_text, values in (
             ("songforge_live_workers", "Workers heartbeating, per model", figures.live_workers),
             ("songforge_queue_depth", "Tasks waiting for a worker, per model", figures.queue_depth),
@@ -78,7 +83,51 @@ class _FiguresCollector(Collector):
                 value=figures.credits_held,
             )
         )
+        families.extend(upstream_families(figures.upstream))
         return families
+
+
+def upstream_families(upstream: Mapping[str, Any]) -> list[Metric]:
+    """The relay workers' upstream calls and circuits, one series per live worker
+    (each worker counts its own calls from its start; per-worker series keep
+    Prometheus's counter-reset handling right when one restarts). Labels: worker id,
+    model id, engine name (``family/upstream_model``), outcome: never a key or URL."""
+    calls = CounterMetricFamily(
+        "songforge_upstream_requests",
+        "Calls to remote engines' upstreams by outcome (ok or the error type)",
+        labels=["worker", "model", "engine", "outcome"],
+    )
+    latency = HistogramMetricFamily(
+        "songforge_upstream_request_seconds",
+        "Duration of calls to remote engines' upstreams (generation and download)",
+        labels=["worker", "model", "engine"],
+    )
+    circuit = GaugeMetricFamily(
+        "songforge_upstream_circuit_open",
+        "1 while a relay worker's circuit breaker keeps the model off-line, else 0",
+        labels=["worker", "model", "engine"],
+    )
+    for worker, metrics in sorted(upstream.items()):
+        models = metrics.get("models")
+        if not isinstance(models, dict):
+            continue
+        for model, stats in sorted(models.items()):
+            try:
+                engine = str(stats["engine"])
+                labels = [worker, model, engine]
+                for outcome, count in sorted(stats["outcomes"].items()):
+                    calls.add_metric([*labels, outcome], float(count))
+                cumulative, buckets = 0.0, []
+                bounds = [*map(str, stats["bounds"]), "+Inf"]
+                for bound, count in zip(bounds, stats["buckets"], strict=True):
+                    cumulative += count
+                    buckets.append((bound, cumulative))
+                latency.add_metric(labels, buckets, float(stats["seconds"]))
+                circuit.add_metric(labels, 1.0 if stats["circuit_open"] else 0.0)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                # A row written by another version: skip it rather than fail the scrape.
+                log.warning("worker %s: unreadable upstream metrics for %s", worker, model)
+    return [calls, latency, circuit]
 
 
 class Metrics:

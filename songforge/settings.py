@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     # X-Forwarded-Proto are believed (per-address limits use the client behind
     # them). Empty: no proxy is trusted, the socket's peer is the client.
     trusted_proxies: str = ""
+    # How long an Idempotency-Key replays the task it created (api.md: 24 h).
     idempotency_ttl_seconds: int = 24 * 3600
 
     # First run of `serve`: create an admin account with this many credits.

@@ -15,6 +15,8 @@ from songforge.engines.base import (
     GenerationError,
     GenerationRequest,
     ProgressCallback,
+    TimedLine,
+    TimedWord,
 )
 
 
@@ -105,3 +107,51 @@ class BatchToneEngine(ToneEngine):
     ) -> list[AudioResult]:
         self.batches.append(len(requests))
         return [self.generate(request, progress) for request in requests]
+
+
+class ExtensionsEngine:
+    """Gives what issue 14 asks of an engine, at a rate no request uses (48 kHz), so
+    the delivery step's one resampling is exercised: a "voice" (880 Hz) and a "band"
+    (a 220 Hz chord) apart, their mix, and each lyric word timed in turn."""
+
+    name = "test-extensions/1"
+    RATE = 48000
+    WORD_SECONDS = 0.25
+
+    def __init__(self, seconds: float = 2.0) -> None:
+        self.seconds = seconds
+        self.requests: list[GenerationRequest] = []
+
+    def load(self) -> None:
+        pass
+
+    def lines(self, lyrics: str) -> tuple[TimedLine, ...]:
+        timed, clock = [], 0.1
+        for text in (line.strip() for line in lyrics.splitlines()):
+            if not text or text.startswith("["):
+                continue
+            words = []
+            for word in text.split():
+                words.append(TimedWord(word, clock, clock + self.WORD_SECONDS * 0.8))
+                clock += self.WORD_SECONDS
+            timed.append(TimedLine(text, words[0].start, words[-1].end, tuple(words)))
+        return tuple(timed)
+
+    def generate(self, request: GenerationRequest, progress: ProgressCallback) -> AudioResult:
+        self.requests.append(request)
+        t = np.arange(int(self.RATE * self.seconds)) / self.RATE
+        band = sum(0.15 * np.sin(2 * np.pi * 220.0 * r * t) for r in (1.0, 1.25, 1.5))
+        voice = np.zeros_like(t) if request.instrumental else 0.2 * np.sin(2 * np.pi * 880.0 * t)
+        stereo = {
+            "instrumental": np.stack([band, band], axis=1).astype(np.float32),
+            "vocals": np.stack([voice, voice], axis=1).astype(np.float32),
+        }
+        progress("mixing", 1.0)
+        sung = not request.instrumental and bool(request.lyrics.strip())
+        return AudioResult(
+            samples=stereo["instrumental"] + stereo["vocals"],
+            sample_rate=self.RATE,
+            engine=self.name,
+            stems=stereo if request.stems else {},
+            lyrics=(self.lines(request.lyrics) if sung else ()) if request.lyrics_timing else None,
+        )

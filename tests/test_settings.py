@@ -23,16 +23,3 @@ def test_generated_secret_is_persisted_not_hard_coded(tmp_path: Path) -> None:
     other = Settings(data_dir=tmp_path / "other").resolved_secret_key()
     assert first == again and first != other and len(first) >= 48
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
-
-
-def test_minimax_music3_is_always_attributed(tmp_path: Path) -> None:
-    from songforge.catalog import load_catalog
-
-    path = tmp_path / "catalog.toml"
-    path.write_text(
-        '[models.minimax-music]\nengine = "minimax-music3"\nprice = 30\n'
-        '[models.other]\nengine = "composer"\nprice = 1\n'
-    )
-    catalog = load_catalog(path)
-    assert catalog.models["minimax-music"].attribution == "MiniMax-Music3"
-    assert catalog.models["other"].attribution is None

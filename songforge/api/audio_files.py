@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response, Streamin
 from songforge.context import AppContext
 from songforge.errors import ApiError, not_found
 from songforge.storage.base import RangeNotSatisfiable
+from songforge.storage.task_files import media_type_of
 
 # One range of bytes; multi-range requests are answered with the whole file (RFC 9110
 # lets a server ignore Range).
@@ -20,6 +21,7 @@ _SINGLE_RANGE = re.compile(r"^bytes=(\d+-\d*|-\d+)$")
 
 def audio_response(context: AppContext, key: str, filename: str, request: Request) -> Response:
     storage = context.storage
+    media_type = media_type_of(key)
     headers = {"Cache-Control": "private, max-age=3600"}
     if context.settings.audio_downloads == "redirect":
         ttl = context.settings.presigned_url_ttl_seconds
@@ -33,7 +35,7 @@ def audio_response(context: AppContext, key: str, filename: str, request: Reques
             raise not_found("No audio for this task")
         return FileResponse(
             path,
-            media_type="audio/mpeg",
+            media_type=media_type,
             filename=filename,
             headers=headers,
             content_disposition_type="inline",
@@ -64,6 +66,6 @@ def audio_response(context: AppContext, key: str, filename: str, request: Reques
     return StreamingResponse(
         stream.chunks,
         status_code=206 if stream.content_range else 200,
-        media_type="audio/mpeg",
+        media_type=media_type,
         headers=headers,
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
-from songforge.catalog import ModelSpec
+from songforge.audio.output_format import LOSSLESS_BIT_DEPTH
+from songforge.catalog import FEATURES, ModelSpec
 from songforge.services.music_request import (
     DEFAULT_BITRATE,
     DEFAULT_SAMPLE_RATE,
@@ -14,6 +15,13 @@ from songforge.services.music_request import (
     PROMPT_MAX,
     SEED_MAX,
 )
+
+# Issue 14's switches, described where a model supports them.
+SWITCH_DESCRIPTIONS = {
+    "instrumental": "true: no voice, even when lyrics are given",
+    "stems": "true: also the lead vocal and the instrumental as files in the same format",
+    "lyrics_timing": "true: when each lyric line and word is sung, and an LRC file",
+}
 
 
 def model_parameters(spec: ModelSpec) -> list[dict[str, Any]]:
@@ -73,7 +81,52 @@ def model_parameters(spec: ModelSpec) -> list[dict[str, Any]]:
             "maximum": spec.max_duration_seconds,
             "description": "Upper bound on the song length in seconds",
         },
+        *extension_parameters(spec),
     ]
+
+
+FEATURE_LABELS = {
+    "wav": "WAV",
+    "flac": "FLAC",
+    "instrumental": "instrumental switch",
+    "stems": "stems",
+    "lyrics_timing": "timed lyrics (LRC)",
+}
+
+
+def feature_labels(spec: ModelSpec) -> list[str]:
+    """The model's features in words, for people (the dashboard's model pages)."""
+    return [FEATURE_LABELS[name] for name in FEATURES if name in spec.features]
+
+
+def extension_parameters(spec: ModelSpec) -> list[dict[str, Any]]:
+    """The issue-14 fields this model takes (the others it refuses)."""
+    found: list[dict[str, Any]] = []
+    lossless = [name for name in ("wav", "flac") if name in spec.features]
+    if lossless:
+        found.append(
+            {
+                "name": "format",
+                "type": "string",
+                "required": False,
+                "default": "mp3",
+                "enum": ["mp3", *lossless],
+                "description": f"The file: mp3, or {LOSSLESS_BIT_DEPTH}-bit "
+                f"{' or '.join(lossless)} at sample_rate (bitrate is for MP3 only)",
+            }
+        )
+    for name, description in SWITCH_DESCRIPTIONS.items():
+        if name in spec.features:
+            found.append(
+                {
+                    "name": name,
+                    "type": "boolean",
+                    "required": False,
+                    "default": False,
+                    "description": description,
+                }
+            )
+    return found
 
 
 def model_view(spec: ModelSpec) -> dict[str, Any]:
@@ -91,4 +144,7 @@ def model_view(spec: ModelSpec) -> dict[str, Any]:
             "max_duration_seconds": spec.max_duration_seconds,
         },
         "attribution": spec.attribution,
+        "features": [name for name in FEATURES if name in spec.features],
+        "price_stems": spec.price_stems,
+        "price_lossless": spec.price_lossless,
     }

@@ -9,7 +9,7 @@ from songforge.api.deps import authenticate_caller, get_context, json_response
 from songforge.api.envelope import success
 from songforge.api.json_body import decode_json_body, require_json_content_type
 from songforge.errors import invalid
-from songforge.services.music_tasks import create_music_task
+from songforge.services.music_tasks import create_music_task_together
 
 router = APIRouter()
 
@@ -32,13 +32,8 @@ async def create_music(request: Request) -> Response:
     )
     require_json_content_type(request)
     body = decode_json_body(raw)
-    result = await context.db.call(
-        create_music_task,
-        context.task_creation(),
-        caller.account_id,
-        caller.key,
-        body,
-        idempotency_key,
+    result = await create_music_task_together(
+        context.task_creation(), caller.account_id, caller.key, body, idempotency_key
     )
     headers = dict(caller.headers)
     if result.replayed:

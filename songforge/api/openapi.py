@@ -139,6 +139,58 @@ def _query(name: str, description: str, schema: dict[str, Any], *, required: boo
 
 TASK_ID = _path_param("task_id", "The task id from the create answer (tsk_…)")
 AUTHED_SUCCESS_HEADERS = RATE_HEADERS
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def _signature(source: str) -> tuple[Any, Any]:
+    """The expires and sig query parameters of a signed link taken from ``source``."""
+    return (
+        _query(
+            "expires",
+            f"From {source}",
+            {"type": "integer", "minimum": 0, "maximum": 10**12 - 1},
+            required=True,
+        ),
+        _query(
+            "sig",
+            f"From {source}",
+            {"type": "string", "pattern": "^[0-9a-f]{1,64}$"},
+            required=True,
+        ),
+    )
+
+
+def _lossless_download(container: str) -> Operation:
+    """The song of a task asked with format wav or flac (issue 14)."""
+    return Operation(
+        "get",
+        f"/api/v1/files/{{task_id}}.{container}",
+        f"download_{container}",
+        f"The audio of a completed task asked as {container}",
+        "music",
+        {
+            "description": f"The {container.upper()} file (16-bit PCM)",
+            "headers": {"X-Request-Id": REQUEST_ID},
+            "content": {f"audio/{container}": BINARY},
+        },
+        errors=(404, 503),
+        authenticated=False,
+        parameters=(TASK_ID, *_signature("output.audio_url")),
+        description="As the MP3's link: output.audio_url of a task made with format "
+        f"{container}. Another task's song, or an invalid or expired link, is 404.",
+    )
+
+
+TASK_FILE = {
+    "name": "file_name",
+    "in": "path",
+    "required": True,
+    "description": "vocals.<ext> or instrumental.<ext> (the song's format), or lyrics.lrc",
+    "schema": {
+        "type": "string",
+        "pattern": r"^((vocals|instrumental)\.(mp3|wav|flac)|lyrics\.lrc)$",
+    },
+}
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -265,6 +317,31 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         description="The signed link of output.audio_url is the permission: no API key. An "
         "invalid or expired link is 404; poll the task for a fresh one.",
+    ),
+    _lossless_download("wav"),
+    _lossless_download("flac"),
+    Operation(
+        "get",
+        "/api/v1/files/{task_id}/{file_name}",
+        "download_task_file",
+        "A stem or the timed lyrics of a completed task",
+        "music",
+        {
+            "description": "A stem, in the song's format, or the enhanced LRC file (UTF-8 "
+            "text, a [mm:ss.xx] time per line and a <mm:ss.xx> tag per word)",
+            "headers": {"X-Request-Id": REQUEST_ID},
+            "content": {
+                "audio/mpeg": BINARY,
+                "audio/wav": BINARY,
+                "audio/flac": BINARY,
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        },
+        errors=(404, 503),
+        authenticated=False,
+        parameters=(TASK_ID, TASK_FILE, *_signature("output.stems or output.lrc_url")),
+        description="The links of output.stems and output.lrc_url (issue 14); each is signed "
+        "for its own file. Invalid or expired: 404, as is a file the task does not have.",
     ),
     Operation(
         "get",

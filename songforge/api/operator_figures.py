@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 
 from songforge.db.tables import accounts, tasks
 from songforge.db.types import utcnow
-from songforge.services.task_records import COMPLETED, FAILED, IN_PROGRESS
+from songforge.services.task_records import TaskStage, TaskStatus
+from songforge.services.workers import live_upstream_metrics
 from songforge.text_safety import scrub_surrogates
 
 RECENT = timedelta(hours=1)
@@ -36,6 +37,8 @@ class OperatorFigures:
     seconds_per_audio_second: dict[str, float] = field(default_factory=dict)
     holds_outstanding: int = 0
     credits_held: int = 0
+    # worker id -> a live relay worker's upstream metrics (RelayDispatcher.upstream_metrics)
+    upstream: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def read_figures(context: Any) -> OperatorFigures:
@@ -46,13 +49,13 @@ def read_figures(context: Any) -> OperatorFigures:
     with context.db.read() as conn:
         for model, status, stage, count in conn.execute(
             select(tasks.c.model, tasks.c.status, tasks.c.stage, func.count())
-            .where(tasks.c.status == IN_PROGRESS)
+            .where(tasks.c.status == TaskStatus.IN_PROGRESS)
             .group_by(tasks.c.model, tasks.c.status, tasks.c.stage)
         ):
             figures.tasks[(model, status, stage)] = int(count)
         for model, count, oldest in conn.execute(
             select(tasks.c.model, func.count(), func.min(tasks.c.created_at))
-            .where(tasks.c.status == IN_PROGRESS, tasks.c.stage == "queued")
+            .where(tasks.c.status == TaskStatus.IN_PROGRESS, tasks.c.stage == TaskStage.QUEUED)
             .group_by(tasks.c.model)
         ):
             figures.queue_depth[model] = int(count)
@@ -60,27 +63,31 @@ def read_figures(context: Any) -> OperatorFigures:
                 figures.oldest_queued_seconds[model] = max(0.0, (now - oldest).total_seconds())
         for model, count in conn.execute(
             select(tasks.c.model, func.count())
-            .where(tasks.c.status == COMPLETED, tasks.c.finished_at >= since)
+            .where(tasks.c.status == TaskStatus.COMPLETED, tasks.c.finished_at >= since)
             .group_by(tasks.c.model)
         ):
-            figures.outcomes[(model, COMPLETED, "")] = int(count)
+            figures.outcomes[(model, TaskStatus.COMPLETED, "")] = int(count)
         # Error types are read in Python, not with SQL JSON operators: PostgreSQL's
         # parse the whole document, and one old row with a lone surrogate escape in
         # its message would make every scrape fail.
         for model, error in conn.execute(
             select(tasks.c.model, tasks.c.error).where(
-                tasks.c.status == FAILED, tasks.c.finished_at >= since
+                tasks.c.status == TaskStatus.FAILED, tasks.c.finished_at >= since
             )
         ):
             kind = error.get("type") if isinstance(error, dict) else None
-            key = (model, FAILED, scrub_surrogates(kind) if isinstance(kind, str) else "")
+            key = (
+                model,
+                TaskStatus.FAILED,
+                scrub_surrogates(kind) if isinstance(kind, str) else "",
+            )
             figures.outcomes[key] = figures.outcomes.get(key, 0) + 1
         run: dict[str, float] = {}
         audio: dict[str, float] = {}
         for model, started, finished, output in conn.execute(
             select(tasks.c.model, tasks.c.started_at, tasks.c.finished_at, tasks.c.output)
             .where(
-                tasks.c.status == COMPLETED,
+                tasks.c.status == TaskStatus.COMPLETED,
                 tasks.c.finished_at >= since,
                 tasks.c.started_at.is_not(None),
             )
@@ -96,10 +103,13 @@ def read_figures(context: Any) -> OperatorFigures:
         # agree; a difference is a ledger fault worth an alert.
         figures.holds_outstanding = int(
             conn.execute(
-                select(func.count()).where(tasks.c.status == IN_PROGRESS, tasks.c.credits_held > 0)
+                select(func.count()).where(
+                    tasks.c.status == TaskStatus.IN_PROGRESS, tasks.c.credits_held > 0
+                )
             ).scalar_one()
         )
         figures.credits_held = int(
             conn.execute(select(func.coalesce(func.sum(accounts.c.held), 0))).scalar_one()
         )
+        figures.upstream = live_upstream_metrics(conn, context.worker_freshness)
     return figures

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from songforge.api.audio_files import audio_response
 from songforge.api.deps import get_context
 from songforge.errors import not_found
-from songforge.services.task_records import COMPLETED, load_task
+from songforge.services.task_records import TaskStatus, load_task
 
 router = APIRouter()
 
@@ -73,7 +73,7 @@ def download(task_id: str, request: Request, expires: str = "", sig: str = "") -
         raise not_found("This audio link is invalid or has expired; poll the task for a new one")
     with context.db.read() as conn:
         task = load_task(conn, task_id)
-    if task is None or task.status != COMPLETED:
+    if task is None or task.status != TaskStatus.COMPLETED:
         raise not_found("No audio for this task")
     if task.storage_key is None:
         raise not_found("This song's audio was deleted after the retention period")

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
+from songforge.audio.output_format import LOSSLESS_BIT_DEPTH
+from songforge.catalog import FEATURES
 from songforge.errors import ERROR_TYPES
 from songforge.services.music_request import (
     DEFAULT_BITRATE,
@@ -58,7 +60,8 @@ class MusicRequest(BaseModel):
     bitrate: int = Field(
         default=DEFAULT_BITRATE,
         json_schema_extra={"enum": list(ALLOWED_BITRATES)},
-        description="MP3 bitrate in bits per second (output.bitrate says what was encoded)",
+        description="MP3 bitrate in bits per second (output.bitrate says what was encoded); "
+        "MP3 only: given with format wav or flac it is refused (400, param bitrate)",
     )
     sample_rate: int = Field(
         default=DEFAULT_SAMPLE_RATE,
@@ -77,6 +80,26 @@ class MusicRequest(BaseModel):
         ge=DURATION_MIN,
         description="Upper bound on the song's length in seconds, up to the model's "
         "limits.max_duration_seconds",
+    )
+    # Issue 14's extensions. A model that cannot give one refuses it (400 with its param)
+    # before anything is held; GET /api/v1/models lists each model's features and prices.
+    format: Literal["mp3", "wav", "flac"] | None = Field(
+        default=None,
+        description=f"The file: mp3 (default), or lossless {LOSSLESS_BIT_DEPTH}-bit PCM in wav "
+        "or flac at sample_rate (the model's price_lossless is added)",
+    )
+    stems: bool | None = Field(
+        default=None,
+        description="true: also the lead vocal and the instrumental as files in the same "
+        "format (output.stems; the model's price_stems is added)",
+    )
+    instrumental: bool | None = Field(
+        default=None, description="true: no voice, even when lyrics are given"
+    )
+    lyrics_timing: bool | None = Field(
+        default=None,
+        description="true: when each lyric line and word is sung (output.lyrics) and an LRC "
+        "file with word timing (output.lrc_url)",
     )
 
 
@@ -104,16 +127,54 @@ class TaskCreated(BaseModel):
     )
 
 
+def _absent_when_lossless(schema: dict[str, JsonValue]) -> None:
+    """A field every MP3 task has and a WAV/FLAC one leaves out: optional, not nullable,
+    and without a made-up default in the document."""
+    schema.pop("default", None)
+
+
 class TaskInput(BaseModel):
-    """The validated request, defaults filled in."""
+    """The validated request, defaults filled in; an extension appears only when asked."""
 
     model: str
     prompt: str
     lyrics: str
-    bitrate: int
+    format: Literal["wav", "flac"] | None = Field(default=None, description="Lossless only")
+    bitrate: int = Field(  # type: ignore[assignment]  # absent, never null (see above)
+        default=None,
+        json_schema_extra=_absent_when_lossless,
+        description="MP3 only (always there for MP3)",
+    )
     sample_rate: int
     seed: int
     duration: float | None
+    instrumental: Literal[True] | None = None
+    stems: Literal[True] | None = None
+    lyrics_timing: Literal[True] | None = None
+
+
+class TimedWord(BaseModel):
+    text: str
+    start: float = Field(description="Seconds into the song")
+    end: float
+
+
+class TimedLine(BaseModel):
+    text: str
+    start: float = Field(description="Seconds into the song")
+    end: float
+    words: list[TimedWord]
+
+
+class TimedLyrics(BaseModel):
+    lines: list[TimedLine] = Field(description="In the order sung; empty when nothing is sung")
+
+
+class Stems(BaseModel):
+    """Signed links, same format as the song; null once retention deleted the files."""
+
+    vocals: str | None
+    instrumental: str | None
 
 
 class UpstreamInfo(BaseModel):
@@ -132,8 +193,18 @@ class TaskOutput(BaseModel):
     format: str
     duration_seconds: float
     sample_rate: int
-    bitrate: int = Field(description="What was really encoded (measured average for abr)")
-    bitrate_mode: Literal["cbr", "abr"]
+    # Not nullable, only absent for WAV/FLAC: MP3 answers keep the seed's types.
+    bitrate: int = Field(  # type: ignore[assignment]
+        default=None,
+        json_schema_extra=_absent_when_lossless,
+        description="What was really encoded (measured average for abr); MP3 only",
+    )
+    bitrate_mode: Literal["cbr", "abr"] = Field(
+        default=None,  # type: ignore[arg-type]
+        json_schema_extra=_absent_when_lossless,
+        description="MP3 only",
+    )
+    bit_depth: Literal[16] | None = Field(default=None, description="WAV/FLAC only")
     channels: int
     size_bytes: int
     sha256: str
@@ -144,6 +215,13 @@ class TaskOutput(BaseModel):
     attribution: str | None = Field(
         default=None, description="When the model's licence requires crediting it"
     )
+    lyrics: TimedLyrics | None = Field(default=None, description="With lyrics_timing only")
+    lrc_url: str | None = Field(
+        default=None,
+        description="With lyrics_timing only: signed link to an enhanced LRC file "
+        "(<mm:ss.xx> word tags); null once retention deleted it",
+    )
+    stems: Stems | None = Field(default=None, description="With stems only")
 
 
 class TaskError(BaseModel):
@@ -191,8 +269,8 @@ class ModelParameter(BaseModel):
     type: str
     required: bool
     description: str
-    default: int | float | str | None = None
-    enum: list[int] | None = None
+    default: int | float | str | bool | None = None
+    enum: list[int] | list[str] | None = None
     min_length: int | None = None
     max_length: int | None = None
     minimum: float | None = None
@@ -215,6 +293,13 @@ class CatalogModel(BaseModel):
     parameters: list[ModelParameter]
     limits: ModelLimits
     attribution: str | None
+    features: list[str] = Field(
+        json_schema_extra={"items": {"type": "string", "enum": list(FEATURES)}},
+        description="What this model can give beyond an MP3 (format wav/flac, instrumental, "
+        "stems, lyrics_timing); anything else is refused (400)",
+    )
+    price_stems: int = Field(description="Credits added to price with stems")
+    price_lossless: int = Field(description="Credits added to price with format wav or flac")
 
 
 class KeyInfo(BaseModel):

@@ -1,18 +1,15 @@
-"""The TASK object of api.md, built from a task record."""
+"""The TASK object of api.md, shaped from a task record and its progress (no queries)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
-from songforge.catalog import Catalog
-from songforge.services import eta
-from songforge.services.task_records import COMPLETED, TaskRecord
-from songforge.services.workers import Startup
+from songforge.api.file_links import with_extra_links
+from songforge.services.task_progress import Progress
+from songforge.services.task_records import TaskRecord, TaskStatus
 from songforge.storage.signing import LinkSigner
+from songforge.storage.task_files import extension_of
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -21,53 +18,32 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def audio_link(signer: LinkSigner, base_url: str, task_id: str) -> tuple[str, str]:
+def audio_link(
+    signer: LinkSigner, base_url: str, task_id: str, extension: str = "mp3"
+) -> tuple[str, str]:
     query, expires = signer.sign(task_id)
-    url = f"{base_url.rstrip('/')}/api/v1/files/{task_id}.mp3?{query}"
+    url = f"{base_url.rstrip('/')}/api/v1/files/{task_id}.{extension}?{query}"
     return url, iso(datetime.fromtimestamp(expires, UTC)) or ""
 
 
 def task_view(
-    conn: Connection | None,
     task: TaskRecord,
+    progress: Progress,
     *,
-    catalog: Catalog,
     signer: LinkSigner,
     base_url: str,
-    live_workers: dict[str, int],
-    run_seconds: Callable[[Connection, str], float | None] = eta.recent_run_seconds,
-    starting: Mapping[str, Startup] | None = None,
 ) -> dict[str, Any]:
-    position: int | None = None
-    eta_seconds: int | None = None
-    if not task.finished:
-        # Only an unfinished task needs the database (queue position, ETA).
-        assert conn is not None, "an unfinished task's view needs a connection"
-        if task.stage == "queued":
-            position = eta.queue_position(conn, task)
-        spec = catalog.get(task.model)
-        typical = spec.typical_runtime_seconds if spec else 30.0
-        recent = run_seconds(conn, task.model)
-        workers = live_workers.get(task.model, 0)
-        startup = (starting or {}).get(task.model) if workers == 0 else None
-        eta_seconds = eta.estimate_seconds(
-            task,
-            position=position,
-            run_seconds=recent if recent is not None else typical,
-            live_workers=startup.workers if startup is not None else workers,
-        )
-        if eta_seconds is not None and startup is not None:
-            # Its workers are still loading: they start on the queue only then.
-            eta_seconds += round(startup.seconds_left)
-
+    """The TASK object; ``progress`` comes from services/task_progress.py."""
     output: dict[str, Any] | None = None
-    if task.status == COMPLETED and task.output is not None:
+    if task.status == TaskStatus.COMPLETED and task.output is not None:
         if task.storage_key is not None:
-            url, expires_at = audio_link(signer, base_url, task.id)
+            url, expires_at = audio_link(signer, base_url, task.id, extension_of(task.storage_key))
             output = {"audio_url": url, "expires_at": expires_at, **task.output}
         else:
             # The audio was deleted after the retention period; the facts remain.
             output = {"audio_url": None, "expires_at": None, **task.output}
+        # Issue 14's stems and LRC file: links beside the song's.
+        output = with_extra_links(output, signer, base_url, task.id, task.storage_key)
 
     return {
         "task_id": task.id,
@@ -75,9 +51,9 @@ def task_view(
         "status": task.status,
         "stage": task.stage,
         "stage_detail": task.stage_detail,
-        "progress": 100 if task.status == COMPLETED else task.progress,
-        "queue_position": position,
-        "eta_seconds": eta_seconds,
+        "progress": 100 if task.status == TaskStatus.COMPLETED else task.progress,
+        "queue_position": progress.queue_position,
+        "eta_seconds": progress.eta_seconds,
         "attempt": task.attempt,
         "created_at": iso(task.created_at),
         "started_at": iso(task.started_at),

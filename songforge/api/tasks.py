@@ -20,8 +20,10 @@ from songforge.api.envelope import success
 from songforge.api.task_view import task_view
 from songforge.context import AppContext
 from songforge.errors import invalid, not_found
+from songforge.services.queue_positions import QueueHead, task_and_queue_head
+from songforge.services.task_progress import task_progress
 from songforge.services.task_records import STATUSES, TaskRecord
-from songforge.services.tasks import cancel_task, get_task_for, list_tasks
+from songforge.services.tasks import cancel_task, list_tasks
 
 router = APIRouter()
 
@@ -37,21 +39,32 @@ def base_url(context: AppContext, request: Request) -> str:
 
 
 def _views(
-    context: AppContext, request: Request, conn: Connection | None, tasks: list[TaskRecord]
+    context: AppContext,
+    request: Request,
+    conn: Connection | None,
+    tasks: list[TaskRecord],
+    head: QueueHead | None = None,
 ) -> list[dict[str, Any]]:
+    """TASK objects; ``head`` (one task only) is its queue's head, read with it."""
     unfinished = any(not t.finished for t in tasks)
     live = context.live_workers() if unfinished else {}
     starting = context.starting_workers() if unfinished else {}
+    url = base_url(context, request)
     return [
         task_view(
-            conn,
             task,
-            catalog=context.catalog,
+            task_progress(
+                conn,
+                task,
+                catalog=context.catalog,
+                live_workers=live,
+                run_seconds=context.recent_run_seconds,
+                starting=starting,
+                positions=context.queue_positions,
+                head=head,
+            ),
             signer=context.signer,
-            base_url=base_url(context, request),
-            live_workers=live,
-            run_seconds=context.recent_run_seconds,
-            starting=starting,
+            base_url=url,
         )
         for task in tasks
     ]
@@ -62,28 +75,35 @@ def _view(context: AppContext, request: Request, tasks: list[TaskRecord]) -> lis
         return _views(context, request, conn, tasks)
 
 
-def _authenticate_and_view(
-    context: AppContext, request: Request, task_id: str
-) -> tuple[Caller, dict[str, Any]]:
-    caller = authenticate_caller(context, request.headers.get("authorization"))
+def _poll_view(
+    context: AppContext, request: Request, caller: Caller, task_id: str
+) -> dict[str, Any]:
     task = context.finished_tasks.get(task_id)
     if task is not None and task.account_id == caller.account_id:
-        # Finished tasks never change: no database work (see api/caches.py).
-        return caller, _views(context, request, None, [task])[0]
-    with context.db.read() as conn:
-        task = get_task_for(conn, caller.account_id, task_id)
-        if task is None:
+        # Finished tasks never change: no database work (see services/caches.py).
+        return _views(context, request, None, [task])[0]
+    # One task row, then its queue position and ETA: no snapshot across them
+    # is needed, so no transaction around them either (Database.read_now).
+    with context.db.read_now() as conn:
+        found = task_and_queue_head(conn, caller.account_id, task_id)
+        if found is None:
             raise not_found(f"No task {task_id!r}")
+        task, head = found
         context.finished_tasks.put(task)
-        return caller, _views(context, request, conn, [task])[0]
+        return _views(context, request, conn, [task], head)[0]
 
 
 async def get_task(request: Request) -> Response:
     # The most frequent call of all (clients poll it): async, with the database
-    # work inline for SQLite (see Database.call) and one serialisation.
+    # work inline where it needs none or it is a local SQLite file (Database.call).
+    # Two calls: the view may be rerun in the thread pool (Database.call), and
+    # the key's rate must not be counted twice.
     context = get_context(request)
     task_id = request.path_params["task_id"]
-    caller, view = await context.db.call(_authenticate_and_view, context, request, task_id)
+    caller = await context.db.call(
+        authenticate_caller, context, request.headers.get("authorization")
+    )
+    view = await context.db.call(_poll_view, context, request, caller, task_id)
     return json_response(success(view), caller.headers)
 
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
@@ -42,13 +43,18 @@ class EncodingPlan:
 
 @dataclass(frozen=True)
 class EncodedAudio:
+    """An encoded file and the facts the task's output reports about it."""
+
     data: bytes
     sample_rate: int
     channels: int
     duration_seconds: float
-    # bits per second really encoded: nominal for CBR, measured for ABR.
-    bitrate: int
-    bitrate_mode: BitrateMode
+    # MP3: bits per second really encoded (nominal for CBR, measured for ABR) and the
+    # mode. None for lossless files, which report ``bit_depth`` instead.
+    bitrate: int | None
+    bitrate_mode: BitrateMode | None
+    format: str = "mp3"
+    bit_depth: int | None = None
 
 
 def plan_encoding(bitrate: int, sample_rate: int) -> EncodingPlan:
@@ -63,6 +69,18 @@ def plan_encoding(bitrate: int, sample_rate: int) -> EncodingPlan:
     if sample_rate in MPEG2_RATES and kbps > MPEG2_MAX_KBPS:
         kbps = MPEG2_MAX_KBPS
     return EncodingPlan(kbps=kbps, mode="cbr", sample_rate=sample_rate)
+
+
+# Frames converted to 16-bit PCM and handed to LAME at a time (~1.5 s at 44.1 kHz).
+PCM_CHUNK_FRAMES = 65536
+
+
+def _pcm16_chunks(audio: npt.NDArray[np.float32]) -> Iterator[bytes]:
+    """The song as 16-bit PCM, a chunk at a time: converting it whole made about four
+    float copies of it at once (~250 MB for a 3-minute stereo song). LAME buffers
+    its input, so the MP3 is the same byte for byte."""
+    for start in range(0, audio.shape[0], PCM_CHUNK_FRAMES):
+        yield _to_pcm16(audio[start : start + PCM_CHUNK_FRAMES])
 
 
 @cache
@@ -89,6 +107,16 @@ def _to_pcm16(samples: npt.NDArray[np.floating]) -> bytes:
     return np.ascontiguousarray((clipped * 32767.0).round().astype("<i2")).tobytes()
 
 
+def as_frames(samples: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
+    """Samples as float32 (frames, channels), at most two channels (what we deliver)."""
+    audio = np.asarray(samples, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[:, None]
+    if audio.shape[1] > 2:
+        audio = audio[:, :2]
+    return audio
+
+
 def encode_mp3(
     samples: npt.NDArray[np.float32],
     source_rate: int,
@@ -97,15 +125,21 @@ def encode_mp3(
     *,
     quality: int = 2,
 ) -> EncodedAudio:
-    """Encode float samples (frames,) or (frames, channels) to MP3 by the rules."""
+    """Encode float samples (frames,) or (frames, channels) at any rate to MP3 by the
+    rules. For standalone use (the composer's command line, tests); the worker's
+    delivery step resamples once itself and calls ``encode_planned_mp3``."""
     plan = plan_encoding(bitrate, sample_rate)
-    audio = np.asarray(samples, dtype=np.float32)
-    if audio.ndim == 1:
-        audio = audio[:, None]
-    if audio.shape[1] > 2:
-        audio = audio[:, :2]
+    audio = resample(as_frames(samples), source_rate, plan.sample_rate)
+    return encode_planned_mp3(audio, plan, quality=quality)
+
+
+def encode_planned_mp3(
+    audio: npt.NDArray[np.float32], plan: EncodingPlan, *, quality: int = 2
+) -> EncodedAudio:
+    """Encode samples already at ``plan.sample_rate`` (see ``as_frames``); no resampling."""
+    if audio.ndim != 2:
+        raise ValueError("encode_planned_mp3 takes (frames, channels) samples")
     channels = int(audio.shape[1])
-    audio = resample(audio, source_rate, plan.sample_rate)
 
     encoder = lameenc.Encoder()
     encoder.set_channels(channels)
@@ -117,7 +151,7 @@ def encode_mp3(
         encoder.set_vbr_mean_bitrate_kbps(plan.kbps)
     else:
         encoder.set_bit_rate(plan.kbps)
-    frames = bytes(encoder.encode(_to_pcm16(audio))) + bytes(encoder.flush())
+    frames = b"".join([*map(encoder.encode, _pcm16_chunks(audio)), encoder.flush()])
     data = add_xing_header(
         frames,
         mode=plan.mode,

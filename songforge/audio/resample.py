@@ -6,7 +6,6 @@ from math import gcd
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import resample_poly
 
 
 def resample(
@@ -15,6 +14,10 @@ def resample(
     """Polyphase resampling along axis 0; a no-op when the rates match."""
     if from_rate == to_rate:
         return samples
+    # Imported here: scipy.signal is ~75 MB of resident memory, and the processes that
+    # check and re-encode relayed songs (worker/relay_audio.py) rarely resample.
+    from scipy.signal import resample_poly
+
     g = gcd(from_rate, to_rate)
     out = resample_poly(samples, to_rate // g, from_rate // g, axis=0)
     return np.asarray(out, dtype=np.float32)

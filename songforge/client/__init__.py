@@ -18,11 +18,15 @@ from songforge.client.models import (
     CreatedTask,
     Credits,
     Model,
+    Stems,
     Task,
     TaskError,
     TaskInput,
     TaskOutput,
     TaskPage,
+    TimedLine,
+    TimedLyrics,
+    TimedWord,
 )
 from songforge.client.protocol import DownloadResult
 from songforge.client.sync import Client
@@ -36,9 +40,13 @@ __all__ = [
     "DownloadResult",
     "Model",
     "SongforgeError",
+    "Stems",
     "Task",
     "TaskError",
     "TaskInput",
     "TaskOutput",
     "TaskPage",
+    "TimedLine",
+    "TimedLyrics",
+    "TimedWord",
 ]

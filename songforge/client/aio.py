@@ -119,7 +119,13 @@ class AsyncClient:
         seed: int | None = None,
         duration: float | None = None,
         idempotency_key: str | None = None,
+        format: str | None = None,
+        stems: bool | None = None,
+        instrumental: bool | None = None,
+        lyrics_timing: bool | None = None,
     ) -> CreatedTask:
+        """Queue a song. ``format`` ("mp3", "wav", "flac"), ``stems``, ``instrumental``
+        and ``lyrics_timing`` are the issue-14 extensions; only what is given is sent."""
         return await self._send(
             create_music_request(
                 model,
@@ -130,6 +136,10 @@ class AsyncClient:
                 seed=seed,
                 duration=duration,
                 idempotency_key=idempotency_key,
+                format=format,
+                stems=stems,
+                instrumental=instrumental,
+                lyrics_timing=lyrics_timing,
             )
         )
 

@@ -1,8 +1,10 @@
 """``songforge generate``: make one song through the API from the command line.
 
-Submits, shows progress on stderr while polling, downloads the MP3, checks its
-sha256 and prints the path (stdout) and a summary. Exit codes: 0 the song is
-there, 1 the task failed, 2 a usage, API, network or timeout error.
+Submits, shows progress on stderr while polling, downloads the song (MP3, or WAV
+or FLAC with ``--format``), checks its sha256, saves the stems (``--stems``) and
+the timed lyrics as an LRC file (``--lrc``) beside it, and prints each path
+(stdout, the song's first) and a summary. Exit codes: 0 the files are there, 1
+the task failed, 2 a usage, API, network or timeout error.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -45,7 +48,23 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:  # type
     parser.add_argument("--seed", type=int, help="seed, for reproducible output")
     parser.add_argument("--duration", type=float, help="length hint in seconds")
     parser.add_argument(
-        "-o", "--output", default="song.mp3", help="where to save the MP3 (%(default)s)"
+        "--format",
+        choices=("mp3", "wav", "flac"),
+        help="the file: mp3 (the server's default), or 16-bit wav or flac (no --bitrate)",
+    )
+    parser.add_argument(
+        "--stems",
+        action="store_true",
+        help="also save the vocals and the instrumental (NAME-vocals.EXT, NAME-instrumental.EXT)",
+    )
+    parser.add_argument(
+        "--lrc",
+        action="store_true",
+        help="also save the timed lyrics as an LRC file with word timing (NAME.lrc)",
+    )
+    parser.add_argument("--instrumental", action="store_true", help="no voice, even with lyrics")
+    parser.add_argument(
+        "-o", "--output", help="where to save the song (default song.mp3, .wav or .flac)"
     )
     parser.add_argument(
         "--timeout", type=float, default=900.0, help="seconds to wait (%(default)s)"
@@ -74,6 +93,45 @@ def format_size(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MiB"
 
 
+@dataclass(frozen=True)
+class SavedFile:
+    """A file besides the song: what it is, and where it went."""
+
+    what: str
+    path: Path
+
+
+def song_path(args: argparse.Namespace) -> Path:
+    return Path(args.output or f"song.{args.format or 'mp3'}")
+
+
+def companion(song: Path, suffix: str, extension: str) -> Path:
+    """A file saved beside the song: song.flac -> song-vocals.flac, song.lrc."""
+    return song.with_name(f"{song.stem}{suffix}.{extension}")
+
+
+def download_extras(client: Client, task: Task, song: Path) -> list[SavedFile]:
+    """Save what the task delivered beside the song: its stems and its LRC file."""
+    out = task.output
+    saved: list[SavedFile] = []
+    if out is None:
+        return saved
+    extension = song.suffix.lstrip(".") or (out.format or "mp3")
+    if out.stems is not None:
+        for name, url in (("vocals", out.stems.vocals), ("instrumental", out.stems.instrumental)):
+            if url is None:
+                raise SongforgeError(f"the {name} stem is no longer stored", type="not_found")
+            path = companion(song, f"-{name}", extension)
+            client.download(url, path)
+            saved.append(SavedFile(f"{name} stem", path))
+    if out.lrc_url is not None:
+        path = companion(song, "", "lrc")
+        client.download(out.lrc_url, path)
+        lines = len(out.lyrics.lines) if out.lyrics is not None else 0
+        saved.append(SavedFile(f"timed lyrics, {lines} lines", path))
+    return saved
+
+
 def summarize(task: Task, result: DownloadResult) -> list[str]:
     """The lines printed after the path: what was really made and delivered."""
     out = task.output
@@ -83,6 +141,8 @@ def summarize(task: Task, result: DownloadResult) -> list[str]:
             f"duration {format_clock(out.duration_seconds)}"
             + (f" ({out.duration_seconds:.1f} s)" if out.duration_seconds is not None else ""),
         ]
+        if out.bit_depth is not None:
+            audio.append(f"{(out.format or '').upper()} {out.bit_depth}-bit".strip())
         if out.bitrate is not None:
             audio.append(f"{out.bitrate // 1000} kbps {(out.bitrate_mode or '').upper()}".strip())
         if out.sample_rate is not None:
@@ -114,6 +174,7 @@ def run_generate(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     display = None if args.quiet else ProgressDisplay(err)
     task_id: str | None = None
+    output = song_path(args)
     try:
         with Client(base_url=args.url, api_key=args.api_key) as client:
             created = client.create_music(
@@ -124,6 +185,11 @@ def run_generate(args: argparse.Namespace) -> int:
                 sample_rate=args.sample_rate,
                 seed=args.seed,
                 duration=args.duration,
+                format=args.format,
+                # Flags: sent only when given, so the request stays the plain one otherwise.
+                stems=True if args.stems else None,
+                instrumental=True if args.instrumental else None,
+                lyrics_timing=True if args.lrc else None,
             )
             task_id = created.task_id
             if display is not None:
@@ -143,14 +209,15 @@ def run_generate(args: argparse.Namespace) -> int:
                 detail = f"{error.type}: {error.message}" if error else task.status
                 print(f"songforge generate: task {task.task_id} failed: {detail}", file=err)
                 return EXIT_TASK_FAILED
-            result = client.download(task, args.output)
+            result = client.download(task, output)
+            extras = download_extras(client, task, output)
     except SongforgeError as exc:
         suffix = f" (task {task_id})" if task_id and exc.type == "timeout" else ""
         print(f"songforge generate: {exc}{suffix}", file=err)
         return EXIT_ERROR
     except OSError as exc:
         # Only local files raise OSError here (httpx wraps its own in SongforgeError).
-        print(f"songforge generate: cannot write {args.output}: {exc}", file=err)
+        print(f"songforge generate: cannot write {exc.filename or output}: {exc}", file=err)
         return EXIT_ERROR
     except KeyboardInterrupt:
         # The task keeps running on the server; say which one so it can be fetched.
@@ -158,9 +225,13 @@ def run_generate(args: argparse.Namespace) -> int:
             print(f"\nsongforge generate: interrupted; task {task_id} continues", file=err)
         return 130
     print(result.path, file=out)
+    for extra in extras:
+        print(extra.path, file=out)
     if not args.quiet:
         for line in summarize(task, result):
             print(line, file=out)
+        for extra in extras:
+            print(f"  {extra.what}: {extra.path}", file=out)
     return EXIT_OK
 
 

@@ -104,6 +104,10 @@ class CreatedTask:
         )
 
 
+def _flag(obj: JSONObject, key: str) -> bool:
+    return obj.get(key) is True
+
+
 @dataclass(frozen=True)
 class TaskInput:
     model: str | None
@@ -114,6 +118,11 @@ class TaskInput:
     seed: int | None
     duration: float | None
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+    # Issue 14's extensions: the server lists them only when asked.
+    format: str = "mp3"
+    instrumental: bool = False
+    stems: bool = False
+    lyrics_timing: bool = False
 
     @classmethod
     def from_json(cls, data: Any) -> TaskInput:
@@ -127,7 +136,80 @@ class TaskInput:
             seed=_opt_int(obj, "seed"),
             duration=_opt_float(obj, "duration"),
             raw=obj,
+            format=_opt_str(obj, "format") or "mp3",
+            instrumental=_flag(obj, "instrumental"),
+            stems=_flag(obj, "stems"),
+            lyrics_timing=_flag(obj, "lyrics_timing"),
         )
+
+
+@dataclass(frozen=True)
+class TimedWord:
+    """One sung word: when it is heard, in seconds into the song."""
+
+    text: str
+    start: float
+    end: float
+
+    @classmethod
+    def from_json(cls, data: Any) -> TimedWord:
+        obj = _object(data, "a timed word")
+        return cls(
+            text=_opt_str(obj, "text") or "",
+            start=_opt_float(obj, "start") or 0.0,
+            end=_opt_float(obj, "end") or 0.0,
+        )
+
+
+@dataclass(frozen=True)
+class TimedLine:
+    """One lyric line as sung, with its words."""
+
+    text: str
+    start: float
+    end: float
+    words: tuple[TimedWord, ...]
+
+    @classmethod
+    def from_json(cls, data: Any) -> TimedLine:
+        obj = _object(data, "a timed line")
+        words = obj.get("words")
+        return cls(
+            text=_opt_str(obj, "text") or "",
+            start=_opt_float(obj, "start") or 0.0,
+            end=_opt_float(obj, "end") or 0.0,
+            words=tuple(TimedWord.from_json(w) for w in words) if isinstance(words, list) else (),
+        )
+
+
+@dataclass(frozen=True)
+class TimedLyrics:
+    """``output.lyrics`` (with ``lyrics_timing``): the lines in the order sung."""
+
+    lines: tuple[TimedLine, ...]
+
+    @classmethod
+    def from_json(cls, data: Any) -> TimedLyrics:
+        lines = _object(data, "timed lyrics").get("lines")
+        return cls(tuple(TimedLine.from_json(x) for x in lines) if isinstance(lines, list) else ())
+
+    def line_at(self, seconds: float) -> TimedLine | None:
+        """The line being sung at ``seconds`` (for karaoke-style display), if any."""
+        return next((line for line in self.lines if line.start <= seconds < line.end), None)
+
+
+@dataclass(frozen=True)
+class Stems:
+    """``output.stems`` (with ``stems``): signed links, in the song's format; None
+    once the operator's retention deleted the files."""
+
+    vocals: str | None
+    instrumental: str | None
+
+    @classmethod
+    def from_json(cls, data: Any) -> Stems:
+        obj = _object(data, "stems")
+        return cls(vocals=_opt_str(obj, "vocals"), instrumental=_opt_str(obj, "instrumental"))
 
 
 @dataclass(frozen=True)
@@ -146,10 +228,17 @@ class TaskOutput:
     sha256: str | None
     engine: str | None
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+    # Issue 14: 16 for WAV/FLAC (which have no bitrate); timed lyrics and their LRC
+    # file's link (with lyrics_timing); links to the stems (with stems).
+    bit_depth: int | None = None
+    lyrics: TimedLyrics | None = None
+    lrc_url: str | None = None
+    stems: Stems | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> TaskOutput:
         obj = _object(data, "task output")
+        lyrics, stems = _opt_object(obj.get("lyrics")), _opt_object(obj.get("stems"))
         return cls(
             audio_url=_req_str(obj, "audio_url", "the task output"),
             expires_at=_opt_datetime(obj, "expires_at"),
@@ -163,6 +252,10 @@ class TaskOutput:
             sha256=_opt_str(obj, "sha256"),
             engine=_opt_str(obj, "engine"),
             raw=obj,
+            bit_depth=_opt_int(obj, "bit_depth"),
+            lyrics=TimedLyrics.from_json(lyrics) if lyrics is not None else None,
+            lrc_url=_opt_str(obj, "lrc_url"),
+            stems=Stems.from_json(stems) if stems is not None else None,
         )
 
 
@@ -296,6 +389,14 @@ class Model:
     parameters: list[JSONObject]
     limits: JSONObject
     raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+    # Issue 14: what it gives beyond an MP3 ("wav", "flac", "instrumental", "stems",
+    # "lyrics_timing"), and what stems and a lossless file add to ``price``.
+    features: tuple[str, ...] = ()
+    price_stems: int = 0
+    price_lossless: int = 0
+
+    def supports(self, feature: str) -> bool:
+        return feature in self.features
 
     def parameter(self, name: str) -> JSONObject | None:
         return next((p for p in self.parameters if p.get("name") == name), None)
@@ -311,7 +412,14 @@ class Model:
             parameters=_parameters(obj.get("parameters")),
             limits=_opt_object(obj.get("limits")) or {},
             raw=obj,
+            features=_names(obj.get("features")),
+            price_stems=_int(obj, "price_stems"),
+            price_lossless=_int(obj, "price_lossless"),
         )
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list) else ()
 
 
 def _parameters(value: Any) -> list[JSONObject]:

@@ -128,6 +128,10 @@ def create_music_request(
     seed: int | None = None,
     duration: float | None = None,
     idempotency_key: str | None = None,
+    format: str | None = None,
+    stems: bool | None = None,
+    instrumental: bool | None = None,
+    lyrics_timing: bool | None = None,
 ) -> ApiRequest[CreatedTask]:
     # Only the fields the caller gave are sent, so the server's defaults apply
     # and an idempotent replay compares the same body every time.
@@ -138,6 +142,10 @@ def create_music_request(
         "sample_rate": sample_rate,
         "seed": seed,
         "duration": duration,
+        "format": format,
+        "stems": stems,
+        "instrumental": instrumental,
+        "lyrics_timing": lyrics_timing,
     }
     body.update({key: value for key, value in optional.items() if value is not None})
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}

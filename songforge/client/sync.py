@@ -117,7 +117,13 @@ class Client:
         seed: int | None = None,
         duration: float | None = None,
         idempotency_key: str | None = None,
+        format: str | None = None,
+        stems: bool | None = None,
+        instrumental: bool | None = None,
+        lyrics_timing: bool | None = None,
     ) -> CreatedTask:
+        """Queue a song. ``format`` ("mp3", "wav", "flac"), ``stems``, ``instrumental``
+        and ``lyrics_timing`` are the issue-14 extensions; only what is given is sent."""
         return self._send(
             create_music_request(
                 model,
@@ -128,6 +134,10 @@ class Client:
                 seed=seed,
                 duration=duration,
                 idempotency_key=idempotency_key,
+                format=format,
+                stems=stems,
+                instrumental=instrumental,
+                lyrics_timing=lyrics_timing,
             )
         )
 

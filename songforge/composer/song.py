@@ -55,8 +55,8 @@ class RenderedSong:
     stems: dict[str, Audio] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     # When asked (render's ``separate``): "vocals" (every voice, with its reverb) and
-    # "instrumental" (the rest), mastered with the song's gain; they add up to
-    # ``audio`` but for the clipper's shaving (docs/decisions/0014).
+    # "instrumental" (the rest), each times the master bus's gain per sample, so they
+    # add up to ``audio`` to float rounding (docs/decisions/0014).
     separated: dict[str, Audio] = field(default_factory=dict)
     # Every sung lyric line and word, when it is heard (seconds of ``audio``).
     lyrics: tuple[TimedLine, ...] = ()
@@ -366,7 +366,3 @@ def _fade_out(audio: Audio, sr: int, seconds: float) -> Audio:
         audio = audio.copy()
         audio[-n:] *= np.linspace(1.0, 0.0, n, dtype=np.float32)[:, None]
     return audio
-
-
-def phrase_seconds(score: Score, phrase: VocalPhrase) -> tuple[float, float]:
-    return score.seconds(phrase.start), score.seconds(phrase.end)

@@ -11,7 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from songforge.dashboard import tables as _tables  # noqa: F401  (registers web_sessions)
 from songforge.dashboard.not_found import install_html_error_pages
 from songforge.dashboard.payments import PaymentProvider, use_payment_provider
 from songforge.dashboard.web import (

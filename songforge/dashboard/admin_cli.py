@@ -14,11 +14,11 @@ import getpass
 import sys
 from collections.abc import Sequence
 
-from songforge.dashboard.passwords import password_problem, set_password
 from songforge.dashboard.sessions import end_all_sessions
 from songforge.db.database import Database
 from songforge.db.migrate import upgrade_to_head
 from songforge.services.accounts import find_account_by_email, get_account
+from songforge.services.passwords import password_problem, set_password
 from songforge.settings import Settings
 
 

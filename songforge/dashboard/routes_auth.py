@@ -23,14 +23,6 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 
 from songforge.catalog import ModelSpec
-from songforge.dashboard.passwords import (
-    hash_password,
-    needs_rehash,
-    password_problem,
-    set_password,
-    stored_hash_for,
-    verify_password,
-)
 from songforge.dashboard.redirects import safe_next
 from songforge.dashboard.sessions import end_session, purge_expired, start_session
 from songforge.dashboard.web import (
@@ -46,6 +38,14 @@ from songforge.dashboard.web import (
 )
 from songforge.services.accounts import create_account, find_account_by_email
 from songforge.services.orders import grant_credits
+from songforge.services.passwords import (
+    hash_password,
+    needs_rehash,
+    password_problem,
+    set_password,
+    stored_hash_for,
+    verify_password,
+)
 
 router = APIRouter()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from songforge.api.catalog_view import feature_labels
 from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
 from songforge.dashboard.model_docs import EXAMPLE_LYRICS, EXAMPLE_PROMPT, build_model_docs
 from songforge.dashboard.routes_tasks import base_url
@@ -22,7 +23,13 @@ router = APIRouter()
 @router.get("/models")
 def models_index(request: Request, visitor: OptionalVisitor) -> Response:
     context = context_of(request)
-    return render(request, "models.html", title="Models", models=context.live_models())
+    return render(
+        request,
+        "models.html",
+        title="Models",
+        models=context.live_models(),
+        feature_labels=feature_labels,
+    )
 
 
 @router.get("/models/{model_id}")
@@ -52,4 +59,5 @@ def model_page(model_id: str, request: Request, visitor: OptionalVisitor) -> Res
         example_prompt=EXAMPLE_PROMPT,
         example_lyrics=EXAMPLE_LYRICS,
         signed_in=visitor.signed_in,
+        feature_labels=feature_labels,
     )

@@ -5,12 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from songforge.dashboard.passwords import (
-    password_problem,
-    set_password,
-    stored_hash_for,
-    verify_password,
-)
 from songforge.dashboard.sessions import end_all_sessions, start_session
 from songforge.dashboard.web import (
     CheckedForm,
@@ -21,6 +15,12 @@ from songforge.dashboard.web import (
     render,
     see_other,
     set_session_cookie,
+)
+from songforge.services.passwords import (
+    password_problem,
+    set_password,
+    stored_hash_for,
+    verify_password,
 )
 
 router = APIRouter()

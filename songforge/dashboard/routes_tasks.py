@@ -22,8 +22,10 @@ from songforge.dashboard.web import (
     render,
     see_other,
 )
+from songforge.services import billing
 from songforge.services.errors import DomainError
-from songforge.services.task_records import COMPLETED, STATUSES, TaskRecord
+from songforge.services.task_progress import task_progress
+from songforge.services.task_records import STATUSES, TaskRecord, TaskStatus
 from songforge.services.tasks import cancel_task, get_task_for, list_tasks
 
 router = APIRouter()
@@ -50,21 +52,21 @@ def task_entry(
     live_workers: dict[str, int],
 ) -> dict[str, Any]:
     """The public TASK object plus what a person reading the history wants to see."""
-    view = task_view(
+    progress = task_progress(
         conn,
         task,
         catalog=context.catalog,
-        signer=context.signer,
-        base_url=base_url(context, request),
         live_workers=live_workers,
+        positions=context.queue_positions,
     )
+    view = task_view(task, progress, signer=context.signer, base_url=base_url(context, request))
     return {
         "view": view,
         "record": task,
         "waited_seconds": _seconds_between(task.created_at, task.started_at),
         "ran_seconds": _seconds_between(task.started_at, task.finished_at),
         "total_seconds": _seconds_between(task.created_at, task.finished_at),
-        "has_audio": task.status == COMPLETED and task.storage_key is not None,
+        "has_audio": task.status == TaskStatus.COMPLETED and task.storage_key is not None,
     }
 
 
@@ -128,14 +130,22 @@ def task_page(task_id: str, request: Request, user: CurrentUser) -> Response:
     live = context.live_workers() if not task.finished else {}
     with context.db.read() as conn:
         entry = task_entry(conn, context, request, task, live)
-    return render(request, "task.html", title=f"Task {task.id}", entry=entry)
+        # How the price added up (stems, lossless: issue 14), as the hold recorded it.
+        holds = [e.note for e in billing.ledger_for_task(conn, task.id) if e.kind == "hold"]
+    return render(
+        request,
+        "task.html",
+        title=f"Task {task.id}",
+        entry=entry,
+        price_note=holds[0] if holds else "",
+    )
 
 
 @router.get("/dashboard/tasks/{task_id}/waveform.svg")
 def waveform(task_id: str, request: Request, user: CurrentUser) -> Response:
     context = context_of(request)
     task = _own_task(context, user.account.id, task_id)
-    if task.status != COMPLETED or task.storage_key is None:
+    if task.status != TaskStatus.COMPLETED or task.storage_key is None:
         raise PageError(404, "No audio yet", "This task has no finished audio.")
     svg = waveform_svg(context.storage, task.storage_key, title=f"Waveform of task {task.id}")
     return Response(

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from songforge.dashboard.tables import web_sessions
+from songforge.db.tables import web_sessions
 from songforge.db.types import utcnow
 
 SESSION_LIFETIME = timedelta(days=14)

@@ -8,27 +8,45 @@ busy timeout instead. PostgreSQL needs neither trick.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 BUSY_TIMEOUT_MS = 30000
 CONNECT_TIMEOUT_SECONDS = 5
+# A pooled PostgreSQL connection idle for longer than this is pinged before use
+# (a server restart kills idle connections); one in steady use is not, since
+# SQLAlchemy's pool_pre_ping would add a round trip to every checkout.
+PING_IDLE_SECONDS = 1.0
+# Database.call_waiting's retries while the SQLite write lock is busy.
+BUSY_RETRY_FIRST_SECONDS = 0.0005
+BUSY_RETRY_MAX_SECONDS = 0.004
 # Set while Database.call runs work inline on the event loop (see write()).
 _inline = threading.local()
 
 
 class WriteBusy(Exception):
     """The write lock is taken and this caller must not wait for it here."""
+
+
+class NeedsThread(BaseException):
+    """Work running inline on the event loop asked for a PostgreSQL connection.
+
+    A BaseException so that no ``except Exception`` on the way swallows it:
+    ``Database.call`` catches it and reruns the work in the thread pool.
+    """
 
 
 class Database:
@@ -43,7 +61,7 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
             # A server that does not answer must not hang a request (issue 10).
             kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
         self.engine: Engine = create_engine(url, **kwargs)
@@ -52,6 +70,8 @@ class Database:
         self._write_lock = threading.Lock() if self.is_sqlite else None
         if self.is_sqlite:
             self._configure_sqlite(self.engine)
+        else:
+            self._ping_idle_connections(self.engine)
 
     @staticmethod
     def _configure_sqlite(engine: Engine) -> None:
@@ -69,7 +89,30 @@ class Database:
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Connection) -> None:
             mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-            connection.exec_driver_sql(f"BEGIN {mode}")
+            if mode is not None:  # None: read_now, each statement on its own
+                connection.exec_driver_sql(f"BEGIN {mode}")
+
+    @staticmethod
+    def _ping_idle_connections(engine: Engine) -> None:
+        @event.listens_for(engine, "checkin")
+        def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+            record.info["checked_in_at"] = time.monotonic()
+
+        @event.listens_for(engine, "checkout")
+        def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            idle_since = record.info.get("checked_in_at")
+            if idle_since is None or time.monotonic() - idle_since <= PING_IDLE_SECONDS:
+                return
+            try:
+                dbapi_connection.execute("SELECT 1")
+                dbapi_connection.rollback()
+            except Exception as exc:
+                # The pool discards this connection and checks out another.
+                raise DisconnectionError() from exc
+
+    def _check_inline(self) -> None:
+        if getattr(_inline, "no_io", False):
+            raise NeedsThread()
 
     @contextmanager
     def write(self, *, wait: bool | None = None) -> Iterator[Connection]:
@@ -79,6 +122,7 @@ class Database:
         waits: if the SQLite write lock is taken (by this process or another) it
         raises ``WriteBusy`` at once.
         """
+        self._check_inline()
         nonblocking = (not wait) if wait is not None else getattr(_inline, "active", False)
         if self._write_lock is None:
             with self._write_transaction(nonblocking=False) as connection:
@@ -118,12 +162,41 @@ class Database:
                     raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     @contextmanager
+    def write_one(self) -> Iterator[Connection]:
+        """For a single write statement, which is atomic by itself: on PostgreSQL it
+        runs in autocommit (one round trip instead of BEGIN, the statement and
+        COMMIT); SQLite takes its write lock as ``write`` does."""
+        if self.is_sqlite:
+            with self.write() as connection:
+                yield connection
+            return
+        self._check_inline()
+        with self.engine.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+    @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction (a consistent snapshot on both backends)."""
+        self._check_inline()
         with self.engine.connect() as connection, connection.begin():
             yield connection
 
-    async def call(self, function: Callable[..., T], *args: Any) -> T:
+    @contextmanager
+    def read_now(self) -> Iterator[Connection]:
+        """Reads without a transaction around them: each statement sees what is
+        committed when it runs. No BEGIN and COMMIT, so on PostgreSQL one round trip
+        per statement; for reads that need no snapshot across statements (polls)."""
+        self._check_inline()
+        with self.engine.connect() as connection:
+            if self.is_sqlite:
+                # The driver is in autocommit mode (see _configure_sqlite) and no
+                # BEGIN is sent: each statement is its own transaction.
+                yield connection.execution_options(sqlite_begin=None)
+                connection.rollback()  # ends SQLAlchemy's implicit "begin" (no SQL)
+            else:
+                yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def call(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking database work from async code.
 
         A local SQLite file answers in tens of microseconds, less than a thread
@@ -131,18 +204,54 @@ class Database:
         ever waiting for the write lock: when another writer holds it, the work
         is rerun in the thread pool, where waiting stalls nobody. ``function``
         must therefore be safe to rerun when it raised ``WriteBusy`` (its writes
-        are transactions that did not start). PostgreSQL round-trips always go
-        to the thread pool.
+        are transactions that did not start). PostgreSQL round trips always go to
+        the thread pool, but work that needs none (a cached key, a finished task
+        from the cache) runs inline too: it is started on the event loop and, at
+        the first connection it asks for, stopped (``NeedsThread``) and rerun in
+        the thread pool, so it must be safe to rerun from its start up to its
+        first database call.
         """
         if self.is_sqlite:
             _inline.active = True
             try:
-                return function(*args)
+                return function(*args, **kwargs)
             except WriteBusy:
                 pass
             finally:
                 _inline.active = False
-        return await run_in_threadpool(function, *args)
+        else:
+            _inline.no_io = True
+            try:
+                return function(*args, **kwargs)
+            except NeedsThread:
+                pass
+            finally:
+                _inline.no_io = False
+        return await run_in_threadpool(function, *args, **kwargs)
+
+    async def call_waiting(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``call`` for write work that would rather wait on the event loop.
+
+        On SQLite, when the write lock is busy (usually a worker process's claim
+        or heartbeat, a few milliseconds), the work is retried inline after short
+        asynchronous sleeps instead of going to the thread pool, where SQLite's
+        own busy handler sleeps in steps of up to 100 ms. Other requests are
+        served meanwhile. After the busy timeout it falls back to ``call``.
+        """
+        if self.is_sqlite:
+            deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+            delay = BUSY_RETRY_FIRST_SECONDS
+            while time.monotonic() < deadline:
+                _inline.active = True
+                try:
+                    return function(*args, **kwargs)
+                except WriteBusy:
+                    pass
+                finally:
+                    _inline.active = False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BUSY_RETRY_MAX_SECONDS)
+        return await self.call(function, *args, **kwargs)
 
     def lock_clause_supported(self) -> bool:
         """Whether SELECT ... FOR UPDATE [SKIP LOCKED] means anything here."""

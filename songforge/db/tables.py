@@ -160,4 +160,22 @@ workers = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False, index=True),
     Column("stopped_at", UTCDateTime, nullable=True),
+    # Relay workers: their upstream calls and circuits (engines/remote/call_stats.py),
+    # written with each presence heartbeat and served by GET /metrics.
+    Column("upstream_metrics", JSON, nullable=True),
+)
+
+# The dashboard's sign-in sessions. Here with the rest of the schema, which the
+# migrations mirror, so that migrating never needs the dashboard package.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    # sha256 of the cookie's token: a database leak gives no usable session.
+    Column("id", String(64), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    # Sent back in forms and the X-CSRF-Token header; useless without the cookie.
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
 )

@@ -28,7 +28,6 @@ from songforge.engines.gpu_common import (
     choose_device,
     choose_dtype,
     clean_prompt,
-    deliver,
     enforce_offline,
     float_option,
     has_sung_text,
@@ -181,7 +180,8 @@ class AceStepEngine:
         import torch
 
         pipeline = self._pipeline
-        lyrics = ace_lyrics(request.lyrics)
+        # An instrumental is asked the way the model knows: no sung text.
+        lyrics = ace_lyrics("" if request.instrumental else request.lyrics)
         duration = song_duration(
             request,
             self.options.default_duration_seconds,
@@ -218,11 +218,11 @@ class AceStepEngine:
             raise GenerationError(f"ACE-Step cannot render this request: {exc}") from exc
         native_rate = int(pipeline.sample_rate)
         audio = pipeline_audio_to_samples(output.audios)
-        samples = deliver(audio, native_rate, request.sample_rate)
         progress("mixing", 1.0)
+        # At the model's own rate: the worker's delivery step resamples, once.
         return AudioResult(
-            samples=samples,
-            sample_rate=request.sample_rate,
+            samples=audio,
+            sample_rate=native_rate,
             engine=ENGINE,
             metadata={
                 "native_sample_rate": native_rate,

@@ -65,8 +65,6 @@ class ComposerEngine:
         return max(min(score.duration_seconds + TAIL_SECONDS, self.max_duration), 1.0)
 
     def generate(self, request: GenerationRequest, progress: ProgressCallback) -> AudioResult:
-        from songforge.audio.resample import resample
-
         self.load()
         target = self._target(request)
         try:
@@ -82,13 +80,11 @@ class ComposerEngine:
             )
         except MemoryError as exc:
             raise GenerationError("out of memory while rendering", retryable=True) from exc
+        # At the composer's own rate: the worker's delivery step resamples, once.
         samples = np.ascontiguousarray(song.audio, dtype=np.float32)
         rate = song.sample_rate
-        if request.sample_rate != rate:
-            samples = resample(samples, rate, request.sample_rate)
-            rate = request.sample_rate
         stems = {
-            name: np.clip(resample(audio, song.sample_rate, rate), -1.0, 1.0).astype(np.float32)
+            name: np.clip(audio, -1.0, 1.0).astype(np.float32)
             for name, audio in song.separated.items()
         }
         score = song.score

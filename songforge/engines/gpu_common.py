@@ -221,16 +221,6 @@ def pipeline_audio_to_samples(audios: Any) -> npt.NDArray[np.float32]:
     return np.clip(np.nan_to_num(samples, nan=0.0), -1.0, 1.0).astype(np.float32)
 
 
-def deliver(
-    samples: npt.NDArray[np.float32], native_rate: int, target_rate: int
-) -> npt.NDArray[np.float32]:
-    """Resample with the shared resampler, so the encoder is handed the requested rate."""
-    # Imported here so GPU boxes running only the benchmark need no scipy.
-    from songforge.audio.resample import resample
-
-    return resample(samples, native_rate, target_rate)
-
-
 # A bracketed candidate; songforge.section_tags decides whether it is a tag
 # (the one list that validation uses too).
 _TAG_RE = re.compile(r"\[([^\[\]\n]*)\]")

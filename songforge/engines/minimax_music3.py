@@ -36,7 +36,6 @@ from songforge.engines.gpu_common import (
     choose_device,
     choose_dtype,
     clean_prompt,
-    deliver,
     diffusers_reference_call,
     enforce_offline,
     float_option,
@@ -250,7 +249,7 @@ class MiniMaxMusic3Engine:
         return self.generate_many([request], progress)[0]
 
     def generate_many(
-        self, requests: Sequence[GenerationRequest], progress: ProgressCallback | None = None
+        self, requests: Sequence[GenerationRequest], progress: ProgressCallback
     ) -> list[AudioResult]:
         """Render several songs; with the fast loop their autoregressive stages share
         every weight read (the part of the work that is bound by memory bandwidth)."""
@@ -258,28 +257,27 @@ class MiniMaxMusic3Engine:
             self.load()
         import torch
 
-        report: ProgressCallback = progress or _no_progress
         inputs = [self._model_inputs(request) for request in requests]
-        report("composing", 0.0)
+        progress("composing", 0.0)
         try:
             with self._lock:
                 if self._stages is None:
                     audios = [self._reference_render(i) for i in inputs]
                 else:
-                    audios = self._staged_render(self._stages, inputs, report)
+                    audios = self._staged_render(self._stages, inputs, progress)
         except torch.cuda.OutOfMemoryError as exc:
             raise GenerationError(f"out of GPU memory: {exc}", retryable=True) from exc
         except ValueError as exc:
             raise GenerationError(f"MiniMax Music 3 cannot render this request: {exc}") from exc
-        report("mixing", 0.95)
+        progress("mixing", 0.95)
         native_rate = int(self._pipeline.sampling_rate)
         results = []
-        for request, model_inputs, audio in zip(requests, inputs, audios, strict=True):
-            samples = deliver(pipeline_audio_to_samples(audio), native_rate, request.sample_rate)
+        for model_inputs, audio in zip(inputs, audios, strict=True):
+            # At the model's own rate: the worker's delivery step resamples, once.
             results.append(
                 AudioResult(
-                    samples=samples,
-                    sample_rate=request.sample_rate,
+                    samples=pipeline_audio_to_samples(audio),
+                    sample_rate=native_rate,
                     engine=ENGINE,
                     metadata={
                         "attribution": ATTRIBUTION,
@@ -289,11 +287,12 @@ class MiniMaxMusic3Engine:
                     },
                 )
             )
-        report("mixing", 1.0)
+        progress("mixing", 1.0)
         return results
 
     def _model_inputs(self, request: GenerationRequest) -> _ModelInputs:
-        lyrics = m3_lyrics(request.lyrics)
+        # An instrumental is asked the way the model knows: no sung text.
+        lyrics = m3_lyrics("" if request.instrumental else request.lyrics)
         return _ModelInputs(
             caption=m3_caption(request.prompt, instrumental=lyrics == INSTRUMENTAL_LYRICS),
             lyrics=lyrics,
@@ -347,10 +346,6 @@ class MiniMaxMusic3Engine:
                 )
             )
         return audios
-
-
-def _no_progress(stage: str, fraction: float) -> None:
-    pass
 
 
 @dataclass

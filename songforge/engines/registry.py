@@ -51,8 +51,10 @@ def check_engine(engine: str, options: Mapping[str, Any]) -> str | None:
     """Return why this engine cannot serve here, or None when it can.
 
     Factories validate their options (weights directory present and complete,
-    packages importable) without loading weights, so this is cheap enough to
-    run at start-up for every catalog entry.
+    packages importable) without loading weights, so this is cheap. Nothing
+    calls it at start-up: a worker builds and loads each engine it serves
+    (``worker/process.py``) and logs why one cannot. This is the same verdict
+    without keeping the engine, for tests and tools that only want the answer.
     """
     try:
         create_engine(engine, options)

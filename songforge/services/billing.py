@@ -27,6 +27,9 @@ class KeyCapReached(Exception):
     pass
 
 
+KEY_CAP_REACHED = "this API key's credit cap is reached"
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     id: int
@@ -149,16 +152,24 @@ def adjust(conn: Connection, account_id: str, credits: int, *, note: str) -> Non
     _record(conn, account_id, "adjustment", credits, after, note=note)
 
 
-def hold(conn: Connection, account_id: str, key_id: str | None, price: int, task_id: str) -> None:
+def hold(
+    conn: Connection,
+    account_id: str,
+    key_id: str | None,
+    price: int,
+    task_id: str,
+    *,
+    note: str = "",
+) -> None:
     """Reserve ``price`` for a task, against the account and the key's cap."""
     if key_id is not None:
         capped = conn.execute(_KEY_COMMIT, {"key": key_id, "amount": price})
         if capped.rowcount != 1:
-            raise KeyCapReached("this API key's credit cap is reached")
+            raise KeyCapReached(KEY_CAP_REACHED)
     after = _change(conn, _HOLD, account_id, price)
     if after is None:
         raise InsufficientCredits("not enough credits")
-    _record(conn, account_id, "hold", price, after, task_id=task_id)
+    _record(conn, account_id, "hold", price, after, task_id=task_id, note=note)
 
 
 def charge(conn: Connection, account_id: str, price: int, task_id: str) -> None:

@@ -10,41 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select
+from sqlalchemy import Connection, select
 
 from songforge.db.tables import tasks
 from songforge.db.types import utcnow
-from songforge.services.task_records import COMPLETED, IN_PROGRESS, TaskRecord
+from songforge.services.task_records import TaskRecord, TaskStage, TaskStatus
 
 RECENT_RUNS = 20
-
-
-# Built once: every poll of a queued task runs it.
-_TASKS_AHEAD = (
-    select(func.count())
-    .select_from(tasks)
-    .where(
-        tasks.c.status == IN_PROGRESS,
-        tasks.c.stage == "queued",
-        tasks.c.model == bindparam("model"),
-        or_(
-            tasks.c.priority < bindparam("priority"),
-            and_(
-                tasks.c.priority == bindparam("priority"),
-                tasks.c.created_at < bindparam("created_at", type_=tasks.c.created_at.type),
-            ),
-        ),
-    )
-)
-
-
-def queue_position(conn: Connection, task: TaskRecord) -> int:
-    """1 = next to be picked up by a worker of this model."""
-    ahead = conn.execute(
-        _TASKS_AHEAD,
-        {"model": task.model, "priority": task.priority, "created_at": task.created_at},
-    ).scalar_one()
-    return int(ahead) + 1
 
 
 @dataclass(frozen=True)
@@ -65,7 +37,7 @@ def recent_runs(conn: Connection, model: str) -> RecentRuns | None:
         select(tasks.c.started_at, tasks.c.finished_at, tasks.c.output)
         .where(
             tasks.c.model == model,
-            tasks.c.status == COMPLETED,
+            tasks.c.status == TaskStatus.COMPLETED,
             tasks.c.started_at.is_not(None),
         )
         .order_by(tasks.c.finished_at.desc())
@@ -112,7 +84,7 @@ def estimate_seconds(
     if live_workers <= 0:
         return None
     now = now or utcnow()
-    if task.stage == "queued":
+    if task.stage == TaskStage.QUEUED:
         # Tasks ahead are spread over the live workers; ours runs after them.
         waves = ((position or 1) - 1) // live_workers
         return max(1, round((waves + 1) * run_seconds))

@@ -1,6 +1,6 @@
 """Tells every API replica at once that a cached API key is no longer valid.
 
-Each replica caches keys for a moment (``api/caches.py``): authentication is the
+Each replica caches keys for a moment (``services/caches.py``): authentication is the
 hottest read. Revoking a key on one replica publishes its id on a Redis channel;
 every replica listens and drops the key the instant the message lands.
 

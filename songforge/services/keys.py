@@ -152,12 +152,6 @@ def ensure_active(key: ApiKey | None) -> ApiKey:
     return key
 
 
-def authenticate(conn: Connection, secret: str) -> ApiKey:
-    """The active key for this secret, or Unauthenticated."""
-    check_secret_shape(secret)
-    return ensure_active(find_key(conn, hash_secret(secret)))
-
-
 def needs_touch(key: ApiKey) -> bool:
     """Whether this use should be recorded (at most once per LAST_USED_RESOLUTION)."""
     return key.last_used_at is None or utcnow() - key.last_used_at >= LAST_USED_RESOLUTION

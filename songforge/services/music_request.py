@@ -2,23 +2,41 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from songforge.audio.mp3 import ALLOWED_BITRATES, ALLOWED_SAMPLE_RATES
+from songforge.audio.output_format import (
+    CONTAINERS,
+    DEFAULT_BITRATE,
+    DEFAULT_CONTAINER,
+    DEFAULT_SAMPLE_RATE,
+    LOSSLESS,
+    OutputFormat,
+)
 from songforge.section_tags import parse_section_tag, tag_list_for_people
 from songforge.services.errors import InvalidField
+from songforge.task_input import SWITCHES, TaskInput, default_seed
 from songforge.text_safety import has_surrogate
 
-FIELDS = ("model", "prompt", "lyrics", "bitrate", "sample_rate", "seed", "duration")
+__all__ = ["DEFAULT_BITRATE", "DEFAULT_SAMPLE_RATE", "default_seed", "parse_music_request"]
+
+FIELDS = (
+    "model",
+    "prompt",
+    "lyrics",
+    "bitrate",
+    "sample_rate",
+    "seed",
+    "duration",
+    # Issue 14's extensions (docs/decisions/0010-output-extensions.md).
+    "format",
+    *SWITCHES,
+)
 PROMPT_MAX = 2000
 LYRICS_MAX = 3500
 SEED_MAX = 2**32 - 1
 DURATION_MIN = 5.0
-DEFAULT_BITRATE = 256000
-DEFAULT_SAMPLE_RATE = 44100
 
 BRACKETED = re.compile(r"\[([^\[\]\n]*)\]")
 # C0 controls but tab, line feed and carriage return; DEL; C1 controls. None of
@@ -27,38 +45,9 @@ BRACKETED = re.compile(r"\[([^\[\]\n]*)\]")
 CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-@dataclass(frozen=True)
-class MusicRequest:
-    model: str
-    prompt: str
-    lyrics: str
-    bitrate: int
-    sample_rate: int
-    seed: int
-    duration: float | None
-
-    def as_input(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "prompt": self.prompt,
-            "lyrics": self.lyrics,
-            "bitrate": self.bitrate,
-            "sample_rate": self.sample_rate,
-            "seed": self.seed,
-            "duration": self.duration,
-        }
-
-
 def _is_int(value: Any) -> bool:
     # JSON true/false arrive as bool, which Python counts as int: refuse them.
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def default_seed(prompt: str, lyrics: str) -> int:
-    """The same request without a seed makes the same song."""
-    # surrogatepass: validation refuses lone surrogates, but this must never raise.
-    digest = hashlib.sha256(f"{prompt}\x00{lyrics}".encode("utf-8", "surrogatepass")).digest()
-    return int.from_bytes(digest[:4], "big")
 
 
 def check_text(value: str, field: str) -> None:
@@ -89,7 +78,7 @@ def check_lyrics_tags(lyrics: str) -> None:
             )
 
 
-def parse_music_request(body: Any, *, max_duration: float | None = None) -> MusicRequest:
+def parse_music_request(body: Any, *, max_duration: float | None = None) -> TaskInput:
     """Validate a decoded JSON body; raise InvalidField naming the faulty field."""
     if not isinstance(body, dict):
         raise InvalidField("The request body must be a JSON object")
@@ -126,10 +115,28 @@ def parse_music_request(body: Any, *, max_duration: float | None = None) -> Musi
     check_text(lyrics, "lyrics")
     check_lyrics_tags(lyrics)
 
-    bitrate = body.get("bitrate", DEFAULT_BITRATE)
-    if not _is_int(bitrate) or bitrate not in ALLOWED_BITRATES:
-        allowed = ", ".join(str(b) for b in ALLOWED_BITRATES)
-        raise InvalidField(f"'bitrate' must be one of {allowed}", "bitrate")
+    container = body.get("format")
+    if container is None:
+        container = DEFAULT_CONTAINER
+    elif container not in CONTAINERS:
+        allowed = ", ".join(f"'{name}'" for name in CONTAINERS)
+        raise InvalidField(f"'format' must be one of {allowed}", "format")
+
+    if container in LOSSLESS:
+        # Refused rather than ignored: a bitrate means the sender expects an MP3
+        # (decision 0010).
+        if body.get("bitrate") is not None:
+            raise InvalidField(
+                f"'bitrate' applies to MP3 only; leave it out with format '{container}' "
+                "(a lossless file is 16-bit PCM at sample_rate)",
+                "bitrate",
+            )
+        bitrate = None
+    else:
+        bitrate = body.get("bitrate", DEFAULT_BITRATE)
+        if not _is_int(bitrate) or bitrate not in ALLOWED_BITRATES:
+            allowed = ", ".join(str(b) for b in ALLOWED_BITRATES)
+            raise InvalidField(f"'bitrate' must be one of {allowed}", "bitrate")
 
     sample_rate = body.get("sample_rate", DEFAULT_SAMPLE_RATE)
     if not _is_int(sample_rate) or sample_rate not in ALLOWED_SAMPLE_RATES:
@@ -154,12 +161,19 @@ def parse_music_request(body: Any, *, max_duration: float | None = None) -> Musi
             )
         duration = float(duration)
 
-    return MusicRequest(
+    switches = {}
+    for name in SWITCHES:
+        value = body.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise InvalidField(f"'{name}' must be true or false", name)
+        switches[name] = bool(value)
+
+    return TaskInput(
         model=model,
         prompt=prompt,
         lyrics=lyrics,
-        bitrate=bitrate,
-        sample_rate=sample_rate,
         seed=seed,
         duration=duration,
+        output=OutputFormat(container=container, sample_rate=sample_rate, bitrate=bitrate),
+        **switches,
     )

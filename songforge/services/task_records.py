@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -11,10 +12,26 @@ from sqlalchemy import Connection, select
 from songforge.db.tables import tasks
 from songforge.text_safety import scrub_value
 
-IN_PROGRESS = "IN_PROGRESS"
-COMPLETED = "completed"
-FAILED = "failed"
-STATUSES = (IN_PROGRESS, COMPLETED, FAILED)
+
+class TaskStatus(StrEnum):
+    """A task's status; the values are the contract's strings, stored as they are."""
+
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class TaskStage(StrEnum):
+    """Where an unfinished task is (``done`` once it finished, either way)."""
+
+    QUEUED = "queued"
+    GENERATING = "generating"
+    ENCODING = "encoding"
+    DONE = "done"
+
+
+# For membership tests of untrusted strings (``"x" in TaskStatus`` raises before 3.12).
+STATUSES: tuple[str, ...] = tuple(TaskStatus)
 
 
 @dataclass(frozen=True)
@@ -47,7 +64,7 @@ class TaskRecord:
 
     @property
     def finished(self) -> bool:
-        return self.status != IN_PROGRESS
+        return self.status != TaskStatus.IN_PROGRESS
 
 
 def record_from_row(row: Any) -> TaskRecord:

@@ -24,9 +24,9 @@ from songforge.services.errors import (
 )
 from songforge.services.ids import new_id
 from songforge.services.task_records import (
-    FAILED,
-    IN_PROGRESS,
     TaskRecord,
+    TaskStage,
+    TaskStatus,
     load_task,
     record_from_row,
 )
@@ -45,6 +45,9 @@ class NewTask:
     input: dict[str, Any]
     max_attempts: int
     priority: int = 100
+    # How the price adds up when extras cost more (issue 14), kept on the hold's
+    # ledger row; empty for the song's price alone.
+    price_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,64 @@ def request_fingerprint(body: Any) -> str:
 # Counts the account's unfinished tasks, but never past the limit: the answer
 # only has to say whether the limit is reached, and a large backlog (operators
 # may lift the limit) must not make every create slower.
-_ACTIVE_TASKS = select(func.count()).select_from(
+ACTIVE_TASKS = select(func.count()).select_from(
     select(tasks.c.id)
-    .where(tasks.c.account_id == bindparam("account"), tasks.c.status == IN_PROGRESS)
+    .where(tasks.c.account_id == bindparam("account"), tasks.c.status == TaskStatus.IN_PROGRESS)
     .limit(bindparam("limit"))
     .subquery()
 )
 _TASK_INSERT = insert(tasks)
+
+
+def concurrency_refusal(max_concurrent: int) -> ConcurrencyLimitReached:
+    return ConcurrencyLimitReached(
+        f"Too many tasks in progress for this account (limit {max_concurrent}); "
+        "wait for one to finish",
+        retry_after_seconds=CONCURRENCY_RETRY_SECONDS,
+    )
+
+
+def key_cap_refusal(reason: str = billing.KEY_CAP_REACHED) -> NotPermitted:
+    return NotPermitted(reason.capitalize())
+
+
+def credits_refusal(price: int, price_note: str = "") -> InsufficientCredits:
+    cost = (
+        f"this request costs {price} credits ({price_note})"
+        if price_note
+        else f"this model costs {price} credits"
+    )
+    return InsufficientCredits(f"Insufficient credits: {cost}")
+
+
+def queued_task(new: NewTask, task_id: str, now: datetime) -> TaskRecord:
+    """The record of a task just created: queued, its price held."""
+    return TaskRecord(
+        id=task_id,
+        account_id=new.account_id,
+        api_key_id=new.api_key_id,
+        model=new.model,
+        input=new.input,
+        status=TaskStatus.IN_PROGRESS,
+        stage=TaskStage.QUEUED,
+        progress=0,
+        stage_detail=None,
+        priority=new.priority,
+        attempt=0,
+        max_attempts=new.max_attempts,
+        lease_owner=None,
+        lease_expires_at=None,
+        created_at=now,
+        started_at=None,
+        finished_at=None,
+        price=new.price,
+        credits_held=new.price,
+        credits_charged=0,
+        credits_refunded=0,
+        error=None,
+        output=None,
+        storage_key=None,
+    )
 
 
 def _lock_account(conn: Connection, db: Database, account_id: str) -> None:
@@ -100,51 +154,22 @@ def create_task(
                 return CreateResult(task=replay, replayed=True)
 
         active = conn.execute(
-            _ACTIVE_TASKS, {"account": new.account_id, "limit": max_concurrent}
+            ACTIVE_TASKS, {"account": new.account_id, "limit": max_concurrent}
         ).scalar_one()
         if active >= max_concurrent:
-            raise ConcurrencyLimitReached(
-                f"Too many tasks in progress for this account (limit {max_concurrent}); "
-                "wait for one to finish",
-                retry_after_seconds=CONCURRENCY_RETRY_SECONDS,
-            )
+            raise concurrency_refusal(max_concurrent)
 
         task_id = new_id("tsk", 16)
         try:
-            billing.hold(conn, new.account_id, new.api_key_id, new.price, task_id)
+            billing.hold(
+                conn, new.account_id, new.api_key_id, new.price, task_id, note=new.price_note
+            )
         except billing.KeyCapReached as exc:
-            raise NotPermitted(str(exc).capitalize()) from exc
+            raise key_cap_refusal(str(exc)) from exc
         except billing.InsufficientCredits as exc:
-            raise InsufficientCredits(
-                f"Insufficient credits: this model costs {new.price} credits"
-            ) from exc
+            raise credits_refusal(new.price, new.price_note) from exc
 
-        task = TaskRecord(
-            id=task_id,
-            account_id=new.account_id,
-            api_key_id=new.api_key_id,
-            model=new.model,
-            input=new.input,
-            status=IN_PROGRESS,
-            stage="queued",
-            progress=0,
-            stage_detail=None,
-            priority=new.priority,
-            attempt=0,
-            max_attempts=new.max_attempts,
-            lease_owner=None,
-            lease_expires_at=None,
-            created_at=now,
-            started_at=None,
-            finished_at=None,
-            price=new.price,
-            credits_held=new.price,
-            credits_charged=0,
-            credits_refunded=0,
-            error=None,
-            output=None,
-            storage_key=None,
-        )
+        task = queued_task(new, task_id, now)
         conn.execute(_TASK_INSERT, {f.name: getattr(task, f.name) for f in fields(task)})
         if idempotency_key is not None:
             conn.execute(
@@ -249,10 +274,10 @@ def fail_task(conn: Connection, task: TaskRecord, error: dict[str, Any]) -> bool
     now = utcnow()
     result = conn.execute(
         update(tasks)
-        .where(tasks.c.id == task.id, tasks.c.status == IN_PROGRESS)
+        .where(tasks.c.id == task.id, tasks.c.status == TaskStatus.IN_PROGRESS)
         .values(
-            status=FAILED,
-            stage="done",
+            status=TaskStatus.FAILED,
+            stage=TaskStage.DONE,
             error=error,
             finished_at=now,
             lease_owner=None,

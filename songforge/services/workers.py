@@ -16,7 +16,7 @@ from sqlalchemy import Connection, insert, select, update
 from songforge.db.database import Database
 from songforge.db.tables import tasks, workers
 from songforge.db.types import utcnow
-from songforge.services.task_records import IN_PROGRESS, record_from_row
+from songforge.services.task_records import TaskStage, TaskStatus, record_from_row
 from songforge.services.tasks import fail_task
 
 
@@ -49,9 +49,28 @@ def register_worker(db: Database, worker_id: str, models: Sequence[str]) -> None
         )
 
 
-def touch_worker(db: Database, worker_id: str) -> None:
+def touch_worker(
+    db: Database, worker_id: str, upstream_metrics: dict[str, Any] | None = None
+) -> None:
+    """The presence heartbeat; a relay worker's upstream metrics ride along."""
+    values: dict[str, Any] = {"last_seen_at": utcnow()}
+    if upstream_metrics is not None:
+        values["upstream_metrics"] = upstream_metrics
     with db.write() as conn:
-        conn.execute(update(workers).where(workers.c.id == worker_id).values(last_seen_at=utcnow()))
+        conn.execute(update(workers).where(workers.c.id == worker_id).values(**values))
+
+
+def live_upstream_metrics(conn: Connection, freshness: timedelta) -> dict[str, dict[str, Any]]:
+    """Worker id -> the upstream metrics of each live relay worker."""
+    oldest = utcnow() - freshness
+    rows = conn.execute(
+        select(workers.c.id, workers.c.upstream_metrics).where(
+            workers.c.last_seen_at >= oldest,
+            workers.c.stopped_at.is_(None),
+            workers.c.upstream_metrics.is_not(None),
+        )
+    )
+    return {worker_id: metrics for worker_id, metrics in rows if isinstance(metrics, dict)}
 
 
 def stop_worker(db: Database, worker_id: str) -> None:
@@ -117,8 +136,8 @@ def fail_unserved_queued_tasks(
         rows = conn.execute(
             select(tasks).where(
                 tasks.c.model == model,
-                tasks.c.status == IN_PROGRESS,
-                tasks.c.stage == "queued",
+                tasks.c.status == TaskStatus.IN_PROGRESS,
+                tasks.c.stage == TaskStage.QUEUED,
                 tasks.c.created_at >= created_since,
             )
         ).all()

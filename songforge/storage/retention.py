@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from songforge.db.database import Database
 from songforge.db.tables import tasks
 from songforge.db.types import utcnow
-from songforge.services.task_records import COMPLETED
+from songforge.services.task_records import TaskStatus
 from songforge.storage.base import Storage
 
 log = logging.getLogger("songforge.retention")
@@ -37,7 +37,7 @@ def sweep_expired_audio(
         rows = conn.execute(
             select(tasks.c.id, tasks.c.storage_key)
             .where(
-                tasks.c.status == COMPLETED,
+                tasks.c.status == TaskStatus.COMPLETED,
                 tasks.c.storage_key.is_not(None),
                 tasks.c.finished_at < cutoff,
             )

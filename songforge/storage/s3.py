@@ -9,7 +9,6 @@ upload, are atomic on S3: readers see the whole object or none, as with local fi
 from __future__ import annotations
 
 import io
-import mimetypes
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -22,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from songforge.storage.base import ObjectStream, RangeNotSatisfiable
+from songforge.storage.task_files import media_type_of
 
 CHUNK_BYTES = 256 * 1024
 # S3's smallest part (except the last) is 5 MiB.
@@ -104,7 +104,7 @@ class S3Storage:
         return f"{prefix}/{key}" if prefix else key
 
     def save(self, key: str, data: bytes) -> None:
-        content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        content_type = media_type_of(key)
         # upload_fileobj switches to a multipart upload above the threshold (parts sent
         # in parallel, retried one by one, aborted on failure: no half object appears).
         self._s3.upload_fileobj(
@@ -192,7 +192,7 @@ class S3Storage:
                 "Bucket": self.location.bucket,
                 "Key": self._object_key(key),
                 "ResponseContentDisposition": f'inline; filename="{filename}"',
-                "ResponseContentType": "audio/mpeg",
+                "ResponseContentType": media_type_of(key),
             },
             ExpiresIn=expires_in,
         )

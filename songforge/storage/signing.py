@@ -6,13 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class SignedLink:
-    path: str
-    expires: int
 
 
 class LinkSigner:

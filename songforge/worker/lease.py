@@ -13,14 +13,20 @@ into ``eta_seconds``.
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 from types import TracebackType
+
+from sqlalchemy.exc import DBAPIError
 
 from songforge.db.database import Database
 from songforge.db.types import utcnow
 from songforge.services.queue import Claim, heartbeat
 from songforge.services.remaining_time import RemainingTime
+from songforge.services.task_records import TaskStage
+
+log = logging.getLogger("songforge.worker")
 
 # Engine progress (0..1) maps into this span of the task's 0-100; encoding and
 # storing take the rest.
@@ -29,6 +35,22 @@ GENERATING_SPAN = (1, 90)
 
 class TaskAbandoned(Exception):
     """The lease is gone; stop working on this attempt."""
+
+
+def log_failed_heartbeat(claim: Claim, exc: Exception) -> None:
+    """Say that a heartbeat failed (it is retried): which task, and the driver's words.
+
+    Only the driver's message of a database error: SQLAlchemy's own text adds the
+    statement and its parameters, which carry what the client sent.
+    """
+    reason = exc.orig if isinstance(exc, DBAPIError) else exc
+    log.warning(
+        "task %s attempt %d: heartbeat failed, retrying next beat: %s: %s",
+        claim.task.id,
+        claim.attempt,
+        type(exc).__name__,
+        reason,
+    )
 
 
 class LeaseKeeper:
@@ -46,7 +68,7 @@ class LeaseKeeper:
         self._lease = lease
         self._interval = interval
         self._lock = threading.Lock()
-        self._stage = "generating"
+        self._stage = TaskStage.GENERATING
         self._progress = GENERATING_SPAN[0]
         self._detail: str | None = None
         self._dirty = True
@@ -92,8 +114,13 @@ class LeaseKeeper:
                 expected_finish_at=finish,
                 **kwargs,  # type: ignore[arg-type]
             )
-        except Exception:
-            # A database hiccup is not a lost lease; try again next beat.
+        except Exception as exc:
+            # A database hiccup is not a lost lease; try again next beat, with
+            # the progress this beat did not write.
+            log_failed_heartbeat(self._claim, exc)
+            if dirty:
+                with self._lock:
+                    self._dirty = True
             return True
         if not alive:
             self.lost.set()
@@ -110,7 +137,9 @@ class LeaseKeeper:
             if self.remaining is not None:
                 self.remaining.engine_progress(detail, fraction)
 
-    def enter_stage(self, stage: str, progress: int, audio_seconds: float | None = None) -> None:
+    def enter_stage(
+        self, stage: TaskStage, progress: int, audio_seconds: float | None = None
+    ) -> None:
         """Move to a worker stage (encoding) and record it at once.
 
         ``audio_seconds``: the song's real length, known once the engine is done.

@@ -7,8 +7,8 @@
   worker on its own previous songs of the model; before its first, from the
   model's recent runs in the database (which include encoding); before any,
   the catalog's typical run time stands in for the whole run.
-- Encoding throughput: measured on this worker's previous encodes at the same
-  bitrate and sample rate; before the first, by encoding a second of noise.
+- Encoding throughput: measured on this worker's previous encodes in the same
+  output format; before the first, by encoding a second of noise.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import time
 
 import numpy as np
 
-from songforge.audio.mp3 import encode_mp3, lame_version
+from songforge.audio.encode import encode_output
+from songforge.audio.mp3 import lame_version
+from songforge.audio.output_format import OutputFormat
 from songforge.db.database import Database
 from songforge.engines.base import Engine, GenerationRequest, PlansLength
 from songforge.services.eta import recent_runs
@@ -39,9 +41,9 @@ class Throughput:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._generate: dict[str, float] = {}
-        self._encode: dict[tuple[int, int], float] = {}
+        self._encode: dict[OutputFormat, float] = {}
         # Rates from a calibration encode, replaced by the first real measurement.
-        self._calibrated: set[tuple[int, int]] = set()
+        self._calibrated: set[OutputFormat] = set()
 
     def generate_rate(self, model: str) -> float | None:
         with self._lock:
@@ -52,38 +54,36 @@ class Throughput:
             with self._lock:
                 self._generate[model] = _smooth(self._generate.get(model), seconds / audio_seconds)
 
-    def record_encode(
-        self, bitrate: int, sample_rate: int, seconds: float, audio_seconds: float
-    ) -> None:
+    def record_encode(self, key: OutputFormat, seconds: float, audio_seconds: float) -> None:
         if audio_seconds > 0:
-            key = (bitrate, sample_rate)
             with self._lock:
                 old = None if key in self._calibrated else self._encode.get(key)
                 self._calibrated.discard(key)
                 self._encode[key] = _smooth(old, seconds / audio_seconds)
 
-    def encode_rate(self, bitrate: int, sample_rate: int) -> float:
+    def encode_rate(self, output: OutputFormat) -> float:
         with self._lock:
-            known = self._encode.get((bitrate, sample_rate))
+            known = self._encode.get(output)
         if known is not None:
             return known
-        rate = _calibrate(bitrate, sample_rate)
+        rate = _calibrate(output)
         with self._lock:
-            if (bitrate, sample_rate) not in self._encode:
-                self._calibrated.add((bitrate, sample_rate))
-            return self._encode.setdefault((bitrate, sample_rate), rate)
+            if output not in self._encode:
+                self._calibrated.add(output)
+            return self._encode.setdefault(output, rate)
 
 
-def _calibrate(bitrate: int, sample_rate: int) -> float:
+def _calibrate(output: OutputFormat) -> float:
     """Encoding seconds per second of (stereo noise) audio, without the fixed costs:
     the difference between a long and a short encode."""
     lame_version()  # probed once per process; not part of any song's encode
+    sample_rate = output.sample_rate
     rng = np.random.default_rng(0)
     noise = rng.uniform(-0.3, 0.3, (int(2 * sample_rate), 2)).astype(np.float32)
     timings = []
     for frames in (sample_rate // 2, 2 * sample_rate):
         start = time.perf_counter()
-        encode_mp3(noise[:frames], sample_rate, bitrate, sample_rate)
+        encode_output(noise[:frames], sample_rate, output)
         timings.append(time.perf_counter() - start)
     return max(timings[1] - timings[0], 0.0) / CALIBRATION_SECONDS
 
@@ -111,7 +111,7 @@ def plan_run(
     model: str,
     engine: Engine,
     request: GenerationRequest,
-    bitrate: int,
+    output: OutputFormat,
     typical_run_seconds: float,
 ) -> RunPlan:
     audio = planned_audio_seconds(engine, request)
@@ -119,7 +119,7 @@ def plan_run(
         history = recent_runs(conn, model)
     if audio is None and history is not None:
         audio = history.audio_seconds
-    encode_rate = throughput.encode_rate(bitrate, request.sample_rate)
+    encode_rate = throughput.encode_rate(output)
     encode_seconds = (audio or 0.0) * encode_rate
     rate = throughput.generate_rate(model)
     if rate is not None and audio is not None:

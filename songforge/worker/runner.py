@@ -7,7 +7,6 @@ event loop beside this loop.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -16,8 +15,6 @@ from contextlib import ExitStack, suppress
 from datetime import timedelta
 from typing import Any, cast
 
-from songforge.audio.mp3 import EncodedAudio, encode_mp3, plan_encoding
-from songforge.audio.mp3_frames import read_mp3_info
 from songforge.catalog import load_catalog
 from songforge.db.database import Database
 from songforge.engines.base import (
@@ -25,7 +22,6 @@ from songforge.engines.base import (
     BatchEngine,
     Engine,
     GenerationError,
-    GenerationRequest,
 )
 from songforge.engines.remote.base import RelayEngine, is_relay_engine
 from songforge.services.ids import new_id
@@ -37,6 +33,7 @@ from songforge.services.queue import (
     reap_expired_leases,
 )
 from songforge.services.remaining_time import RemainingTime
+from songforge.services.task_records import TaskStage
 from songforge.services.workers import (
     register_worker,
     set_worker_models,
@@ -45,35 +42,13 @@ from songforge.services.workers import (
 )
 from songforge.settings import Settings
 from songforge.storage.base import Storage
+from songforge.task_input import TaskInput
+from songforge.worker.delivery import Delivery, output_facts, prepare_delivery, store_delivery
 from songforge.worker.lease import LeaseKeeper, TaskAbandoned
 from songforge.worker.relay import RelayDispatcher
 from songforge.worker.run_plan import Throughput, plan_run
 
 log = logging.getLogger("songforge.worker")
-
-
-def request_from_input(task_input: Mapping[str, Any]) -> GenerationRequest:
-    return GenerationRequest(
-        prompt=str(task_input["prompt"]),
-        lyrics=str(task_input.get("lyrics") or ""),
-        seed=int(task_input["seed"]),
-        duration=task_input.get("duration"),
-        sample_rate=int(task_input["sample_rate"]),
-    )
-
-
-def check_encoding(encoded: EncodedAudio, bitrate: int, sample_rate: int) -> None:
-    """Read the MP3 back and make sure it is what the output will claim."""
-    plan = plan_encoding(bitrate, sample_rate)
-    info = read_mp3_info(encoded.data)
-    if info.sample_rate != plan.sample_rate:
-        raise GenerationError(f"encoder wrote {info.sample_rate} Hz, expected {sample_rate}")
-    if plan.mode == "cbr" and info.bitrates_kbps != {plan.kbps}:
-        raise GenerationError(f"encoder wrote {sorted(info.bitrates_kbps)} kbps, not {plan.kbps}")
-    xing = info.xing
-    if xing is None or xing.frames != info.frames or xing.bytes != len(encoded.data):
-        # Players would disagree about the song's length (issue 9, point 8).
-        raise GenerationError("the MP3's Xing/Info header does not describe the file")
 
 
 class Worker:
@@ -140,7 +115,9 @@ class Worker:
                     stop.wait(self.settings.poll_interval_seconds)
         finally:
             if self.relay is not None:
-                self.relay.join(timeout=15)
+                # The relay lets its songs in flight finish within the grace, then
+                # hands the rest back.
+                self.relay.join(timeout=self.settings.shutdown_grace_seconds + 5)
             stop_worker(self.db, self.worker_id)
 
     def _presence(self, stop: threading.Event) -> None:
@@ -152,7 +129,8 @@ class Worker:
                     set_worker_models(self.db, self.worker_id, advertised)
                     self._advertised = advertised
                     log.warning("worker %s now serves %s", self.worker_id, advertised)
-                touch_worker(self.db, self.worker_id)
+                metrics = self.relay.upstream_metrics() if self.relay is not None else None
+                touch_worker(self.db, self.worker_id, metrics)
                 self.reap_if_due()
             except Exception:
                 log.exception("worker presence heartbeat failed")
@@ -182,9 +160,6 @@ class Worker:
         self.process_batch(claims)
         return True
 
-    def process(self, claim: Claim) -> None:
-        self.process_batch([claim])
-
     def process_batch(self, claims: list[Claim]) -> None:
         """Render the claimed tasks of one model together, then deliver each."""
         engine = self.engines[claims[0].task.model]
@@ -212,26 +187,27 @@ class Worker:
                 return
             for claim, keeper, result in zip(claims, keepers, results, strict=True):
                 try:
-                    encoded = self._encode(claim, keeper, result)
+                    delivery = self._encode(claim, keeper, result)
                 except TaskAbandoned:
                     log.info("task %s attempt %d abandoned", claim.task.id, claim.attempt)
                     continue
                 except Exception as exc:
                     self.fail(claim, exc)
                     continue
-                self.deliver(claim, encoded, result.engine)
+                self.deliver(claim, delivery, result.engine)
 
     def _remaining_time(self, engine: Engine, claim: Claim) -> RemainingTime | None:
         """The ETA's prior for this task; None (no ETA) rather than a failed song."""
         spec = self.catalog.get(claim.task.model)
         try:
+            task_input = TaskInput.from_stored(claim.task.input)
             plan = plan_run(
                 self.db,
                 self.throughput,
                 model=claim.task.model,
                 engine=engine,
-                request=request_from_input(claim.task.input),
-                bitrate=int(claim.task.input["bitrate"]),
+                request=task_input.generation_request(),
+                output=task_input.output,
                 typical_run_seconds=spec.typical_runtime_seconds if spec else 30.0,
             )
         except Exception:
@@ -242,7 +218,7 @@ class Worker:
     def _render(
         self, engine: Engine, claims: list[Claim], keepers: list[LeaseKeeper]
     ) -> list[AudioResult]:
-        requests = [request_from_input(claim.task.input) for claim in claims]
+        requests = [TaskInput.from_stored(c.task.input).generation_request() for c in claims]
         if len(claims) == 1:
             started = time.perf_counter()
             result = engine.generate(requests[0], keepers[0].engine_progress)
@@ -263,19 +239,17 @@ class Worker:
 
         return engine.generate_many(requests, progress)
 
-    def _encode(self, claim: Claim, keeper: LeaseKeeper, result: AudioResult) -> EncodedAudio:
-        task_input = claim.task.input
-        bitrate, sample_rate = int(task_input["bitrate"]), int(task_input["sample_rate"])
-        keeper.enter_stage("encoding", 92, audio_seconds=result.duration_seconds)
+    def _encode(self, claim: Claim, keeper: LeaseKeeper, result: AudioResult) -> Delivery:
+        task_input = TaskInput.from_stored(claim.task.input)
+        keeper.enter_stage(TaskStage.ENCODING, 92, audio_seconds=result.duration_seconds)
         started = time.perf_counter()
-        encoded = encode_mp3(result.samples, result.sample_rate, bitrate, sample_rate)
-        check_encoding(encoded, bitrate, sample_rate)
+        delivery = prepare_delivery(task_input, result)
         # The whole stage (encoding and reading it back) is what the ETA waits for.
         self.throughput.record_encode(
-            bitrate, sample_rate, time.perf_counter() - started, result.duration_seconds
+            task_input.output, time.perf_counter() - started, result.duration_seconds
         )
-        keeper.enter_stage("encoding", 97)
-        return encoded
+        keeper.enter_stage(TaskStage.ENCODING, 97)
+        return delivery
 
     def fail(self, claim: Claim, exc: Exception) -> None:
         if isinstance(exc, GenerationError):
@@ -307,29 +281,18 @@ class Worker:
     def deliver(
         self,
         claim: Claim,
-        encoded: EncodedAudio,
+        delivery: Delivery,
         engine_name: str,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
-        """Store the file and complete the task (charging its hold), fenced on the lease.
+        """Store the files and complete the task (charging its hold), fenced on the lease.
         ``extra``: more output fields (a remote engine's upstream facts, attribution)."""
         task = claim.task
-        key = f"{task.id}/attempt-{claim.attempt}.mp3"
-        self.storage.save(key, encoded.data)
-        output = {
-            "format": "mp3",
-            "duration_seconds": encoded.duration_seconds,
-            "sample_rate": encoded.sample_rate,
-            "bitrate": encoded.bitrate,
-            "bitrate_mode": encoded.bitrate_mode,
-            "channels": encoded.channels,
-            "size_bytes": len(encoded.data),
-            "sha256": hashlib.sha256(encoded.data).hexdigest(),
-            "engine": engine_name,
-            **(extra or {}),
-        }
-        if not complete_task(self.db, claim, output, key):
-            # Someone else owns the task now (reaped or cancelled): our file is
+        output = TaskInput.from_stored(task.input).output
+        keys = store_delivery(self.storage, task.id, claim.attempt, output, delivery)
+        if not complete_task(self.db, claim, output_facts(delivery, engine_name, extra), keys[0]):
+            # Someone else owns the task now (reaped or cancelled): our files are
             # nobody's, and nothing was charged.
-            self.storage.delete(key)
+            for key in keys:
+                self.storage.delete(key)
             log.info("task %s attempt %d finished after losing its lease", task.id, claim.attempt)

@@ -30,7 +30,11 @@ from tests.conftest import LiveServer
 VENV_BIN = Path(sys.executable).parent
 GENERATOR = VENV_BIN / "openapi-python-client"
 # The generator knows no audio type; the client should hand the bytes over as they are.
-GENERATOR_CONFIG = "content_type_overrides:\n  audio/mpeg: application/octet-stream\n"
+# The generator reads binary answers only as application/octet-stream.
+GENERATOR_CONFIG = "content_type_overrides:\n" + "".join(
+    f"  {media_type}: application/octet-stream\n"
+    for media_type in ("audio/mpeg", "audio/wav", "audio/flac")
+)
 PACKAGE = "songforge_generated_client"
 
 

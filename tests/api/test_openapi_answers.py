@@ -8,6 +8,7 @@ document forgot. This walks real answers against the document instead.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -80,3 +81,41 @@ def test_real_answers_have_exactly_the_documented_fields(sqlite_server: LiveServ
         schema = content["application/json"]["schema"]
         problems += undocumented(document, schema, answer.json(), f"{method.upper()} {path}")
     assert problems == []
+
+
+def test_extension_answers_have_exactly_the_documented_fields(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    """Issue 14: a task with every extension, a lossless one, and the models' features."""
+    from tests.api.test_output_extensions import CATALOG, create, extensions_server
+
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(CATALOG)
+    server = extensions_server(server_factory, catalog)
+    document = httpx.get(f"{server.url}/api/openapi.json").json()
+    full = server.wait_for(create(server, format="flac", stems=True, lyrics_timing=True))
+    mp3 = server.wait_for(create(server, instrumental=True, lyrics_timing=True))
+    task_schema = document["paths"]["/api/v1/tasks/{task_id}"]["get"]["responses"]["200"]
+    models_schema = document["paths"]["/api/v1/models"]["get"]["responses"]["200"]
+    with server.client() as client:
+        answers = [
+            (task_schema, client.get(f"/api/v1/tasks/{full['task_id']}").json(), "flac"),
+            (task_schema, client.get(f"/api/v1/tasks/{mp3['task_id']}").json(), "mp3"),
+            (models_schema, client.get("/api/v1/models").json(), "models"),
+        ]
+    problems: list[str] = []
+    for answer_schema, body, name in answers:
+        schema = answer_schema["content"]["application/json"]["schema"]
+        problems += undocumented(document, schema, body, name)
+    assert problems == []
+    # And each file is served with a content type the document lists for its route.
+    files = document["paths"]["/api/v1/files/{task_id}/{file_name}"]["get"]["responses"]["200"]
+    flac = document["paths"]["/api/v1/files/{task_id}.flac"]["get"]["responses"]["200"]
+    output = full["output"]
+    for url, listed in (
+        (output["audio_url"], flac["content"]),
+        (output["stems"]["vocals"], files["content"]),
+        (output["lrc_url"], files["content"]),
+    ):
+        served = httpx.get(url).headers["content-type"].split(";")[0]
+        assert served in listed, url

@@ -4,7 +4,7 @@ import numpy as np
 import pyloudnorm
 from scipy.signal import resample_poly
 
-from songforge.composer.mastering import loudness, master, true_peak
+from songforge.composer.mastering import loudness, master, mastered_with_gain, true_peak
 
 SR = 44100
 
@@ -43,3 +43,17 @@ def test_master_reaches_target_under_ceiling() -> None:
 def test_silence_stays_silent() -> None:
     y = master(np.zeros((SR, 2), dtype=np.float32), SR)
     assert not np.any(y)
+
+
+def test_the_master_as_a_gain_per_sample() -> None:
+    # Loud enough that the clipper and the limiter both work.
+    x = (_music() * 4.0).astype(np.float32)
+    y, gain = mastered_with_gain(x, SR)
+    assert np.array_equal(y, master(x, SR))
+    assert gain.shape == x.shape and float(gain.min()) > 0
+    # Parts of x scaled by the same gain add up to the master (to float rounding).
+    part = (x * np.float32(0.3)).astype(np.float32)
+    assert float(np.abs(part * gain + (x - part) * gain - y).max()) < 1e-5
+    # The clipper's bend is in it: peaks are scaled more than the quiet samples.
+    loud = np.abs(x) > np.quantile(np.abs(x), 0.999)
+    assert float(gain[loud].mean()) < float(np.median(gain))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from songforge.composer.mixer import ROLE_LEVEL_DB, MixSettings, Stem, mix
+from songforge.composer.mixer import ROLE_LEVEL_DB, VOICE_BUS, MixSettings, Stem, mix
 
 SR = 8000
 SECONDS = 8
@@ -51,3 +51,34 @@ def test_only_the_stems_asked_for_are_kept() -> None:
     assert set(parts) == {"bass"}
     # Each stem's raw audio is let go once it is mixed.
     assert all(s.audio.shape[0] == 0 for s in stems)
+
+
+def test_the_voice_bus_is_the_voices_with_their_reverb_and_leaves_the_mix_alone() -> None:
+    frames = SR * SECONDS
+    voice = _noise(3)[:, 0] * 2
+    stems = [
+        Stem("vocals", "vocals", np.stack([voice, voice], axis=1)),
+        Stem("harmony", "harmony", _noise(4)),
+        Stem("drums", "drums", _noise(1)),
+        Stem("chords", "chords", _noise(2)),
+    ]
+
+    def fresh() -> list[Stem]:
+        return [Stem(s.name, s.role, s.audio.copy()) for s in stems]
+
+    settings = MixSettings()
+    plain, _ = mix(iter(fresh()), SR, frames, settings, frozenset(), voice=voice)
+    mixed, parts = mix(iter(fresh()), SR, frames, settings, None, voice=voice, voice_bus=True)
+    assert np.array_equal(plain, mixed)
+    bus = parts[VOICE_BUS]
+    dry = parts["vocals"] + parts["harmony"]
+    # The bus is more than the dry voices (their reverb), and the band is the rest:
+    # the mix less the bus is the band's dry parts plus the band's own reverb.
+    assert _db(bus - dry) > _db(dry) - 30
+    band = mixed - bus
+    band_dry = parts["drums"] + parts["chords"]
+    wet_band = band - band_dry
+    # The band's reverb carries none of the voice: uncorrelated with the voice's reverb.
+    wet_voice = bus - dry
+    correlation = float(np.corrcoef(wet_band[:, 0], wet_voice[:, 0])[0, 1])
+    assert abs(correlation) < 0.1

@@ -15,9 +15,10 @@ from argon2 import PasswordHasher
 
 from songforge.app import create_app
 from songforge.context import AppContext
-from songforge.dashboard import passwords, routes_auth
-from songforge.dashboard.passwords import set_password
+from songforge.dashboard import routes_auth
+from songforge.services import passwords
 from songforge.services.accounts import create_account
+from songforge.services.passwords import set_password
 from tests.conftest import LiveServer, make_settings, run_server
 from tests.dashboard.webclient import PASSWORD, WebClient, new_email
 from tests.fakes import ToneEngine

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from songforge.catalog import BUILTIN
-from songforge.dashboard.tables import web_sessions
-from songforge.db.tables import accounts
+from songforge.db.tables import accounts, web_sessions
 from songforge.services.accounts import get_account
 from songforge.services.orders import list_orders
 from songforge.settings import Settings

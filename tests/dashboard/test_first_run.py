@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 
 from songforge.bootstrap import ADMIN_EMAIL, admin_sign_in_text, bootstrap_if_empty
-from songforge.dashboard.passwords import stored_hash_for, verify_password
 from songforge.db.database import Database
 from songforge.db.migrate import upgrade_to_head
+from songforge.services.passwords import stored_hash_for, verify_password
 from tests.conftest import free_port
 from tests.dashboard.webclient import WebClient
 

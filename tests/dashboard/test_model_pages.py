@@ -89,7 +89,7 @@ def test_example_request_is_valid_and_matches_the_page(
     assert shown
     body = json.loads(unescape(shown.group(1)))
     parsed = parse_music_request(body)
-    assert parsed.model == "minimax-music" and parsed.bitrate == 256000
+    assert parsed.model == "minimax-music" and parsed.output.bitrate == 256000
     curl = _code(html, "curl-example")
     assert f"curl -X POST {dash_server.url}/api/v1/audio/music" in curl
     assert json.loads(curl.split("-d '")[1].rstrip("'")) == body

@@ -14,11 +14,11 @@ from alembic.script import ScriptDirectory
 from argon2 import PasswordHasher
 from sqlalchemy import inspect
 
-from songforge.dashboard import admin_cli, passwords
-from songforge.dashboard.tables import web_sessions
+from songforge.dashboard import admin_cli
 from songforge.db.database import Database
 from songforge.db.migrate import alembic_config, current_revision, upgrade_to_head
-from songforge.db.tables import metadata
+from songforge.db.tables import metadata, web_sessions
+from songforge.services import passwords
 from songforge.services.accounts import create_account
 from tests.conftest import LiveServer
 from tests.dashboard.webclient import WebClient

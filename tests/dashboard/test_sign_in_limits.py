@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 
-from songforge.dashboard import passwords, routes_auth
+from songforge.dashboard import routes_auth
+from songforge.services import passwords
 from tests.conftest import LiveServer
 from tests.dashboard.conftest import make_admin
 from tests.dashboard.webclient import PASSWORD, WebClient, new_email

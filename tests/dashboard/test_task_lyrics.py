@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from songforge.db.tables import accounts, tasks
+from songforge.db.tables import accounts
 from songforge.engines.base import (
     AudioResult,
     GenerationRequest,
@@ -24,7 +24,14 @@ from songforge.engines.base import (
 )
 from songforge.services.keys import create_key
 from tests.conftest import LiveServer
-from tests.dashboard.test_browser import browser, new_page, shot, sign_up  # noqa: F401
+from tests.dashboard.test_browser import (  # noqa: F401
+    PHONE,
+    browser,
+    new_page,
+    shot,
+    sign_in,
+    sign_up,
+)
 from tests.fakes import ToneEngine
 
 pytestmark = pytest.mark.browser
@@ -82,22 +89,23 @@ def _finished_task(server: LiveServer, email: str) -> str:
         account_id = conn.execute(select(accounts.c.id).where(accounts.c.email == email)).scalar()
         assert account_id is not None
         key = create_key(conn, str(account_id)).secret
-    body = {"model": "minimax-music", "prompt": "a tone with words", "lyrics": "[Verse]\nla"}
+    body = {
+        "model": "minimax-music",
+        "prompt": "a tone with words",
+        "lyrics": "[Verse]\nla",
+        "stems": True,
+        "lyrics_timing": True,
+    }
     with server.client(key) as client:
         answer = client.post("/api/v1/audio/music", json=body)
         assert answer.status_code == 200, answer.text
         task_id = str(answer.json()["data"]["task_id"])
     data = server.wait_for(task_id, key)
     assert data["status"] == "completed", data
-    output = dict(data["output"])
-    if "lyrics" not in output:
-        # Until the API delivers timed lyrics and stems (issue 14, API side), the
-        # finished task's output gets them here, as the worker will store them.
-        stored = {k: v for k, v in output.items() if k not in ("audio_url", "expires_at")}
-        stored["lyrics"] = _lyrics_json()
-        stored["stems"] = {"vocals": output["audio_url"], "instrumental": output["audio_url"]}
-        with server.db.write() as conn:
-            conn.execute(update(tasks).where(tasks.c.id == task_id).values(output=stored))
+    # Delivered by the API (issue 14): the timed lines as the engine gave them, and
+    # links to the stems.
+    assert data["output"]["lyrics"] == _lyrics_json()
+    assert set(data["output"]["stems"]) == {"vocals", "instrumental"}
     return task_id
 
 
@@ -196,6 +204,16 @@ def test_the_sung_line_follows_the_player_and_stems_play(
     shot(page, "task-lyrics-stems")
     assert page.js_errors == []
     page.context.close()
+
+    # On a phone the lyrics and the stems' players fit the screen.
+    phone = new_page(browser, server, PHONE)
+    sign_in(phone, email)
+    phone.goto(f"/dashboard/tasks/{task_id}")
+    expect(phone.get_by_test_id("synced-lyrics")).to_be_visible()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(phone, "phone-task-lyrics")
+    assert phone.js_errors == []
+    phone.context.close()
 
 
 def test_a_task_without_timed_lyrics_shows_neither(

@@ -201,10 +201,11 @@ def test_load_is_offline_and_once(m3_engine: Any) -> None:
 
 
 @requires_gpu_stack
-def test_renders_stereo_at_the_requested_rate(m3_engine: Any) -> None:
+def test_renders_stereo_at_the_model_rate(m3_engine: Any) -> None:
     stages: list[tuple[str, float]] = []
     result = m3_engine.generate(request(), lambda stage, f: stages.append((stage, f)))
-    assert result.sample_rate == 32000
+    # The model's own rate: the worker's delivery step resamples to the requested one.
+    assert result.sample_rate == result.metadata["native_sample_rate"]
     assert result.samples.dtype == np.float32 and result.samples.shape[1] == 2
     assert 0 < result.duration_seconds <= 1.0 + 0.1
     assert np.abs(result.samples).max() <= 1.0 and np.abs(result.samples).max() > 0
@@ -239,7 +240,7 @@ def test_fast_loop_renders_the_reference_song(m3_engine: Any, m3_checkpoint: Pat
 @requires_gpu_stack
 def test_a_batch_renders_each_song_as_alone(m3_engine: Any) -> None:
     batch = [request(seed=21), request(seed=22, lyrics="", duration=1.5, sample_rate=16000)]
-    together = m3_engine.generate_many(batch)
+    together = m3_engine.generate_many(batch, lambda s, f: None)
     for alone_request, result in zip(batch, together, strict=True):
         alone = m3_engine.generate(alone_request, lambda s, f: None)
         assert result.sample_rate == alone.sample_rate
@@ -251,7 +252,7 @@ def test_a_batch_renders_each_song_as_alone(m3_engine: Any) -> None:
 @requires_gpu_stack
 def test_instrumental_request_renders(m3_engine: Any) -> None:
     result = m3_engine.generate(request(lyrics="", sample_rate=16000), lambda s, f: None)
-    assert result.sample_rate == 16000 and result.samples.shape[0] > 0
+    assert result.samples.shape[0] > 0
 
 
 # ------------------------------------------- fast loop versus diffusers' step

@@ -1,7 +1,7 @@
 """A fake of MiniMax's music API, from its public documentation.
 
 ``POST /v1/music_generation`` (synchronous; ``model``, ``prompt``, ``lyrics``,
-``is_instrumental``, ``audio_setting`` {sample_rate, bitrate, format},
+``is_instrumental``, ``audio_setting`` {sample_rate, bitrate, format mp3|wav},
 ``output_format`` hex|url) answers ``data.audio`` (hex, or a URL that expires),
 ``data.status`` 2, ``extra_info`` and ``base_resp`` {status_code, status_msg}.
 Errors come as HTTP 200 with a non-zero ``base_resp.status_code`` (1002 rate
@@ -9,7 +9,8 @@ limit, 1004/2049 auth, 1008 balance, 1026 sensitive input, 2013 invalid
 parameters, 1000/1001/1024 server side). ``POST /v1/get_voice`` is the free,
 authenticated call the engine probes with.
 
-Faults (``fake.generation.push(...)``): ``slow:<s>``, ``timeout`` (never
+Faults (``fake.generation.push(...)``): ``slow:<s>``, ``gather:<n>`` (holds the
+answer until n generations are in flight at once, for at most 20 s), ``timeout`` (never
 answers in time), ``http500``, ``http429``, ``malformed`` (JSON cut short),
 ``not_audio`` (hex of random bytes), ``reset`` (connection dropped mid-body),
 ``wrong_rate`` (audio at another sample rate), ``expired_url`` (the link is
@@ -30,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes_upstreams.common import FaultScript, RawResponse, mp3_song
+from tests.fakes_upstreams.common import FaultScript, RawResponse, mp3_song, wav_song
 
 MODELS = ("music-2.6", "music-3.0", "music-2.5")
 RATES = (16000, 24000, 32000, 44100)
@@ -134,13 +135,19 @@ class FakeMiniMax:
             or (not lyrics and not body.get("is_instrumental"))
             or rate not in RATES
             or bitrate not in BITRATES
-            or setting.get("format", "mp3") != "mp3"
+            or setting.get("format", "mp3") not in ("mp3", "wav")
             or body.get("output_format", "hex") not in ("hex", "url")
         ):
             return self.base(2013)
         fault = self.generation.next()
         if fault.startswith("slow:"):
             await asyncio.sleep(float(fault.split(":")[1]))
+        elif fault.startswith("gather:"):
+            # Proof of concurrency that does not depend on how fast the tasks arrive.
+            wanted, waited = int(fault.split(":")[1]), 0.0
+            while self.in_flight < wanted and waited < 20:
+                await asyncio.sleep(0.02)
+                waited += 0.02
         elif fault == "timeout":
             await asyncio.sleep(30)
         elif fault == "http500":
@@ -154,7 +161,10 @@ class FakeMiniMax:
         if fault == "wrong_rate":
             rate = 32000 if rate != 32000 else 24000
         kbps = min(bitrate // 1000, 160) if rate < 32000 else bitrate // 1000
-        song = mp3_song(self.song_seconds, rate, kbps, seed=len(self.bodies) % 4)
+        if setting.get("format") == "wav":
+            song = wav_song(self.song_seconds, rate, seed=len(self.bodies) % 4)
+        else:
+            song = mp3_song(self.song_seconds, rate, kbps, seed=len(self.bodies) % 4)
         if fault == "not_audio":
             song = os.urandom(len(song))
         extra_info = {

@@ -23,7 +23,7 @@ from songforge.services.accounts import create_account, get_account
 from songforge.services.errors import InsufficientCredits, InvalidField
 from songforge.services.orders import grant_credits
 from songforge.services.queue import Claim
-from songforge.services.task_records import COMPLETED, FAILED, IN_PROGRESS
+from songforge.services.task_records import TaskStatus
 from songforge.services.tasks import NewTask, cancel_task, create_task
 
 LEASE = timedelta(seconds=30)
@@ -121,7 +121,7 @@ class BillingMachine(RuleBasedStateMachine):
             rows = conn.execute(
                 select(tasks.c.id, tasks.c.status, tasks.c.price, tasks.c.credits_charged)
             ).all()
-            held_by_running = sum(r.price for r in rows if r.status == IN_PROGRESS)
+            held_by_running = sum(r.price for r in rows if r.status == TaskStatus.IN_PROGRESS)
             assert account.held == held_by_running
             charged = 0
             for row in rows:
@@ -134,12 +134,12 @@ class BillingMachine(RuleBasedStateMachine):
                 )
                 assert kinds.get("hold") == 1
                 assert kinds.get("charge", 0) + kinds.get("release", 0) == (
-                    0 if row.status == IN_PROGRESS else 1
+                    0 if row.status == TaskStatus.IN_PROGRESS else 1
                 )
-                if row.status == COMPLETED:
+                if row.status == TaskStatus.COMPLETED:
                     assert kinds.get("charge") == 1 and row.credits_charged == row.price
                     charged += row.price
-                if row.status == FAILED:
+                if row.status == TaskStatus.FAILED:
                     assert kinds.get("release") == 1 and row.credits_charged == 0
             assert account.balance == self.topped_up - charged
 

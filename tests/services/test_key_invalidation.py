@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from songforge.api.caches import KeyCache
+from songforge.services.caches import KeyCache
 from songforge.services.keys import ApiKey, revoke_key
 from songforge.services.orders import grant_credits
 from tests.conftest import LiveServer

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from songforge.catalog import Catalog, ModelSpec
+from songforge.context import AppContext
 from songforge.db.database import Database
 from songforge.db.migrate import upgrade_to_head
+from songforge.db.tables import idempotency_keys
+from songforge.db.types import utcnow
 from songforge.services.accounts import create_account
 from songforge.services.errors import (
     IdempotencyConflict,
@@ -20,6 +26,7 @@ from songforge.services.errors import (
 from songforge.services.keys import create_key
 from songforge.services.music_tasks import TaskCreation, create_music_task
 from songforge.services.orders import grant_credits
+from tests.conftest import make_settings
 
 SPEC = ModelSpec(id="song", engine="composer", price=7, name="Song", description="")
 BODY = {"model": "song", "prompt": "a calm piano song"}
@@ -114,3 +121,32 @@ def test_a_key_may_only_use_the_models_it_allows(db: Database, account_id: str) 
         allowed = create_key(conn, account_id, allowed_models=["song"]).key
     result = create_music_task(_deps(db, []), account_id, allowed, BODY)
     assert result.task.api_key_id == allowed.id
+
+
+def test_an_idempotency_key_is_forgotten_after_its_time(db: Database, account_id: str) -> None:
+    deps = replace(_deps(db, []), idempotency_ttl=timedelta(hours=1))
+    first = create_music_task(deps, account_id, None, BODY, "k1")
+    with db.write() as conn:
+        conn.execute(update(idempotency_keys).values(created_at=utcnow() - timedelta(minutes=59)))
+    assert create_music_task(deps, account_id, None, BODY, "k1").task.id == first.task.id
+    with db.write() as conn:
+        conn.execute(update(idempotency_keys).values(created_at=utcnow() - timedelta(minutes=61)))
+    # Past its time the key starts a new task, even with another body.
+    later = create_music_task(deps, account_id, None, {**BODY, "seed": 3}, "k1")
+    assert not later.replayed and later.task.id != first.task.id
+    again = create_music_task(deps, account_id, None, {**BODY, "seed": 3}, "k1")
+    assert again.replayed and again.task.id == later.task.id
+
+
+def test_the_context_hands_the_configured_idempotency_time_to_the_service(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'c.db'}", idempotency_ttl_seconds=90)
+    context = AppContext.from_settings(settings)
+    try:
+        creation = context.task_creation()
+        assert creation.idempotency_ttl == timedelta(seconds=90)
+        assert creation.max_concurrent == settings.max_concurrent_tasks
+        assert creation.max_attempts == settings.max_attempts
+    finally:
+        context.db.dispose()

@@ -19,7 +19,7 @@ import pytest
 
 from songforge.services.eta import estimate_seconds
 from songforge.services.remaining_time import MIN_SECONDS, RemainingTime, RunPlan
-from songforge.services.task_records import IN_PROGRESS, TaskRecord
+from songforge.services.task_records import TaskRecord, TaskStage, TaskStatus
 
 SONG_SECONDS = 105.0
 HEARTBEAT = 5.0
@@ -51,8 +51,8 @@ def _task(started: datetime, expected_finish_at: datetime | None) -> TaskRecord:
         api_key_id=None,
         model="m",
         input={},
-        status=IN_PROGRESS,
-        stage="generating",
+        status=TaskStatus.IN_PROGRESS,
+        stage=TaskStage.GENERATING,
         progress=50,
         stage_detail=None,
         priority=100,

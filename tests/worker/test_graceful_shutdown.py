@@ -5,11 +5,9 @@ and its attempt not counted; the API finishes the requests it is answering."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,51 +17,21 @@ from typing import Any
 import httpx
 import pytest
 
-from songforge.db.database import Database
-from songforge.db.migrate import upgrade_to_head
-from songforge.services.accounts import create_account, get_account
-from songforge.services.billing import ledger_for_task
-from songforge.services.keys import create_key
-from songforge.services.orders import grant_credits
-from songforge.services.task_records import TaskRecord, load_task
-from songforge.services.tasks import NewTask, create_task
 from tests.conftest import free_port
-from tests.worker.test_worker_killed import wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
-TASK_INPUT = {
-    "prompt": "x",
-    "lyrics": "",
-    "seed": 1,
-    "bitrate": 128000,
-    "sample_rate": 44100,
-    "duration": None,
-}
+from tests.worker.process_rig import Rig as ProcessRig
+from tests.worker.process_rig import wait_until
 
 
-class Rig:
-    """A database with one funded account, and worker processes started on demand."""
+class Rig(ProcessRig):
+    """Worker processes of a slow tone engine of this test's own."""
 
     def __init__(self, database_url: str, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.db = Database(database_url)
-        upgrade_to_head(self.db)
-        with self.db.write() as conn:
-            self.account = create_account(conn)
-            grant_credits(conn, self.account.id, 100, provider="operator")
-            self.api_key = create_key(conn, self.account.id).secret
-        self.log = tmp_path / "processes.log"
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "SONGFORGE_DATABASE_URL": database_url,
-            "SONGFORGE_DATA_DIR": str(tmp_path / "data"),
-            "SONGFORGE_SECRET_KEY": "graceful-shutdown-test-secret-0123456789",
-            "SONGFORGE_LEASE_SECONDS": "30",
-            "SONGFORGE_HEARTBEAT_SECONDS": "0.3",
-            "SONGFORGE_POLL_INTERVAL_SECONDS": "0.1",
-        }
-        self.processes: list[subprocess.Popen[bytes]] = []
+        super().__init__(
+            database_url,
+            tmp_path,
+            SONGFORGE_SECRET_KEY="graceful-shutdown-test-secret-0123456789",
+            SONGFORGE_LEASE_SECONDS="30",
+        )
         # PostgreSQL's database lives for the whole session: a model of our own keeps
         # other tests' leftover tasks out of our workers' way.
         self.model = f"slow-tone-{uuid.uuid4().hex[:8]}"
@@ -76,57 +44,15 @@ class Rig:
         )
         return path
 
-    def start(self, args: list[str], **env: str) -> subprocess.Popen[bytes]:
-        with self.log.open("ab") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "songforge.cli", *args],
-                env={**self.env, **env},
-                cwd=ROOT,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        self.processes.append(process)
-        return process
-
-    def worker(self, delay: float, grace: float) -> subprocess.Popen[bytes]:
-        return self.start(
-            ["worker", "--models", self.model],
-            SONGFORGE_CATALOG_PATH=str(self.catalog(delay)),
-            SONGFORGE_SHUTDOWN_GRACE_SECONDS=str(grace),
+    def worker(  # type: ignore[override]
+        self, delay: float, grace: float
+    ) -> subprocess.Popen[bytes]:
+        return super().worker(
+            self.catalog(delay), self.model, SONGFORGE_SHUTDOWN_GRACE_SECONDS=str(grace)
         )
 
-    def new_task(self) -> str:
-        return create_task(
-            self.db,
-            NewTask(self.account.id, None, self.model, 30, dict(TASK_INPUT), max_attempts=3),
-            max_concurrent=10,
-        ).task.id
-
-    def task(self, task_id: str) -> TaskRecord:
-        with self.db.read() as conn:
-            found = load_task(conn, task_id)
-        assert found is not None
-        return found
-
-    def ledger(self, task_id: str) -> list[str]:
-        with self.db.read() as conn:
-            return [entry.kind for entry in ledger_for_task(conn, task_id)]
-
-    def balance(self) -> tuple[int, int]:
-        with self.db.read() as conn:
-            account = get_account(conn, self.account.id)
-        assert account is not None
-        return account.balance, account.held
-
-    def output(self) -> str:
-        return self.log.read_text()[-4000:]
-
-    def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait(10)
-        self.db.dispose()
+    def new_task(self) -> str:  # type: ignore[override]
+        return super().new_task(self.model)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from alembic import context
 
-import songforge.dashboard.tables  # noqa: F401  (registers web_sessions on metadata)
 from songforge.db.tables import metadata
 
 connection = context.config.attributes["connection"]

@@ -67,7 +67,8 @@ class AceStepServerEngine(RemoteEngine):
     def request_body(self, request: RelayRequest) -> dict[str, Any]:
         song = request.song
         seconds = song.duration if song.duration and song.duration > 0 else self.default_duration_s
-        lyrics = ace_lyrics(song.lyrics)
+        # An instrumental is asked the way the model knows: no sung text.
+        lyrics = ace_lyrics("" if song.instrumental else song.lyrics)
         return {
             "prompt": ace_caption(song.prompt),
             "lyrics": lyrics,

@@ -1,13 +1,14 @@
-"""Turn the upstream's file into exactly the MP3 the user asked for.
+"""Turn the upstream's file into exactly the file the user asked for.
 
 The upstream's bytes are checked before anything is stored: an MP3 must be a
 run of Layer III frames whose length matches its duration, a WAV/FLAC must
 decode. When the file already is what the contract's rules ask for (same
 sample rate, constant bitrate at the planned rate) it is kept byte for byte:
 no decode, no second generation of loss, almost no CPU. Otherwise it is
-decoded and encoded again with ``songforge.audio.mp3`` (60 kbps ABR is not a
+decoded and encoded again with ``songforge.audio.encode`` (60 kbps ABR is not a
 rate MiniMax offers, 256 kbps does not exist at 16/24 kHz, an upstream may
-answer at the wrong sample rate...).
+answer at the wrong sample rate, a WAV/FLAC was asked for...). A lossless file is
+never made from an upstream's MP3: that would claim a quality the song lost.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile
 
-from songforge.audio.mp3 import EncodedAudio, encode_mp3, plan_encoding
+from songforge.audio.encode import encode_output
+from songforge.audio.mp3 import EncodedAudio
 from songforge.audio.mp3_frames import Mp3Info, read_mp3_info
+from songforge.audio.output_format import OutputFormat
 from songforge.engines.remote.errors import UpstreamError, unavailable
 
 # Shortest file we accept as a song: anything shorter is an upstream fault.
@@ -58,16 +61,17 @@ def _not_audio(what: str) -> UpstreamError:
     return unavailable(f"the upstream answered with {what} instead of a song")
 
 
-def deliverable_mp3(audio: UpstreamAudio, bitrate: int, sample_rate: int) -> EncodedAudio:
-    """The MP3 to store for a request of ``bitrate``/``sample_rate`` (CPU-bound: run
-    it off the event loop). Raises a retryable UpstreamError when the upstream's
-    file is not real audio."""
+def deliverable_audio(audio: UpstreamAudio, output: OutputFormat) -> EncodedAudio:
+    """The file to store for a request of ``output`` (CPU-bound: run it off the
+    event loop). Raises a retryable UpstreamError when the upstream's file is not
+    real audio."""
     if not audio.data:
         raise _not_audio("an empty file")
-    plan = plan_encoding(bitrate, sample_rate)
+    plan = output.mp3_plan
     info = _mp3_info(audio.data) if audio.data[:4] not in (b"RIFF", b"fLaC") else None
     if (
         info is not None
+        and plan is not None
         and plan.mode == "cbr"
         and info.sample_rate == plan.sample_rate
         and info.bitrates_kbps == frozenset({plan.kbps})
@@ -87,6 +91,11 @@ def deliverable_mp3(audio: UpstreamAudio, bitrate: int, sample_rate: int) -> Enc
         )
     if info is None and audio.data[:4] not in (b"RIFF", b"fLaC"):
         raise _not_audio("data that is not audio")
+    if info is not None and output.lossless:
+        raise unavailable(
+            f"the upstream answered with an MP3 where a {output.container} file was asked",
+            retryable=False,
+        )
     try:
         samples, source_rate = soundfile.read(
             io.BytesIO(audio.data), dtype="float32", always_2d=True
@@ -95,4 +104,4 @@ def deliverable_mp3(audio: UpstreamAudio, bitrate: int, sample_rate: int) -> Enc
         raise _not_audio("a file that does not decode") from exc
     if samples.shape[0] < MIN_SECONDS * source_rate or not np.isfinite(samples).all():
         raise _not_audio("a file without a song in it")
-    return encode_mp3(samples, int(source_rate), bitrate, sample_rate)
+    return encode_output(samples, int(source_rate), output)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import httpx
 
+from songforge.audio.output_format import OutputFormat
 from songforge.engines.base import (
     AudioResult,
     GenerationError,
@@ -26,6 +27,7 @@ from songforge.engines.base import (
     ProgressCallback,
 )
 from songforge.engines.remote.audio import UpstreamAudio
+from songforge.engines.remote.call_stats import CallStats
 from songforge.engines.remote.errors import (
     UpstreamError,
     auth_failed,
@@ -56,8 +58,8 @@ class RelayRequest:
     """A validated task as a remote engine sees it."""
 
     song: GenerationRequest
-    # The bitrate the user asked for, so the engine can ask the upstream for it.
-    bitrate: int
+    # The file the user asked for, so the engine can ask the upstream for it.
+    output: OutputFormat
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class RelayEngine(Protocol):
     max_concurrency: int
     breaker: CircuitBreaker
     options: RelayOptions
+    calls: CallStats
 
     def load(self) -> None: ...
 
@@ -117,6 +120,7 @@ class RemoteEngine(ABC):
         self.name = f"{self.family}/{options.upstream_model}"
         self.max_concurrency = options.max_concurrency
         self.breaker = CircuitBreaker(options.failure_threshold)
+        self.calls = CallStats()
         self._clients: list[httpx.AsyncClient] = []
         self._next_client = 0
         self._pacer: Pacer | None = None
@@ -154,11 +158,16 @@ class RemoteEngine(ABC):
             except TimeoutError:
                 raise rate_limited("the upstream kept asking us to slow down") from None
             failure: UpstreamError | None = None
+            called = time.monotonic()
+            took: float | None = None
             try:
                 remaining = deadline - time.monotonic()
                 async with asyncio.timeout(remaining):
                     audio = await self.call_upstream(request, progress)
-                return await finish(audio)
+                took = time.monotonic() - called
+                result = await finish(audio)
+                self.calls.record("ok", took)
+                return result
             except UpstreamError as exc:
                 failure = exc
             except TimeoutError:
@@ -172,6 +181,9 @@ class RemoteEngine(ABC):
                     f"the connection to the upstream failed ({type(exc).__name__})"
                 )
             finally:
+                if failure is not None:
+                    # The upstream's time only (not our checking of its file).
+                    self.calls.record(failure.kind, took or time.monotonic() - called)
                 limited = failure is not None and failure.kind == "upstream_rate_limited"
                 await pacer.release(
                     rate_limited=limited, retry_after=failure.retry_after if failure else None

@@ -50,6 +50,12 @@ class UpstreamError(Exception):
     def __post_init__(self) -> None:
         Exception.__init__(self, self.message)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in the relay's audio processes and sent back to the worker by pickle,
+        # which would otherwise call the class with the message alone.
+        fields = (self.kind, self.message, self.retryable, self.breaks_circuit, self.retry_after)
+        return (type(self), fields)
+
     def task_error(self) -> dict[str, Any]:
         return {"code": ERROR_CODES[self.kind], "message": self.message, "type": self.kind}
 

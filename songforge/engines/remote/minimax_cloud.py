@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from songforge.audio.mp3 import plan_encoding
+from songforge.audio.output_format import OutputFormat
 from songforge.engines.remote.audio import UpstreamAudio
 from songforge.engines.remote.base import (
     ProbeResult,
@@ -48,6 +48,8 @@ MINIMAX_SAMPLE_RATES = (16000, 24000, 32000, 44100)
 # Asked for when MiniMax cannot make the requested format itself: the best MP3 it
 # makes at that rate, which we then re-encode (MPEG-2 rates top out at 160 kbps).
 REENCODE_SOURCE_BITRATE = {16000: 128000, 24000: 128000, 32000: 256000, 44100: 256000}
+# MiniMax's audio_setting always carries a bitrate; for a WAV it does not apply.
+LOSSLESS_SOURCE_BITRATE = 256000
 
 # base_resp.status_code -> how the task ends (MiniMax's error-code page).
 RETRYABLE_SERVER_CODES = frozenset({1000, 1001, 1024, 1033})
@@ -79,9 +81,18 @@ def status_error(code: int, doing: str) -> UpstreamError:
     return unavailable(f"MiniMax failed with code {code}")
 
 
-def audio_setting(bitrate: int, sample_rate: int) -> tuple[dict[str, Any], bool]:
+def audio_setting(output: OutputFormat) -> tuple[dict[str, Any], bool]:
     """What to ask MiniMax for, and whether its answer can be kept as is."""
-    plan = plan_encoding(bitrate, sample_rate)
+    sample_rate = output.sample_rate
+    plan = output.mp3_plan
+    if plan is None:
+        # A WAV or FLAC is made from MiniMax's own WAV (never from an MP3): asked at the
+        # delivered rate, written again as 16-bit WAV/FLAC by the delivery step.
+        return {
+            "sample_rate": sample_rate,
+            "bitrate": LOSSLESS_SOURCE_BITRATE,
+            "format": "wav",
+        }, False
     exact = (
         plan.mode == "cbr"
         and plan.kbps * 1000 in MINIMAX_BITRATES
@@ -113,14 +124,14 @@ class MiniMaxCloudEngine(RemoteEngine):
 
     def request_body(self, request: RelayRequest) -> dict[str, Any]:
         song = request.song
-        setting, _ = audio_setting(request.bitrate, song.sample_rate)
+        setting, _ = audio_setting(request.output)
         body: dict[str, Any] = {
             "model": self.options.upstream_model,
             "prompt": song.prompt,
             "audio_setting": setting,
             "output_format": self.output_format,
         }
-        if song.lyrics.strip():
+        if song.lyrics.strip() and not song.instrumental:
             body["lyrics"] = song.lyrics
         else:
             body["is_instrumental"] = True
@@ -128,8 +139,9 @@ class MiniMaxCloudEngine(RemoteEngine):
 
     async def call_upstream(self, request: RelayRequest, progress: Progress) -> UpstreamAudio:
         progress("waiting for MiniMax", 0.05)
+        sent = self.request_body(request)
         response = await self.client.post(
-            "/v1/music_generation", json=self.request_body(request), headers=self.auth_headers()
+            "/v1/music_generation", json=sent, headers=self.auth_headers()
         )
         if response.status_code != 200:
             raise http_failure(response.status_code, response.headers, "generating the song")
@@ -155,7 +167,7 @@ class MiniMaxCloudEngine(RemoteEngine):
         extra: dict[str, Any] = found if isinstance(found, dict) else {}
         return UpstreamAudio(
             data=payload,
-            container="mp3",
+            container=str(sent["audio_setting"]["format"]),
             metadata={
                 key: extra[key]
                 for key in ("music_duration", "music_sample_rate", "bitrate")

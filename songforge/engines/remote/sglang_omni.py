@@ -67,7 +67,8 @@ class SGLangOmniEngine(RemoteEngine):
 
     def request_body(self, request: RelayRequest) -> dict[str, Any]:
         song = request.song
-        lyrics = m3_lyrics(song.lyrics)
+        # An instrumental is asked the way the model knows: no sung text.
+        lyrics = m3_lyrics("" if song.instrumental else song.lyrics)
         frames = self.max_frames
         if song.duration is not None and song.duration > 0:
             frames = min(frames, max(1, math.ceil(song.duration * FRAMES_PER_SECOND)))

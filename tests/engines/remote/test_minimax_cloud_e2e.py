@@ -165,3 +165,37 @@ def test_hex_output_faults_end_in_a_delivered_song(
     assert balance(server, server.account_id) == (1000 - 30, 0)
     with server.client() as client:
         assert read_mp3_info(client.get(task["output"]["audio_url"]).content).sample_rate == 44100
+
+
+def test_instrumental_is_minimaxs_is_instrumental(
+    server_factory: Any, fake_minimax: FakeMiniMax
+) -> None:
+    """Issue 14: lyrics given but an instrumental asked: MiniMax gets is_instrumental, no lyrics."""
+    server = server_factory(engines={"minimax-music": minimax_engine(fake_minimax)})
+    task = run_one(server, {**SEED_BODY, "instrumental": True})
+    assert task["status"] == "completed", task
+    assert task["input"]["instrumental"] is True
+    sent = fake_minimax.bodies[-1]
+    assert sent["is_instrumental"] is True and "lyrics" not in sent
+
+
+def test_a_lossless_song_is_made_from_minimaxs_wav(
+    server_factory: Any, fake_minimax: FakeMiniMax
+) -> None:
+    """Issue 14: format flac asks MiniMax for a WAV at the rate (never an MP3 made lossless)."""
+    import io
+
+    import soundfile
+
+    server = server_factory(engines={"minimax-music": minimax_engine(fake_minimax)})
+    body = {k: v for k, v in SEED_BODY.items() if k != "bitrate"}
+    task = run_one(server, {**body, "format": "flac", "sample_rate": 24000})
+    assert task["status"] == "completed", task
+    assert fake_minimax.bodies[-1]["audio_setting"]["format"] == "wav"
+    assert fake_minimax.bodies[-1]["audio_setting"]["sample_rate"] == 24000
+    output = task["output"]
+    assert (output["format"], output["bit_depth"], output["sample_rate"]) == ("flac", 16, 24000)
+    with server.client() as client:
+        data = client.get(output["audio_url"]).content
+    info = soundfile.info(io.BytesIO(data))
+    assert (info.format, info.subtype, info.samplerate) == ("FLAC", "PCM_16", 24000)

@@ -137,3 +137,30 @@ def test_ace_without_key_configured_still_works_when_server_has_none(
 
     server = server_factory(engines={"minimax-music": AceStepServerEngine(options)})
     assert run_one(server)["status"] == "completed"
+
+
+def test_lossless_and_instrumental_are_relayed(server_factory: Any, upstream: Any) -> None:
+    """Issue 14: a WAV/FLAC from the upstream's own lossless file, and an instrumental
+    asked the way the model knows (its no-lyrics marker) although lyrics were given."""
+    import io
+
+    import soundfile
+
+    from songforge.engines.ace_step import ace_lyrics
+    from songforge.engines.minimax_music3 import m3_lyrics
+
+    family, fake, make = upstream
+    server = server_factory(engines={"minimax-music": make()})
+    body = {"model": "minimax-music", "prompt": "calm", "lyrics": "[Verse]\nla la", "seed": 2}
+    task = run_one(server, {**body, "format": "flac", "sample_rate": 16000, "instrumental": True})
+    assert task["status"] == "completed", task
+    assert task["output"]["format"] == "flac" and task["output"]["bit_depth"] == 16
+    with server.client() as client:
+        data = client.get(task["output"]["audio_url"]).content
+    info = soundfile.info(io.BytesIO(data))
+    assert (info.format, info.subtype, info.samplerate) == ("FLAC", "PCM_16", 16000)
+    sent = fake.bodies[-1]
+    if family == "sglang-omni":
+        assert sent["input"] == m3_lyrics("")
+    else:
+        assert sent["lyrics"] == ace_lyrics("")

@@ -1,6 +1,8 @@
 """Password hashing (argon2id) and the password column of ``accounts``.
 
-The services know accounts but not how people sign in; that concern lives here.
+Here, below the dashboard, because the first run (``bootstrap.py``) sets the
+admin's password whether or not the dashboard is installed; the dashboard's
+sign-in, profile page and ``set-password`` command use the same rules.
 """
 
 from __future__ import annotations

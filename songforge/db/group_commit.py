@@ -1,0 +1,113 @@
+"""Group commit: the writes that arrive while one transaction is being written go
+into the next one, together.
+
+A create is a handful of small statements and one commit; on SQLite every one of
+them also needs the single write lock, which the workers' claims, heartbeats and
+completions want too. Requests that arrive together are therefore written
+together: callers on the event loop ``submit`` a job and wait; one drainer at a
+time takes every job waiting (up to ``max_batch``), runs them all in one write
+transaction through ``run_batch``, commits, and only then answers each caller.
+
+- Nothing is acknowledged before its transaction has committed: a crash before
+  the commit loses only requests nobody was told had succeeded.
+- ``run_batch`` returns one outcome per job, in order: a value, or the exception
+  that job's caller should get (a refusal such as insufficient credits is an
+  outcome, not a failed transaction).
+- When the batch's transaction fails as a whole (a statement or the commit
+  raised), nothing of it was written; each job is then run again in a
+  transaction of its own, so one bad job fails alone, visibly, and the others
+  are written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+from sqlalchemy import Connection
+
+from songforge.db.database import Database
+
+log = logging.getLogger("songforge.db.group_commit")
+
+Job = TypeVar("Job")
+Outcome = TypeVar("Outcome")
+
+DEFAULT_MAX_BATCH = 256
+
+
+class GroupCommit(Generic[Job, Outcome]):
+    def __init__(
+        self,
+        db: Database,
+        run_batch: Callable[[Connection, Sequence[Job]], Sequence[Outcome | Exception]],
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+    ) -> None:
+        self._db = db
+        self._run_batch = run_batch
+        self._max_batch = max_batch
+        self._waiting: list[tuple[Job, asyncio.Future[Outcome]]] = []
+        self._draining = False
+        self._drainer: asyncio.Task[None] | None = None
+        # Transactions written and jobs in them (for tests and metrics).
+        self.batches = 0
+        self.jobs = 0
+
+    async def submit(self, job: Job) -> Outcome:
+        """Run ``job`` in the next group transaction; its outcome once committed."""
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._waiting.append((job, future))
+        if not self._draining:
+            self._draining = True
+            # Kept: the loop holds only a weak reference to its tasks.
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            # Let the requests already read in this turn of the loop join the batch.
+            await asyncio.sleep(0)
+            while self._waiting:
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+                await self._write(batch)
+        finally:
+            self._draining = False
+
+    async def _write(self, batch: list[tuple[Job, asyncio.Future[Outcome]]]) -> None:
+        jobs = [job for job, _ in batch]
+        try:
+            outcomes = await self._db.call_waiting(self._transaction, jobs)
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            log.warning("group transaction of %d jobs failed; writing each alone", len(batch))
+            for one in batch:
+                await self._write([one])
+            return
+        self.batches += 1
+        self.jobs += len(jobs)
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            _settle(future, outcome)
+
+    def _transaction(self, jobs: Sequence[Job]) -> Sequence[Outcome | Exception]:
+        # Database.call may rerun this in the thread pool when the SQLite write
+        # lock was busy: nothing had started then, so rerunning is safe.
+        with self._db.write() as conn:
+            outcomes = self._run_batch(conn, jobs)
+            if len(outcomes) != len(jobs):  # checked before the commit
+                raise RuntimeError(f"{len(outcomes)} outcomes for {len(jobs)} jobs")
+        return outcomes
+
+
+def _settle(future: asyncio.Future[Outcome], outcome: Outcome | Exception) -> None:
+    if future.done():  # its caller went away (the client disconnected)
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

@@ -1,0 +1,89 @@
+"""The CPU part of relaying a song — checking the upstream's file and, when
+needed, re-encoding it — run in a small pool of processes of its own.
+
+Processes, not threads: profiling the relay loop (docs/benchmarks.md, "Remote
+engines") showed its stalls were spent waiting for the GIL. The loop makes many
+system calls per turn (each HTTP connection's state is polled), each one lets
+the GIL go, and getting it back meant waiting behind the audio threads' Python
+code (frame walks, CRCs, numpy wrappers) — up to a switch interval per call, so
+hundreds of milliseconds per turn. In other processes that work takes no GIL of
+the loop's. The file goes over a pipe (a few MB: milliseconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import suppress
+
+from songforge.audio.mp3 import lame_version
+from songforge.audio.output_format import OutputFormat
+from songforge.engines.remote.audio import UpstreamAudio, deliverable_audio
+from songforge.worker.delivery import Delivery, check_encoding
+
+log = logging.getLogger("songforge.worker.relay")
+
+
+def finish_audio(upstream: UpstreamAudio, output: OutputFormat) -> Delivery:
+    """Check the upstream's file and make the requested file of it (CPU-bound)."""
+    encoded = deliverable_audio(upstream, output)
+    check_encoding(encoded, output)
+    return Delivery(song=encoded)
+
+
+# Niceness of the audio processes: on a small machine the loop (and the HTTP it
+# carries for hundreds of songs) should get a core before one song's encoding.
+AUDIO_NICENESS = 5
+
+
+def _warm_up() -> None:
+    with suppress(OSError):
+        os.nice(AUDIO_NICENESS)
+    # Imports are done by unpickling finish_audio; this finds LAME's version once,
+    # before the first song waits on it.
+    lame_version()
+
+
+class AudioPool:
+    """``workers`` processes, started on first use; a pool whose process died (out of
+    memory, killed) is replaced, and the song that was in it fails its attempt."""
+
+    def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self._workers,
+                # spawn: the worker process runs threads and an event loop.
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_warm_up,
+            )
+        return self._pool
+
+    async def finish(self, upstream: UpstreamAudio, output: OutputFormat) -> Delivery:
+        pool = self._executor()
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(pool, finish_audio, upstream, output)
+        except BrokenProcessPool:
+            log.error("an audio process died; starting new ones")
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def pids(self) -> list[int]:
+        """The audio processes running now (for diagnostics and benchmarks)."""
+        processes = getattr(self._pool, "_processes", None) or {}
+        return list(processes)
+
+    def shutdown(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

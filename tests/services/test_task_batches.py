@@ -1,0 +1,174 @@
+"""Creating tasks in batches gives exactly what creating them one by one gives."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from songforge.db.database import Database
+from songforge.db.group_commit import GroupCommit
+from songforge.db.migrate import upgrade_to_head
+from songforge.db.tables import api_keys, tasks
+from songforge.services.accounts import create_account, get_account
+from songforge.services.billing import ledger_for
+from songforge.services.errors import (
+    ConcurrencyLimitReached,
+    DomainError,
+    InsufficientCredits,
+    NotPermitted,
+)
+from songforge.services.keys import create_key
+from songforge.services.orders import grant_credits
+from songforge.services.task_batches import create_tasks
+from songforge.services.task_records import load_task
+from songforge.services.tasks import CreateResult, NewTask, create_task
+
+PRICE = 30
+
+
+def _account(db: Database, credits: int, cap: int | None) -> tuple[str, str]:
+    with db.write() as conn:
+        account = create_account(conn, email=f"{uuid.uuid4().hex[:12]}@example.com")
+        grant_credits(conn, account.id, credits, provider="operator")
+        key = create_key(conn, account.id, credit_cap=cap).key
+    return account.id, key.id
+
+
+def _plan(account: str, key: str) -> list[NewTask]:
+    """Creates that hit every rule: the key's cap, the account's balance, the limit."""
+    with_key = NewTask(account, key, "m", PRICE, {"prompt": "k"}, max_attempts=1)
+    no_key = NewTask(account, None, "m", PRICE, {"prompt": "n"}, max_attempts=1)
+    return [with_key, with_key, with_key, no_key, no_key, with_key, no_key, no_key]
+
+
+def _outcome(item: CreateResult | Exception) -> str:
+    return "created" if isinstance(item, CreateResult) else f"{type(item).__name__}: {item}"
+
+
+def _state(db: Database, account: str, key: str) -> dict[str, Any]:
+    with db.read() as conn:
+        found = get_account(conn, account)
+        assert found is not None
+        ledger = [
+            (e.kind, e.amount, e.balance_after, e.held_after)
+            for e in reversed(ledger_for(conn, account))
+        ]
+        committed = conn.execute(
+            sa.select(api_keys.c.credits_committed).where(api_keys.c.id == key)
+        ).scalar_one()
+        queued = conn.execute(
+            sa.select(sa.func.count()).select_from(tasks).where(tasks.c.account_id == account)
+        ).scalar_one()
+    return {
+        "balance": found.balance,
+        "held": found.held,
+        "ledger": ledger,
+        "key_committed": committed,
+        "tasks": queued,
+    }
+
+
+def test_a_batch_decides_as_one_create_after_another(database_url: str) -> None:
+    db = Database(database_url)
+    upgrade_to_head(db)
+    # 100 credits: three creates; the key may commit 70: two of its creates.
+    one_by_one, key_a = _account(db, 100, cap=70)
+    batched, key_b = _account(db, 100, cap=70)
+    expected: list[str] = []
+    for new in _plan(one_by_one, key_a):
+        try:
+            expected.append(_outcome(create_task(db, new, max_concurrent=4)))
+        except DomainError as exc:
+            expected.append(_outcome(exc))
+    with db.write() as conn:
+        outcomes = create_tasks(conn, db, _plan(batched, key_b), max_concurrent=4)
+    assert [_outcome(o) for o in outcomes] == expected
+    assert expected.count("created") == 3 and any("cap" in e for e in expected)
+    assert any("Insufficient credits" in e for e in expected)
+    assert _state(db, batched, key_b) == _state(db, one_by_one, key_a)
+    # The records answered are the rows stored.
+    with db.read() as conn:
+        for item in outcomes:
+            if isinstance(item, CreateResult):
+                assert load_task(conn, item.task.id) == item.task
+    db.dispose()
+
+
+def test_the_limit_on_unfinished_tasks_counts_the_batch_itself(database_url: str) -> None:
+    db = Database(database_url)
+    upgrade_to_head(db)
+    account, _ = _account(db, 10_000, cap=None)
+    new = NewTask(account, None, "m", 1, {"prompt": "x"}, max_attempts=1)
+    create_task(db, new, max_concurrent=3)
+    with db.write() as conn:
+        outcomes = create_tasks(conn, db, [new] * 4, max_concurrent=3)
+    assert [type(o) for o in outcomes] == [CreateResult, CreateResult] + [
+        ConcurrencyLimitReached
+    ] * 2
+    limit = outcomes[2]
+    assert isinstance(limit, ConcurrencyLimitReached) and limit.retry_after_seconds == 5
+    created = [o.task.created_at for o in outcomes if isinstance(o, CreateResult)]
+    assert created == sorted(set(created))  # distinct, in order: the queue's order
+    db.dispose()
+
+
+def _group(db: Database) -> GroupCommit[NewTask, CreateResult]:
+    def run(conn: Connection, batch: Sequence[NewTask]) -> list[CreateResult | Exception]:
+        return create_tasks(conn, db, batch, max_concurrent=1000)
+
+    return GroupCommit(db, run)
+
+
+async def _submit(group: GroupCommit[NewTask, CreateResult], jobs: list[NewTask]) -> list[Any]:
+    return list(await asyncio.gather(*(group.submit(j) for j in jobs), return_exceptions=True))
+
+
+def test_concurrent_creates_never_overspend_and_are_all_durable(database_url: str) -> None:
+    db = Database(database_url)
+    upgrade_to_head(db)
+    account, key = _account(db, 25 * PRICE, cap=None)
+    group = _group(db)
+    jobs = [
+        NewTask(account, key, "m", PRICE, {"prompt": str(i)}, max_attempts=1) for i in range(40)
+    ]
+    outcomes = asyncio.run(_submit(group, jobs))
+    created = [o for o in outcomes if isinstance(o, CreateResult)]
+    refused = [o for o in outcomes if isinstance(o, InsufficientCredits)]
+    assert len(created) == 25 and len(refused) == 15
+    assert group.batches < 40
+    # Every acknowledged task is stored (read from another engine: committed).
+    other = Database(database_url)
+    with other.read() as conn:
+        for result in created:
+            assert load_task(conn, result.task.id) is not None
+    other.dispose()
+    state = _state(db, account, key)
+    assert state["held"] == 25 * PRICE and state["balance"] == 25 * PRICE
+    assert state["key_committed"] == 25 * PRICE and state["tasks"] == 25
+    helds = [held for kind, _, _, held in state["ledger"] if kind == "hold"]
+    assert helds == [PRICE * i for i in range(1, 26)]
+    db.dispose()
+
+
+def test_a_key_missing_or_an_account_missing_is_refused_like_one_create(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    upgrade_to_head(db)
+    account, _ = _account(db, 1000, cap=None)
+    ghost_key = NewTask(account, "key_missing", "m", 1, {"prompt": "x"}, max_attempts=1)
+    ghost_account = NewTask("acc_missing", None, "m", 1, {"prompt": "x"}, max_attempts=1)
+    with db.write() as conn:
+        outcomes = create_tasks(conn, db, [ghost_key, ghost_account], max_concurrent=4)
+    assert isinstance(outcomes[0], NotPermitted) and isinstance(outcomes[1], InsufficientCredits)
+    for new, batched in zip([ghost_key, ghost_account], outcomes, strict=True):
+        with pytest.raises(type(batched)) as raised:
+            create_task(db, new, max_concurrent=4)
+        assert str(raised.value) == str(batched)
+    db.dispose()

@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -384,10 +384,10 @@ class DownloadSink:
         self.path = Path(path)
         self.expected = expected_sha256.lower() if expected_sha256 else None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent
-        )
-        self.tmp = Path(tmp)
+        # Not tempfile.mkstemp: its 0600 would stay on the song after the rename.
+        # 0666 less the umask is what any other download tool (curl -o) leaves.
+        self.tmp = self.path.parent / f".{self.path.name}.{secrets.token_hex(6)}.part"
+        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         self._file: IO[bytes] = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
         self._size = 0

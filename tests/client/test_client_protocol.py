@@ -223,6 +223,20 @@ def test_download_sink_renames_into_place_when_the_hash_matches(tmp_path: Path) 
     assert list(target.parent.iterdir()) == [target]
 
 
+def test_a_downloaded_song_gets_the_umask_mode_not_a_temp_files(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        sink = DownloadSink(tmp_path / "song.mp3", None)
+        sink.write(b"abc")
+        result = sink.finish()
+    finally:
+        os.umask(old)
+    # As curl -o leaves it: readable by others, unlike tempfile.mkstemp's 0600.
+    assert result.path.stat().st_mode & 0o777 == 0o644
+
+
 def test_download_sink_keeps_the_old_file_on_a_mismatch(tmp_path: Path) -> None:
     target = tmp_path / "song.mp3"
     target.write_bytes(b"old song")

@@ -21,6 +21,7 @@ from songforge.api.proxies import SERVER_OPTIONS
 from songforge.app import create_app
 from songforge.context import AppContext
 from songforge.db.database import Database
+from songforge.db.migrate import upgrade_to_head
 from songforge.engines.base import Engine
 from songforge.services.accounts import create_account
 from songforge.services.keys import create_key
@@ -69,6 +70,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'songforge.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """A migrated SQLite database of the test's own (tests/services/test_queue.py
+    overrides it with one on each backend)."""
+    database = Database(f"sqlite:///{tmp_path / 'songforge.db'}")
+    upgrade_to_head(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def account_id(db: Database) -> str:
+    """An account with 100 credits in ``db``."""
+    with db.write() as conn:
+        account = create_account(conn)
+        grant_credits(conn, account.id, 100, provider="operator")
+    return account.id
 
 
 def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:

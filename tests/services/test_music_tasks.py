@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -13,10 +12,8 @@ from sqlalchemy import update
 from songforge.catalog import Catalog, ModelSpec
 from songforge.context import AppContext
 from songforge.db.database import Database
-from songforge.db.migrate import upgrade_to_head
 from songforge.db.tables import idempotency_keys
 from songforge.db.types import utcnow
-from songforge.services.accounts import create_account
 from songforge.services.errors import (
     IdempotencyConflict,
     InvalidField,
@@ -25,27 +22,10 @@ from songforge.services.errors import (
 )
 from songforge.services.keys import create_key
 from songforge.services.music_tasks import TaskCreation, create_music_task
-from songforge.services.orders import grant_credits
 from tests.conftest import make_settings
 
 SPEC = ModelSpec(id="song", engine="composer", price=7, name="Song", description="")
 BODY = {"model": "song", "prompt": "a calm piano song"}
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'songforge.db'}")
-    upgrade_to_head(database)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def account_id(db: Database) -> str:
-    with db.write() as conn:
-        account = create_account(conn)
-        grant_credits(conn, account.id, 100, provider="operator")
-    return account.id
 
 
 def _deps(db: Database, created: list[str], *, live: bool = True) -> TaskCreation:

@@ -19,8 +19,7 @@ from songforge.db.database import Database
 from songforge.db.migrate import upgrade_to_head
 from songforge.db.tables import tasks
 from songforge.db.types import utcnow
-from songforge.services.accounts import create_account, get_account
-from songforge.services.orders import grant_credits
+from songforge.services.accounts import get_account
 from songforge.services.queue import (
     Claim,
     claim_next_task,
@@ -44,14 +43,6 @@ def db(database_url: str) -> Iterator[Database]:
     upgrade_to_head(database)
     yield database
     database.dispose()
-
-
-@pytest.fixture
-def account_id(db: Database) -> str:
-    with db.write() as conn:
-        account = create_account(conn)
-        grant_credits(conn, account.id, 100, provider="operator")
-    return account.id
 
 
 class Names:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from songforge.db.database import Database
-from songforge.db.migrate import upgrade_to_head
 from songforge.services.accounts import create_account
 from songforge.services.orders import grant_credits
 from songforge.services.queue import Claim, claim_next_task
@@ -21,14 +18,6 @@ from songforge.worker.lease import GENERATING_SPAN, LeaseKeeper
 
 LEASE = timedelta(seconds=60)
 SECRET_LYRICS = "only-the-client-should-see-these-words"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'songforge.db'}")
-    upgrade_to_head(database)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

@@ -196,6 +196,21 @@ class Database:
             else:
                 yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
+    @contextmanager
+    def _inline_attempt(self) -> Iterator[None]:
+        """Run the body as work on the event loop: SQLite must not wait for the
+        write lock (``WriteBusy``), PostgreSQL must not open a connection
+        (``NeedsThread``). That exception is swallowed, so the code after the
+        ``with`` runs the work elsewhere."""
+        flag, rerun = ("active", WriteBusy) if self.is_sqlite else ("no_io", NeedsThread)
+        setattr(_inline, flag, True)
+        try:
+            yield
+        except rerun:
+            pass
+        finally:
+            setattr(_inline, flag, False)
+
     async def call(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking database work from async code.
 
@@ -211,22 +226,8 @@ class Database:
         the thread pool, so it must be safe to rerun from its start up to its
         first database call.
         """
-        if self.is_sqlite:
-            _inline.active = True
-            try:
-                return function(*args, **kwargs)
-            except WriteBusy:
-                pass
-            finally:
-                _inline.active = False
-        else:
-            _inline.no_io = True
-            try:
-                return function(*args, **kwargs)
-            except NeedsThread:
-                pass
-            finally:
-                _inline.no_io = False
+        with self._inline_attempt():
+            return function(*args, **kwargs)
         return await run_in_threadpool(function, *args, **kwargs)
 
     async def call_waiting(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -242,13 +243,8 @@ class Database:
             deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
             delay = BUSY_RETRY_FIRST_SECONDS
             while time.monotonic() < deadline:
-                _inline.active = True
-                try:
+                with self._inline_attempt():
                     return function(*args, **kwargs)
-                except WriteBusy:
-                    pass
-                finally:
-                    _inline.active = False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BUSY_RETRY_MAX_SECONDS)
         return await self.call(function, *args, **kwargs)

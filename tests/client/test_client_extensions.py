@@ -35,12 +35,7 @@ def test_generate_saves_the_flac_its_stems_and_the_lrc(server: LiveServer, tmp_p
     out = tmp_path / "songs" / "mine.flac"
     done = subprocess.run(
         [
-            str(SONGFORGE),
-            "generate",
-            "--url",
-            server.url,
-            "--api-key",
-            server.api_key,
+            *base_command(server),
             "--prompt",
             "bright pop",
             "--lyrics",

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Response
 from sqlalchemy import Connection
 
+from songforge.api.envelope import success
 from songforge.context import AppContext
 from songforge.db.database import WriteBusy
 from songforge.db.types import utcnow
@@ -107,7 +108,37 @@ def require_api_key(request: Request, response: Response) -> Caller:
 AuthenticatedCaller = Annotated[Caller, Depends(require_api_key)]
 
 
+def encode_answer(data: Any) -> bytes:
+    """The success envelope around ``data``, serialised once, without FastAPI's
+    generic encoder (hot paths)."""
+    return json.dumps(success(data), ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def json_response(body: Any, headers: dict[str, str] | None = None) -> Response:
     """A JSON answer serialised once, without FastAPI's generic encoder (hot paths)."""
     content = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return Response(content, media_type="application/json", headers=headers)
+
+
+def json_body_response(body: bytes, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer already encoded (``encode_answer``)."""
+    return Response(body, media_type="application/json", headers=headers)
+
+
+# Base URLs by what they are made of; bounded, since the Host header is the
+# client's to choose (past the bound they are worked out each time).
+_BASE_URLS: dict[tuple[Any, ...], str] = {}
+_BASE_URLS_KEPT = 256
+
+
+def request_base_url(request: Request) -> str:
+    """``str(request.base_url)``, which Starlette rebuilds by parsing on each call."""
+    scope = request.scope
+    host = next((v for k, v in scope["headers"] if k == b"host"), None)
+    parts = (scope.get("scheme"), host, scope.get("server"), scope.get("root_path"))
+    url = _BASE_URLS.get(parts)
+    if url is None:
+        url = str(request.base_url)
+        if len(_BASE_URLS) < _BASE_URLS_KEPT:
+            _BASE_URLS[parts] = url
+    return url

@@ -13,8 +13,10 @@ from songforge.api.deps import (
     AuthenticatedCaller,
     Caller,
     authenticate_caller,
+    encode_answer,
     get_context,
-    json_response,
+    json_body_response,
+    request_base_url,
 )
 from songforge.api.envelope import success
 from songforge.api.task_view import task_view
@@ -35,12 +37,12 @@ _CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 def base_url(context: AppContext, request: Request) -> str:
-    return context.settings.public_url or str(request.base_url)
+    return context.settings.public_url or request_base_url(request)
 
 
 def _views(
     context: AppContext,
-    request: Request,
+    url: str,
     conn: Connection | None,
     tasks: list[TaskRecord],
     head: QueueHead | None = None,
@@ -49,7 +51,6 @@ def _views(
     unfinished = any(not t.finished for t in tasks)
     live = context.live_workers() if unfinished else {}
     starting = context.starting_workers() if unfinished else {}
-    url = base_url(context, request)
     return [
         task_view(
             task,
@@ -72,16 +73,23 @@ def _views(
 
 def _view(context: AppContext, request: Request, tasks: list[TaskRecord]) -> list[dict[str, Any]]:
     with context.db.read() as conn:
-        return _views(context, request, conn, tasks)
+        return _views(context, base_url(context, request), conn, tasks)
 
 
-def _poll_view(
-    context: AppContext, request: Request, caller: Caller, task_id: str
-) -> dict[str, Any]:
+def _poll_view(context: AppContext, url: str, caller: Caller, task_id: str) -> bytes:
+    """The encoded TASK answer of a poll; a finished task's is kept for the next."""
+    variant = f"{url} {context.signer.expiry()}"
+    kept = context.finished_tasks.answer(task_id, variant)
+    if kept is not None and kept[0].account_id == caller.account_id:
+        # A finished task never changes, and its links stay the same for this
+        # minute (LinkSigner.expiry): the answer is already rendered.
+        return kept[1]
     task = context.finished_tasks.get(task_id)
     if task is not None and task.account_id == caller.account_id:
         # Finished tasks never change: no database work (see services/caches.py).
-        return _views(context, request, None, [task])[0]
+        body = encode_answer(_views(context, url, None, [task])[0])
+        context.finished_tasks.keep_answer(task, variant, body)
+        return body
     # One task row, then its queue position and ETA: no snapshot across them
     # is needed, so no transaction around them either (Database.read_now).
     with context.db.read_now() as conn:
@@ -90,7 +98,7 @@ def _poll_view(
             raise not_found(f"No task {task_id!r}")
         task, head = found
         context.finished_tasks.put(task)
-        return _views(context, request, conn, [task], head)[0]
+        return encode_answer(_views(context, url, conn, [task], head)[0])
 
 
 async def get_task(request: Request) -> Response:
@@ -103,8 +111,8 @@ async def get_task(request: Request) -> Response:
     caller = await context.db.call(
         authenticate_caller, context, request.headers.get("authorization")
     )
-    view = await context.db.call(_poll_view, context, request, caller, task_id)
-    return json_response(success(view), caller.headers)
+    body = await context.db.call(_poll_view, context, base_url(context, request), caller, task_id)
+    return json_body_response(body, caller.headers)
 
 
 LIST_PARAMETERS = ("status", "model", "limit", "cursor")

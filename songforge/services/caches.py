@@ -8,7 +8,9 @@
   revocation arrived from being cached after it. Expiry is checked on every
   request against the cached value.
 - Finished tasks: a completed or failed task never changes again, so polls of
-  finished tasks need no database work at all.
+  finished tasks need no database work at all. Beside each one, the answers
+  already rendered for it (the API's encoded TASK object, per base URL and link
+  expiry minute), so a repeated poll is not rendered and encoded again either.
 """
 
 from __future__ import annotations
@@ -85,20 +87,53 @@ class KeyCache:
             self._entries.clear()
 
 
+# Rendered answers kept per finished task: one per base URL and link expiry
+# minute; more than a few means the Host header varies, and then rendering
+# again is cheaper than tracking which variant is old.
+ANSWERS_PER_TASK = 4
+
+
 class FinishedTaskCache:
     def __init__(self, capacity: int = 10_000) -> None:
         self._capacity = capacity
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, TaskRecord] = OrderedDict()
+        # task id -> (the record, its rendered answers by variant)
+        self._entries: OrderedDict[str, tuple[TaskRecord, dict[str, bytes]]] = OrderedDict()
 
     def get(self, task_id: str) -> TaskRecord | None:
-        return self._entries.get(task_id)
+        entry = self._entries.get(task_id)
+        return entry[0] if entry is not None else None
 
     def put(self, task: TaskRecord) -> None:
         if not task.finished:
             return
         with self._lock:
-            self._entries[task.id] = task
+            entry = self._entries.get(task.id)
+            # Answers rendered from an equal record stay true; any other change
+            # (retention deleted the files) drops them.
+            same = entry is not None and entry[0] == task
+            self._entries[task.id] = (task, entry[1] if same and entry is not None else {})
             self._entries.move_to_end(task.id)
             while len(self._entries) > self._capacity:
                 self._entries.popitem(last=False)
+
+    def answer(self, task_id: str, variant: str) -> tuple[TaskRecord, bytes] | None:
+        """The task and its answer rendered for ``variant``, if both are kept."""
+        entry = self._entries.get(task_id)
+        if entry is None:
+            return None
+        body = entry[1].get(variant)
+        return (entry[0], body) if body is not None else None
+
+    def keep_answer(self, task: TaskRecord, variant: str, body: bytes) -> None:
+        """Keep ``body``, rendered from ``task`` (finished) for ``variant``."""
+        if not task.finished:
+            return
+        with self._lock:
+            entry = self._entries.get(task.id)
+            if entry is None or entry[0] is not task:
+                return  # evicted, or replaced by a newer read: render again later
+            answers = entry[1]
+            if len(answers) >= ANSWERS_PER_TASK:
+                answers.clear()
+            answers[variant] = body

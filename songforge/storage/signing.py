@@ -17,12 +17,17 @@ class LinkSigner:
         message = f"audio:{task_id}:{expires}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]
 
+    def expiry(self, now: float | None = None) -> int:
+        """The expiry (unix seconds) of a link signed ``now``."""
+        # Rounded to the minute so that polls within a minute return the same link
+        # (friendlier to caches, to clients that compare outputs, and it lets the
+        # API keep a finished task's rendered answer for that minute).
+        issued = int(now if now is not None else time.time())
+        return (issued + self.ttl_seconds) // 60 * 60 + 60
+
     def sign(self, task_id: str, now: float | None = None) -> tuple[str, int]:
         """The query string for a download link, and its expiry (unix seconds)."""
-        # Round the expiry to the minute so that polls within a minute return the
-        # same link (friendlier to caches and to clients that compare outputs).
-        issued = int(now if now is not None else time.time())
-        expires = (issued + self.ttl_seconds) // 60 * 60 + 60
+        expires = self.expiry(now)
         return f"expires={expires}&sig={self._signature(task_id, expires)}", expires
 
     def verify(self, task_id: str, expires: int, signature: str, now: float | None = None) -> bool:

@@ -267,3 +267,23 @@ def test_audio_links_are_signed_and_expire(sqlite_server: LiveServer) -> None:
         assert_error(anonymous.get(expired), 404, "not_found")
         other_task = url.replace(done["task_id"], "tsk_someoneelse")
         assert_error(anonymous.get(other_task), 404, "not_found")
+
+
+def test_a_finished_tasks_answer_is_kept_per_host_and_only_for_its_owner(
+    live_server: LiveServer,
+) -> None:
+    task_id = create(live_server)
+    live_server.wait_for(task_id)
+    with live_server.client() as client:
+        first = client.get(f"/api/v1/tasks/{task_id}")
+        again = client.get(f"/api/v1/tasks/{task_id}")
+        other_host = client.get(f"/api/v1/tasks/{task_id}", headers={"Host": "songs.example"})
+    # The kept answer is the rendered one, byte for byte, with fresh rate headers.
+    assert again.content == first.content
+    assert again.headers["X-RateLimit-Remaining"] != first.headers["X-RateLimit-Remaining"]
+    # Links are built on the Host the caller used, never on another caller's.
+    assert first.json()["data"]["output"]["audio_url"].startswith(live_server.url)
+    assert other_host.json()["data"]["output"]["audio_url"].startswith("http://songs.example/")
+    stranger = live_server.new_account()
+    with live_server.client(stranger.api_key) as client:
+        assert_error(client.get(f"/api/v1/tasks/{task_id}"), 404, "not_found")

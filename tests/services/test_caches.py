@@ -1,0 +1,86 @@
+"""The finished-task cache keeps records and the answers rendered from them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from songforge.services.caches import ANSWERS_PER_TASK, FinishedTaskCache
+from songforge.services.task_records import TaskRecord, TaskStage, TaskStatus
+
+
+def record(status: TaskStatus = TaskStatus.COMPLETED, task_id: str = "tsk_1") -> TaskRecord:
+    moment = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    return TaskRecord(
+        id=task_id,
+        account_id="acc_1",
+        api_key_id="key_1",
+        model="minimax-music",
+        status=status,
+        stage=TaskStage.DONE if status != TaskStatus.IN_PROGRESS else TaskStage.QUEUED,
+        stage_detail=None,
+        progress=100,
+        input={"prompt": "p"},
+        output={"format": "mp3"},
+        error=None,
+        storage_key="tsk_1.mp3",
+        price=30,
+        credits_held=0,
+        credits_charged=30,
+        credits_refunded=0,
+        attempt=1,
+        max_attempts=3,
+        lease_owner=None,
+        lease_expires_at=None,
+        priority=0,
+        created_at=moment,
+        started_at=moment,
+        finished_at=moment,
+    )
+
+
+def test_an_answer_is_kept_per_variant_beside_its_record() -> None:
+    cache = FinishedTaskCache()
+    task = record()
+    cache.put(task)
+    assert cache.answer(task.id, "http://a/ 60") is None
+    cache.keep_answer(task, "http://a/ 60", b"A")
+    cache.keep_answer(task, "http://b/ 60", b"B")
+    assert cache.answer(task.id, "http://a/ 60") == (task, b"A")
+    assert cache.answer(task.id, "http://b/ 60") == (task, b"B")
+    assert cache.answer(task.id, "http://a/ 120") is None  # the next minute's links
+
+
+def test_unfinished_or_unknown_tasks_keep_no_answer() -> None:
+    cache = FinishedTaskCache()
+    queued = record(TaskStatus.IN_PROGRESS)
+    cache.put(queued)
+    cache.keep_answer(queued, "v", b"x")
+    assert cache.get(queued.id) is None and cache.answer(queued.id, "v") is None
+    stranger = record(task_id="tsk_2")
+    cache.keep_answer(stranger, "v", b"x")  # never put: nothing kept
+    assert cache.answer("tsk_2", "v") is None
+
+
+def test_a_changed_record_drops_the_answers_rendered_from_the_old_one() -> None:
+    cache = FinishedTaskCache()
+    task = record()
+    cache.put(task)
+    cache.keep_answer(task, "v", b"with links")
+    cache.put(replace(task))  # an equal record read again: answers stay true
+    assert cache.answer(task.id, "v") is not None
+    deleted = replace(task, storage_key=None)  # retention deleted the files
+    cache.put(deleted)
+    assert cache.answer(task.id, "v") is None
+    cache.keep_answer(task, "v", b"stale")  # rendered from the old record: refused
+    assert cache.answer(task.id, "v") is None
+
+
+def test_answers_per_task_are_bounded() -> None:
+    cache = FinishedTaskCache()
+    task = record()
+    cache.put(task)
+    for index in range(ANSWERS_PER_TASK + 1):
+        cache.keep_answer(task, f"http://host{index}/ 60", b"x")
+    kept = [i for i in range(ANSWERS_PER_TASK + 1) if cache.answer(task.id, f"http://host{i}/ 60")]
+    assert len(kept) <= ANSWERS_PER_TASK and ANSWERS_PER_TASK in kept

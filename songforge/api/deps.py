@@ -135,7 +135,8 @@ def request_base_url(request: Request) -> str:
     """``str(request.base_url)``, which Starlette rebuilds by parsing on each call."""
     scope = request.scope
     host = next((v for k, v in scope["headers"] if k == b"host"), None)
-    parts = (scope.get("scheme"), host, scope.get("server"), scope.get("root_path"))
+    server = scope.get("server")  # a tuple from uvicorn, a list from some clients
+    parts = (scope.get("scheme"), host, tuple(server or ()), scope.get("root_path"))
     url = _BASE_URLS.get(parts)
     if url is None:
         url = str(request.base_url)

@@ -68,6 +68,12 @@ class Database:
         # SQLite has one writer: queue this process's writers on a lock rather than
         # on SQLite's busy handler, which sleeps in coarse steps.
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        # SQLite reads run inline on an event loop (``call``): each such thread
+        # keeps one connection for them rather than taking one from the pool per
+        # read, which cost more than a poll's query (see read_now).
+        self._loop_readers = threading.local()
+        self._kept: list[Connection] = []
+        self._kept_lock = threading.Lock()
         if self.is_sqlite:
             self._configure_sqlite(self.engine)
         else:
@@ -187,6 +193,13 @@ class Database:
         committed when it runs. No BEGIN and COMMIT, so on PostgreSQL one round trip
         per statement; for reads that need no snapshot across statements (polls)."""
         self._check_inline()
+        if self.is_sqlite and getattr(_inline, "active", False):
+            kept = self._loop_reader()
+            try:
+                yield kept
+            finally:
+                kept.rollback()  # ends SQLAlchemy's implicit "begin" (no SQL)
+            return
         with self.engine.connect() as connection:
             if self.is_sqlite:
                 # The driver is in autocommit mode (see _configure_sqlite) and no
@@ -195,6 +208,16 @@ class Database:
                 connection.rollback()  # ends SQLAlchemy's implicit "begin" (no SQL)
             else:
                 yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+    def _loop_reader(self) -> Connection:
+        """This thread's kept SQLite connection for ``read_now`` (made on first use)."""
+        connection: Connection | None = getattr(self._loop_readers, "connection", None)
+        if connection is None or connection.closed:
+            connection = self.engine.connect().execution_options(sqlite_begin=None)
+            self._loop_readers.connection = connection
+            with self._kept_lock:
+                self._kept.append(connection)
+        return connection
 
     @contextmanager
     def _inline_attempt(self) -> Iterator[None]:
@@ -254,4 +277,8 @@ class Database:
         return not self.is_sqlite
 
     def dispose(self) -> None:
+        with self._kept_lock:
+            kept, self._kept = self._kept, []
+        for connection in kept:
+            connection.close()
         self.engine.dispose()

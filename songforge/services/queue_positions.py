@@ -42,6 +42,7 @@ from sqlalchemy import (
     select,
 )
 
+from songforge.db.prepared import PreparedRead
 from songforge.db.tables import tasks
 from songforge.services.task_records import TaskRecord, TaskStage, TaskStatus, record_from_row
 
@@ -106,11 +107,14 @@ def _head_of_task_model(column: ColumnElement[Any]) -> ScalarSelect[Any]:
 
 
 # A poll's one statement: the caller's task and the head of its model's queue.
-_TASK_AND_HEAD = select(
-    tasks,
-    _head_of_task_model(_HEAD_ROW.c.priority).label("queue_head_priority"),
-    _head_of_task_model(_HEAD_ROW.c.created_at).label("queue_head_created_at"),
-).where(tasks.c.id == bindparam("task_id"), tasks.c.account_id == bindparam("account_id"))
+# Run on the driver's cursor (db/prepared.py): it is the hottest read there is.
+_TASK_AND_HEAD = PreparedRead(
+    select(
+        tasks,
+        _head_of_task_model(_HEAD_ROW.c.priority).label("queue_head_priority"),
+        _head_of_task_model(_HEAD_ROW.c.created_at).label("queue_head_created_at"),
+    ).where(tasks.c.id == bindparam("task_id"), tasks.c.account_id == bindparam("account_id"))
+)
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ def task_and_queue_head(
 ) -> tuple[TaskRecord, QueueHead] | None:
     """The account's task and the head of its model's queue, in one statement (one
     round trip for a poll); None when the task is not the account's."""
-    row = conn.execute(_TASK_AND_HEAD, {"task_id": task_id, "account_id": account_id}).first()
+    row = _TASK_AND_HEAD.first(conn, {"task_id": task_id, "account_id": account_id})
     if row is None:
         return None
     priority, created = row.queue_head_priority, row.queue_head_created_at

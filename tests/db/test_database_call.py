@@ -124,3 +124,32 @@ def test_a_busy_sqlite_write_lock_is_waited_for_on_the_loop(tmp_path: Path) -> N
         assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 1
     db.dispose()
     other.dispose()
+
+
+def test_sqlite_reads_on_the_loop_keep_one_connection_and_see_new_commits(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'kept.db'}")
+    with db.write() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    seen: list[tuple[int, int]] = []
+
+    def count() -> None:
+        with db.read_now() as conn:
+            n = int(conn.execute(text("SELECT count(*) FROM t")).scalar_one())
+            seen.append((id(conn.connection.dbapi_connection), n))
+
+    async def go() -> None:
+        await db.call(count)
+        with db.write() as conn:  # a commit between two reads on the kept connection
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+        await db.call(count)
+
+    asyncio.run(go())
+    (first, before), (second, after) = seen
+    assert first == second, "the loop's reads should share one kept connection"
+    assert (before, after) == (0, 1), "each read on the kept connection sees what is committed"
+    kept = list(db._kept)
+    assert len(kept) == 1
+    db.dispose()
+    assert kept[0].closed, "dispose closes the kept connection"

@@ -1,0 +1,90 @@
+"""A SELECT compiled once and run on the driver's own cursor.
+
+For the hottest reads (a queued task's poll): SQLAlchemy compiles the statement
+once per dialect and its column types still decode the row, but its per-execution
+machinery (compiled-cache lookup, parameter processing, result objects), which
+costs more than the query itself on a local SQLite file, is skipped.
+
+Only for statements whose bound parameters need no conversion on the way in
+(strings and integers) and that the caller runs through a connection it already
+holds (``Database.read_now``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Connection, Select
+from sqlalchemy.engine import Dialect
+
+
+class PreparedRow:
+    """A row as ``record_from_row`` and friends read it (``row._mapping``)."""
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, mapping: dict[str, Any]) -> None:
+        self._mapping = mapping
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._mapping[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class _Compiled:
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.defaults = {name: _plain(value) for name, value in compiled.params.items()}
+        # qmark drivers (SQLite) take a tuple in this order; named ones a dict.
+        self.order: tuple[str, ...] | None = (
+            tuple(compiled.positiontup) if compiled.positiontup else None
+        )
+        self.keys = [str(column.key) for column in statement.selected_columns]
+        processors: list[tuple[int, Callable[[Any], Any]]] = []
+        for index, column in enumerate(statement.selected_columns):
+            processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if processor is not None:
+                processors.append((index, processor))
+        self.processors = processors
+
+
+def _plain(value: Any) -> Any:
+    # The drivers take str and int; our StrEnums are both, but say so plainly.
+    return value.value if isinstance(value, Enum) else value
+
+
+class PreparedRead:
+    def __init__(self, statement: Select[Any]) -> None:
+        self._statement = statement
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def _compiled(self, dialect: Dialect) -> _Compiled:
+        compiled = self._by_dialect.get(dialect.name)
+        if compiled is None:
+            compiled = self._by_dialect[dialect.name] = _Compiled(self._statement, dialect)
+        return compiled
+
+    def first(self, conn: Connection, parameters: Mapping[str, Any]) -> PreparedRow | None:
+        """The first row for ``parameters`` (the statement's bindparam names)."""
+        compiled = self._compiled(conn.dialect)
+        values = {**compiled.defaults, **parameters}
+        bound: Any = tuple(values[name] for name in compiled.order) if compiled.order else values
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:
+            cursor.execute(compiled.sql, bound)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        decoded = list(row)
+        for index, processor in compiled.processors:
+            decoded[index] = processor(decoded[index])
+        return PreparedRow(dict(zip(compiled.keys, decoded, strict=True)))

@@ -3,13 +3,17 @@
 Makes a fresh database, queues N tasks (bulk insert, one account), then starts W worker
 processes that claim as fast as they can (claim -> complete-free release: each claimed task
 is marked done by a plain fenced UPDATE, so only the queue's own statements are timed).
+With ``--work-ms M`` each worker spends M ms between its claim and marking the task
+done (sleeping, as a worker waits on its engine): real workers claim once per song,
+so the default 0 (claiming back to back) measures 8 busy processes competing for the
+machine's cores as much as the queue.
 Reports claim latency p50/p95/p99/max and claims per second, overall and for the first and
 last thousand claims (a lock convoy shows as latency that grows with contention, not depth).
 While the workers run, pg_stat_activity is sampled every 10 ms: how many of the bench's
 backends wait on a lock (a convoy) versus run or wait for the client (CPU). The load
 average before and after is printed, since on a shared machine it decides the latency.
 
-    .venv/bin/python scripts/bench_queue.py --tasks 10000 --workers 8
+    .venv/bin/python scripts/bench_queue.py --tasks 10000 --workers 8 [--work-ms 20]
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import threading
 import time
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -61,10 +66,23 @@ def fill(url: str, count: int, model: str) -> None:
     db.dispose()
 
 
-def worker(url: str, model: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def worker(
+    url: str,
+    model: str,
+    work_ms: float,
+    ready: Any,
+    out: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
     db = Database(url, pool_size=2)
     worker_id = f"wrk_{uuid.uuid4().hex[:8]}"
     samples: list[tuple[float, float]] = []
+    # Connect before the first timed claim: a running worker claims on a pooled
+    # connection; opening it (TCP, authentication) is start-up, not a claim.
+    with db.read_now() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    # Start together once every process has imported and connected: a process
+    # still starting up takes CPU from the others' claims on a small machine.
+    ready.wait()
     while True:
         started = time.perf_counter()
         claim = claim_next_task(db, worker_id, [model], timedelta(seconds=60))
@@ -72,6 +90,8 @@ def worker(url: str, model: str, out: multiprocessing.Queue) -> None:  # type: i
         if claim is None:
             break
         samples.append((time.time(), took))
+        if work_ms:
+            time.sleep(work_ms / 1000)  # the song being made
         with db.write() as conn:
             conn.execute(
                 sa.update(tasks)
@@ -136,6 +156,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--admin-url", default=ADMIN)
+    parser.add_argument("--work-ms", type=float, default=0.0, help="work between claims")
     args = parser.parse_args()
 
     name = f"songforge_bench_{uuid.uuid4().hex[:8]}"
@@ -149,9 +170,11 @@ def main() -> None:
         fill(url, args.tasks, "bench")
         context = multiprocessing.get_context("spawn")
         out = context.Queue()
+        ready = context.Barrier(args.workers)
         started = time.time()
         processes = [
-            context.Process(target=worker, args=(url, "bench", out)) for _ in range(args.workers)
+            context.Process(target=worker, args=(url, "bench", args.work_ms, ready, out))
+            for _ in range(args.workers)
         ]
         for process in processes:
             process.start()
@@ -177,7 +200,8 @@ def main() -> None:
 
     print(
         f"{args.tasks:,} queued tasks, {args.workers} worker processes, wall {wall:.1f} s, "
-        f"{args.tasks / wall:,.0f} claims/s (each claim also marked done)"
+        f"{args.tasks / wall:,.0f} claims/s (each claim also marked done"
+        f"{f', after {args.work_ms:g} ms of work' if args.work_ms else ''})"
     )
     print(f"load average before / after: {load_before} / {loadavg()}")
     print(sampler.summary())

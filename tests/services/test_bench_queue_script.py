@@ -24,6 +24,8 @@ def test_bench_queue_claims_every_task(postgres_url: str) -> None:
             "300",
             "--workers",
             "2",
+            "--work-ms",
+            "1",
             "--admin-url",
             PG_ADMIN_URL,
         ],
@@ -37,3 +39,4 @@ def test_bench_queue_claims_every_task(postgres_url: str) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert "300 queued tasks, 2 worker processes" in done.stdout
     assert "| all | 300 |" in done.stdout
+    assert "after 1 ms of work" in done.stdout

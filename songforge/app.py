@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         context.start_listening()
         yield
         context.invalidation.close()
+        await context.db.close_async()
         context.db.dispose()
 
     app = FastAPI(

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import Connection
 
 from songforge.catalog import Catalog, ModelSpec, load_catalog
-from songforge.db.database import Database
+from songforge.db.database import Database, needed
 from songforge.db.group_commit import GroupCommit
 from songforge.db.types import utcnow
 from songforge.metrics import Metrics
@@ -152,13 +152,14 @@ class AppContext:
         self._live_cache = (now, counts)
         return counts
 
-    def recent_run_seconds(self, conn: Connection, model: str) -> float | None:
-        """The model's mean recent run time, re-read at most every few seconds (ETA basis)."""
+    def recent_run_seconds(self, conn: Connection | None, model: str) -> float | None:
+        """The model's mean recent run time, re-read at most every few seconds (ETA basis);
+        ``conn`` None: from the cache or ``ConnectionNeeded``."""
         now = time.monotonic()
         cached = self._run_seconds_cache.get(model)
         if cached is not None and now - cached[0] < RUN_SECONDS_CACHE_SECONDS:
             return cached[1]
-        value = recent_run_seconds(conn, model)
+        value = recent_run_seconds(needed(conn), model)
         self._run_seconds_cache[model] = (now, value)
         return value
 

@@ -21,8 +21,9 @@ from songforge.api.deps import (
 from songforge.api.envelope import success
 from songforge.api.task_view import task_view
 from songforge.context import AppContext
+from songforge.db.database import ConnectionNeeded
 from songforge.errors import invalid, not_found
-from songforge.services.queue_positions import QueueHead, task_and_queue_head
+from songforge.services.queue_positions import TASK_AND_HEAD, QueueHead, task_and_head_from_row
 from songforge.services.task_progress import task_progress
 from songforge.services.task_records import STATUSES, TaskRecord
 from songforge.services.tasks import cancel_task, list_tasks
@@ -76,42 +77,59 @@ def _view(context: AppContext, request: Request, tasks: list[TaskRecord]) -> lis
         return _views(context, base_url(context, request), conn, tasks)
 
 
-def _poll_view(context: AppContext, url: str, caller: Caller, task_id: str) -> bytes:
-    """The encoded TASK answer of a poll; a finished task's is kept for the next."""
-    variant = f"{url} {context.signer.expiry()}"
-    kept = context.finished_tasks.answer(task_id, variant)
+def _kept_answer(context: AppContext, url: str, caller: Caller, task_id: str) -> bytes | None:
+    """A finished task's answer as already rendered, if it is kept (no database)."""
+    kept = context.finished_tasks.answer(task_id, _variant(context, url))
     if kept is not None and kept[0].account_id == caller.account_id:
-        # A finished task never changes, and its links stay the same for this
-        # minute (LinkSigner.expiry): the answer is already rendered.
         return kept[1]
-    task = context.finished_tasks.get(task_id)
-    if task is not None and task.account_id == caller.account_id:
-        # Finished tasks never change: no database work (see services/caches.py).
-        body = encode_answer(_views(context, url, None, [task])[0])
-        context.finished_tasks.keep_answer(task, variant, body)
-        return body
-    # One task row, then its queue position and ETA: no snapshot across them
-    # is needed, so no transaction around them either (Database.read_now).
-    with context.db.read_now() as conn:
-        found = task_and_queue_head(conn, caller.account_id, task_id)
-        if found is None:
-            raise not_found(f"No task {task_id!r}")
-        task, head = found
-        context.finished_tasks.put(task)
-        return encode_answer(_views(context, url, conn, [task], head)[0])
+    return None
+
+
+def _variant(context: AppContext, url: str) -> str:
+    # A finished task never changes, and its links stay the same for the rest of
+    # this minute (LinkSigner.expiry): one rendering serves every poll meanwhile.
+    return f"{url} {context.signer.expiry()}"
+
+
+def _render_polled(
+    context: AppContext, url: str, task: TaskRecord, head: QueueHead | None
+) -> bytes:
+    """The encoded TASK answer. Queue position and ETA come from the per-process
+    caches when they can, else one more read; a finished task's answer is kept."""
+    try:
+        body = encode_answer(_views(context, url, None, [task], head)[0])
+    except ConnectionNeeded:
+        # Runs in the thread pool on PostgreSQL (Database.call).
+        with context.db.read_now() as conn:
+            body = encode_answer(_views(context, url, conn, [task], head)[0])
+    context.finished_tasks.keep_answer(task, _variant(context, url), body)
+    return body
 
 
 async def get_task(request: Request) -> Response:
-    # The most frequent call of all (clients poll it): async, with the database
-    # work inline where it needs none or it is a local SQLite file (Database.call).
-    # Two calls: the view may be rerun in the thread pool (Database.call), and
-    # the key's rate must not be counted twice.
+    # The most frequent call of all (clients poll it): async, and without the
+    # thread pool on its usual paths: a finished task's kept answer needs no
+    # database; any other task is one read awaited on the loop (read_first).
     context = get_context(request)
     task_id = request.path_params["task_id"]
+    # Database.call: the key is in the cache, or read in the thread pool.
     caller = await context.db.call(
         authenticate_caller, context, request.headers.get("authorization")
     )
-    body = await context.db.call(_poll_view, context, base_url(context, request), caller, task_id)
+    url = base_url(context, request)
+    body = _kept_answer(context, url, caller, task_id)
+    if body is None:
+        task = context.finished_tasks.get(task_id)
+        head: QueueHead | None = None
+        if task is None or task.account_id != caller.account_id:
+            row = await context.db.read_first(
+                TASK_AND_HEAD, {"task_id": task_id, "account_id": caller.account_id}
+            )
+            if row is None:
+                raise not_found(f"No task {task_id!r}")
+            task, head = task_and_head_from_row(row)
+            context.finished_tasks.put(task)
+        body = await context.db.call(_render_polled, context, url, task, head)
     return json_body_response(body, caller.headers)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -20,6 +20,9 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from starlette.concurrency import run_in_threadpool
+
+from songforge.db.async_reads import AsyncReads
+from songforge.db.prepared import PreparedRead, PreparedRow
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -47,6 +50,18 @@ class NeedsThread(BaseException):
     A BaseException so that no ``except Exception`` on the way swallows it:
     ``Database.call`` catches it and reruns the work in the thread pool.
     """
+
+
+class ConnectionNeeded(Exception):
+    """Work that was given no connection (``None``: answer from caches if you can)
+    found it must query after all; its caller opens one and runs it again."""
+
+
+def needed(connection: Connection | None) -> Connection:
+    """``connection``, or ``ConnectionNeeded`` when the caller gave none."""
+    if connection is None:
+        raise ConnectionNeeded()
+    return connection
 
 
 class Database:
@@ -78,6 +93,8 @@ class Database:
             self._configure_sqlite(self.engine)
         else:
             self._ping_idle_connections(self.engine)
+        # PostgreSQL's hottest reads skip the thread pool (read_first).
+        self._async_reads = None if self.is_sqlite else AsyncReads(url, self.engine.dialect)
 
     @staticmethod
     def _configure_sqlite(engine: Engine) -> None:
@@ -271,6 +288,30 @@ class Database:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BUSY_RETRY_MAX_SECONDS)
         return await self.call(function, *args, **kwargs)
+
+    async def read_first(
+        self, prepared: PreparedRead, parameters: Mapping[str, Any]
+    ) -> PreparedRow | None:
+        """One row of a prepared read, without a transaction, from async code.
+
+        SQLite answers inline on this thread's kept connection (``read_now``);
+        PostgreSQL is awaited on the event loop through psycopg's async driver
+        (db/async_reads.py) instead of a round trip through the thread pool.
+        """
+        if self._async_reads is None:
+            return await self.call(self._read_first_now, prepared, parameters)
+        return await self._async_reads.first(prepared, parameters)
+
+    def _read_first_now(
+        self, prepared: PreparedRead, parameters: Mapping[str, Any]
+    ) -> PreparedRow | None:
+        with self.read_now() as connection:
+            return prepared.first(connection, parameters)
+
+    async def close_async(self) -> None:
+        """Close what ``read_first`` opened on this event loop (before ``dispose``)."""
+        if self._async_reads is not None:
+            await self._async_reads.close()
 
     def lock_clause_supported(self) -> bool:
         """Whether SELECT ... FOR UPDATE [SKIP LOCKED] means anything here."""

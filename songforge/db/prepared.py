@@ -12,7 +12,7 @@ holds (``Database.read_now``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
@@ -69,22 +69,31 @@ class PreparedRead:
             compiled = self._by_dialect[dialect.name] = _Compiled(self._statement, dialect)
         return compiled
 
-    def first(self, conn: Connection, parameters: Mapping[str, Any]) -> PreparedRow | None:
-        """The first row for ``parameters`` (the statement's bindparam names)."""
-        compiled = self._compiled(conn.dialect)
+    def bound(self, dialect: Dialect, parameters: Mapping[str, Any]) -> tuple[str, Any]:
+        """The SQL for ``dialect`` and its parameters as the driver takes them."""
+        compiled = self._compiled(dialect)
         values = {**compiled.defaults, **parameters}
-        bound: Any = tuple(values[name] for name in compiled.order) if compiled.order else values
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
-        cursor = raw.cursor()
-        try:
-            cursor.execute(compiled.sql, bound)
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
-        if row is None:
-            return None
+        if compiled.order:
+            return compiled.sql, tuple(values[name] for name in compiled.order)
+        return compiled.sql, values
+
+    def decode(self, dialect: Dialect, row: Sequence[Any]) -> PreparedRow:
+        """A driver's row, decoded by the columns' types."""
+        compiled = self._compiled(dialect)
         decoded = list(row)
         for index, processor in compiled.processors:
             decoded[index] = processor(decoded[index])
         return PreparedRow(dict(zip(compiled.keys, decoded, strict=True)))
+
+    def first(self, conn: Connection, parameters: Mapping[str, Any]) -> PreparedRow | None:
+        """The first row for ``parameters`` (the statement's bindparam names)."""
+        sql, bound = self.bound(conn.dialect, parameters)
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql, bound)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return self.decode(conn.dialect, row) if row is not None else None

@@ -42,7 +42,8 @@ from sqlalchemy import (
     select,
 )
 
-from songforge.db.prepared import PreparedRead
+from songforge.db.database import needed
+from songforge.db.prepared import PreparedRead, PreparedRow
 from songforge.db.tables import tasks
 from songforge.services.task_records import TaskRecord, TaskStage, TaskStatus, record_from_row
 
@@ -106,9 +107,10 @@ def _head_of_task_model(column: ColumnElement[Any]) -> ScalarSelect[Any]:
     )
 
 
-# A poll's one statement: the caller's task and the head of its model's queue.
-# Run on the driver's cursor (db/prepared.py): it is the hottest read there is.
-_TASK_AND_HEAD = PreparedRead(
+# A poll's one statement: the caller's task and the head of its model's queue
+# (parameters ``task_id`` and ``account_id``). Run on the driver's own cursor
+# (db/prepared.py, Database.read_first): it is the hottest read there is.
+TASK_AND_HEAD = PreparedRead(
     select(
         tasks,
         _head_of_task_model(_HEAD_ROW.c.priority).label("queue_head_priority"),
@@ -129,9 +131,12 @@ def task_and_queue_head(
 ) -> tuple[TaskRecord, QueueHead] | None:
     """The account's task and the head of its model's queue, in one statement (one
     round trip for a poll); None when the task is not the account's."""
-    row = _TASK_AND_HEAD.first(conn, {"task_id": task_id, "account_id": account_id})
-    if row is None:
-        return None
+    row = TASK_AND_HEAD.first(conn, {"task_id": task_id, "account_id": account_id})
+    return task_and_head_from_row(row) if row is not None else None
+
+
+def task_and_head_from_row(row: PreparedRow) -> tuple[TaskRecord, QueueHead]:
+    """The task and its queue's head from a row of TASK_AND_HEAD."""
     priority, created = row.queue_head_priority, row.queue_head_created_at
     head = QueueHead(None if priority is None else (int(priority), created))
     return record_from_row(row), head
@@ -179,37 +184,44 @@ class QueuePositions:
         # How many snapshots were read (for tests: the backlog is read rarely).
         self.refreshes = 0
 
-    def position(self, conn: Connection, task: TaskRecord, head: QueueHead | None = None) -> int:
+    def position(
+        self, conn: Connection | None, task: TaskRecord, head: QueueHead | None = None
+    ) -> int:
         """1 = next to be picked up by a worker of ``task``'s model.
 
-        ``head``: the queue's head read with the task (task_and_queue_head), else
-        it is read here.
+        ``head``: the queue's head read with the task (TASK_AND_HEAD), else it is
+        read here. ``conn`` None: answer from the snapshot or raise
+        ``ConnectionNeeded``.
         """
         if head is None:
-            head_row = conn.execute(_HEAD, {"model": task.model}).first()
+            head_row = needed(conn).execute(_HEAD, {"model": task.model}).first()
             head = QueueHead(None if head_row is None else (int(head_row[0]), head_row[1]))
         if head.key is None:
             # The queue emptied since the task was read (it was just claimed).
-            return exact_queue_position(conn, task)
+            return exact_queue_position(needed(conn), task)
         return self._position(conn, task, head.key)
 
-    def _position(self, conn: Connection, task: TaskRecord, head: Key) -> int:
+    def _position(self, conn: Connection | None, task: TaskRecord, head: Key) -> int:
         snapshot = self._snapshots.get(task.model)
         stale = snapshot is None or self._clock() - snapshot.taken_at > self._ttl
         if snapshot is None or stale or not snapshot.holds(head):
-            snapshot = self._refresh(conn, task.model)
+            snapshot = self._refresh(needed(conn), task.model)
         if not snapshot.holds(head):
             # Raced with a claim or a requeue between the two reads: count.
-            return exact_queue_position(conn, task)
+            return exact_queue_position(needed(conn), task)
         mine = _key(task)
         if snapshot.keys and mine <= snapshot.keys[-1]:
             return snapshot.rank(mine) - snapshot.rank(head) + 1
         # Newer than the snapshot: its queued tasks from the head on, then the
         # ones queued after the snapshot and ahead of this one.
-        newer = conn.execute(
-            _NEWER_AHEAD,
-            {"model": task.model, **_bind("task", mine), **_bind("last", snapshot.keys[-1])},
-        ).scalar_one()
+        newer = (
+            needed(conn)
+            .execute(
+                _NEWER_AHEAD,
+                {"model": task.model, **_bind("task", mine), **_bind("last", snapshot.keys[-1])},
+            )
+            .scalar_one()
+        )
         return len(snapshot.keys) - snapshot.rank(head) + int(newer) + 1
 
     def _refresh(self, conn: Connection, model: str) -> _Snapshot:

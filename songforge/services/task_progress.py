@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from songforge.catalog import Catalog
+from songforge.db.database import needed
 from songforge.services import eta
 from songforge.services.queue_positions import QueueHead, QueuePositions, exact_queue_position
 from songforge.services.task_records import TaskRecord, TaskStage
@@ -36,7 +37,7 @@ def task_progress(
     *,
     catalog: Catalog,
     live_workers: Mapping[str, int],
-    run_seconds: Callable[[Connection, str], float | None] = eta.recent_run_seconds,
+    run_seconds: Callable[[Connection | None, str], float | None] | None = None,
     starting: Mapping[str, Startup] | None = None,
     positions: QueuePositions | None = None,
     head: QueueHead | None = None,
@@ -44,22 +45,26 @@ def task_progress(
     """The task's queue position (while queued) and ETA (while unfinished).
 
     A finished task needs no database (``conn`` may be None); an unfinished one
-    does. ``positions`` answers from a per-process snapshot of the queue instead
-    of counting the tasks ahead (services/queue_positions.py); ``head``, the
-    queue's head read with the task, spares it a statement.
+    may: given None, it is answered from caches (``positions``, a caching
+    ``run_seconds``) or raises ``ConnectionNeeded``. ``positions`` answers from
+    a per-process snapshot of the queue instead of counting the tasks ahead
+    (services/queue_positions.py); ``head``, the queue's head read with the
+    task, spares it a statement.
     """
     if task.finished:
         return FINISHED
-    assert conn is not None, "an unfinished task's progress needs a connection"
     position: int | None = None
     if task.stage == TaskStage.QUEUED:
         if positions is not None:
             position = positions.position(conn, task, head)
         else:
-            position = exact_queue_position(conn, task)
+            position = exact_queue_position(needed(conn), task)
     spec = catalog.get(task.model)
     typical = spec.typical_runtime_seconds if spec else FALLBACK_RUN_SECONDS
-    recent = run_seconds(conn, task.model)
+    if run_seconds is not None:
+        recent = run_seconds(conn, task.model)
+    else:
+        recent = eta.recent_run_seconds(needed(conn), task.model)
     workers = live_workers.get(task.model, 0)
     startup = (starting or {}).get(task.model) if workers == 0 else None
     eta_seconds = eta.estimate_seconds(

@@ -106,9 +106,11 @@ def test_mp3_rules_hold_end_to_end(
         assert 16000 <= output["bitrate"] <= 80000
 
 
-def test_queue_position_and_eta_while_waiting(sqlite_server: LiveServer) -> None:
+def test_queue_position_and_eta_while_waiting(live_server: LiveServer) -> None:
+    # On both backends: a queued poll is read on the event loop (Database.read_first)
+    # and its position and ETA come from caches or, cold, from one more read.
     engine = gated_tone_engine()
-    server = sqlite_server
+    server = live_server
     server.stop_workers()
     server.engines = {"minimax-music": engine}
     server.start_worker()
@@ -120,14 +122,18 @@ def test_queue_position_and_eta_while_waiting(sqlite_server: LiveServer) -> None
             time.sleep(0.02)
         second, third = create(server), create(server)
         views = [client.get(f"/api/v1/tasks/{t}").json()["data"] for t in (running, second, third)]
+        # Queued after the queue's snapshot was taken: counted past it.
+        fourth = create(server)
+        fourth_view = client.get(f"/api/v1/tasks/{fourth}").json()["data"]
     assert views[0]["stage"] == "generating" and views[0]["queue_position"] is None
     assert [v["queue_position"] for v in views[1:]] == [1, 2]
+    assert fourth_view["queue_position"] == 3
     assert all(v["stage"] == "queued" and v["status"] == "IN_PROGRESS" for v in views[1:])
     etas = [v["eta_seconds"] for v in views]
     assert all(isinstance(e, int) and e >= 1 for e in etas)
     assert etas[1] <= etas[2]
     engine.gate.set()  # type: ignore[union-attr]
-    for task_id in (running, second, third):
+    for task_id in (running, second, third, fourth):
         assert server.wait_for(task_id)["status"] == "completed"
 
 

@@ -3,8 +3,8 @@
 Blocking database work reaches PostgreSQL from the thread pool (``Database.call``);
 for a poll that is one short read, and handing it to a thread and back cost more
 than the read (the wake-up and the GIL passing between threads, ~0.3 ms of the
-loop's time per request, measured in-process). This pool keeps a few async
-connections in autocommit mode, so a read is one round trip awaited on the loop.
+loop's time per request, measured in-process). This pool keeps up to ``size``
+async connections (the Database's pool size) in autocommit mode, so a read is one round trip awaited on the loop.
 
 Connections belong to the event loop that opened them; the pool is per loop (an
 app has one; tests start several). A connection the server closed (a restart) is
@@ -34,7 +34,7 @@ class _LoopPool:
 
 
 class AsyncReads:
-    def __init__(self, url: str, dialect: Dialect, *, size: int = 4) -> None:
+    def __init__(self, url: str, dialect: Dialect, *, size: int = 10) -> None:
         parsed = make_url(url)
         self._conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         self._dialect = dialect

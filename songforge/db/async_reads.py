@@ -4,7 +4,8 @@ Blocking database work reaches PostgreSQL from the thread pool (``Database.call`
 for a poll that is one short read, and handing it to a thread and back cost more
 than the read (the wake-up and the GIL passing between threads, ~0.3 ms of the
 loop's time per request, measured in-process). This pool keeps up to ``size``
-async connections (the Database's pool size) in autocommit mode, so a read is one round trip awaited on the loop.
+async connections (the Database's pool size) in autocommit mode, so a read is one
+round trip awaited on the loop.
 
 Connections belong to the event loop that opened them; the pool is per loop (an
 app has one; tests start several). A connection the server closed (a restart) is

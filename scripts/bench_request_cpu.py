@@ -23,16 +23,14 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
-import sqlalchemy as sa  # noqa: E402
+from bench_api import fresh_database  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from songforge.app import create_app  # noqa: E402
@@ -89,23 +87,6 @@ async def call(
     await app(scope(method, path, headers), receive, send)
     payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return int(sent[0]["status"]), payload
-
-
-@contextmanager
-def database(kind: str, workdir: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir / 'songforge.db'}"
-        return
-    name = f"songforge_cpu_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 async def measure(args: argparse.Namespace, url: str, workdir: Path) -> None:
@@ -186,7 +167,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--profile", choices=["finished", "queued", "create"])
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, database(args.database, Path(tmp)) as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        fresh_database(args.database, Path(tmp), PG_ADMIN_URL) as url,
+    ):
         print(f"{args.database}: {args.requests} requests per route and round, in process")
         asyncio.run(measure(args, url, Path(tmp)))
 

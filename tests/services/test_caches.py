@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from songforge.services.caches import ANSWERS_PER_TASK, FinishedTaskCache
 from songforge.services.task_records import TaskRecord, TaskStage, TaskStatus
+from tests.records import task_record
 
 
 def record(status: TaskStatus = TaskStatus.COMPLETED, task_id: str = "tsk_1") -> TaskRecord:
-    moment = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-    return TaskRecord(
+    finished = status != TaskStatus.IN_PROGRESS
+    return task_record(
         id=task_id,
-        account_id="acc_1",
-        api_key_id="key_1",
-        model="minimax-music",
         status=status,
-        stage=TaskStage.DONE if status != TaskStatus.IN_PROGRESS else TaskStage.QUEUED,
-        stage_detail=None,
-        progress=100,
-        input={"prompt": "p"},
-        output={"format": "mp3"},
-        error=None,
-        storage_key="tsk_1.mp3",
-        price=30,
-        credits_held=0,
-        credits_charged=30,
-        credits_refunded=0,
-        attempt=1,
-        max_attempts=3,
-        lease_owner=None,
-        lease_expires_at=None,
-        priority=0,
-        created_at=moment,
-        started_at=moment,
-        finished_at=moment,
+        stage=TaskStage.DONE if finished else TaskStage.QUEUED,
+        output={"format": "mp3"} if finished else None,
+        storage_key="tsk_1.mp3" if finished else None,
     )
 
 

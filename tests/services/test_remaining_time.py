@@ -19,7 +19,8 @@ import pytest
 
 from songforge.services.eta import estimate_seconds
 from songforge.services.remaining_time import MIN_SECONDS, RemainingTime, RunPlan
-from songforge.services.task_records import TaskRecord, TaskStage, TaskStatus
+from songforge.services.task_records import TaskRecord, TaskStage
+from tests.records import task_record
 
 SONG_SECONDS = 105.0
 HEARTBEAT = 5.0
@@ -45,31 +46,12 @@ class Clock:
 
 
 def _task(started: datetime, expected_finish_at: datetime | None) -> TaskRecord:
-    return TaskRecord(
-        id="tsk_x",
-        account_id="acc",
-        api_key_id=None,
-        model="m",
-        input={},
-        status=TaskStatus.IN_PROGRESS,
+    return task_record(
         stage=TaskStage.GENERATING,
         progress=50,
-        stage_detail=None,
-        priority=100,
-        attempt=1,
-        max_attempts=3,
         lease_owner="w",
-        lease_expires_at=None,
         created_at=started,
         started_at=started,
-        finished_at=None,
-        price=30,
-        credits_held=30,
-        credits_charged=0,
-        credits_refunded=0,
-        error=None,
-        output=None,
-        storage_key=None,
         expected_finish_at=expected_finish_at,
     )
 

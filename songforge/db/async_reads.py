@@ -8,8 +8,9 @@ async connections (the Database's pool size) in autocommit mode, so a read is on
 round trip awaited on the loop.
 
 Connections belong to the event loop that opened them; the pool is per loop (an
-app has one; tests start several). A connection the server closed (a restart) is
-dropped and the read is tried once more on a new one.
+app has one; tests start several). A pooled connection the server closed (a restart)
+is dropped and the read is tried on the next one. The driver's errors are raised as
+SQLAlchemy's, as on the synchronous paths, so an outage answers 503 the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from songforge.db.prepared import PreparedRead, PreparedRow
 
@@ -54,23 +56,25 @@ class AsyncReads:
         if pool is None:
             pool = self._pools[loop] = _LoopPool(self._size)
         async with pool.slots:
-            for attempt in (1, 2):
-                connection = pool.idle.pop() if pool.idle else await self._connect()
+            while True:
+                pooled = bool(pool.idle)
+                try:
+                    connection = pool.idle.pop() if pooled else await self._connect()
+                except psycopg.Error as exc:
+                    raise _as_sqlalchemy_error(sql, bound, exc, self._dialect) from exc
                 try:
                     async with connection.cursor() as cursor:
                         await cursor.execute(sql, bound)
                         row = await cursor.fetchone()
-                except psycopg.OperationalError:
+                except BaseException as exc:
                     await _close_quietly(connection)
-                    if attempt == 2 or not connection.broken:
+                    if not isinstance(exc, psycopg.Error):
                         raise
-                    continue  # the server dropped an idle connection: once more
-                except BaseException:
-                    await _close_quietly(connection)
-                    raise
+                    if pooled and connection.broken:
+                        continue  # the server dropped an idle connection: try another
+                    raise _as_sqlalchemy_error(sql, bound, exc, self._dialect) from exc
                 pool.idle.append(connection)
                 return prepared.decode(self._dialect, row) if row is not None else None
-        raise AssertionError("unreachable")
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(
@@ -83,6 +87,21 @@ class AsyncReads:
         if pool is not None:
             for connection in pool.idle:
                 await _close_quietly(connection)
+
+
+def _as_sqlalchemy_error(
+    sql: str, bound: Any, error: psycopg.Error, dialect: Dialect
+) -> StatementError:
+    """The driver's error as SQLAlchemy raises it from the synchronous paths, so the
+    API answers a database outage the same way (503, api/error_handlers.py)."""
+    return DBAPIError.instance(
+        sql,
+        bound,
+        error,
+        psycopg.Error,
+        connection_invalidated=isinstance(error, psycopg.OperationalError),
+        dialect=dialect,
+    )
 
 
 async def _close_quietly(connection: psycopg.AsyncConnection[Any]) -> None:

@@ -45,10 +45,11 @@ from songforge.storage.local import LocalStorage  # noqa: E402
 from songforge.worker.runner import Worker  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from loop_profile import LoopWatchdog, process_cpu  # noqa: E402
+from loop_profile import HandleTimer, LoopWatchdog, process_cpu  # noqa: E402
 
 KEY_ENV = "SONGFORGE_BENCH_MINIMAX_KEY"
 PROFILE = "--profile" in sys.argv
+HANDLES = "--handles" in sys.argv
 
 
 @dataclass
@@ -205,6 +206,9 @@ def scenario(
             watchdog = LoopWatchdog(relay.loop, helper_pids=helper_pids) if PROFILE else None
             if watchdog is not None:
                 watchdog.start()
+            timer = HandleTimer(relay.loop) if HANDLES else None
+            if timer is not None:
+                relay.loop.call_soon_threadsafe(timer.install)
             peak = 0
             finished = 0
             last_count = 0.0
@@ -232,6 +236,8 @@ def scenario(
             helpers_rss = sum(rss_mb("VmHWM", pid) for pid in helper_pids())
             if watchdog is not None:
                 print(f"\n{name}: where the loop stalled\n{watchdog.stop().report()}\n")
+            if timer is not None:
+                print(f"\n{name}: the loop's turns\n{timer.report()}\n")
             stop.set()
             thread.join(30)
             db.dispose()
@@ -303,7 +309,7 @@ HEADER = (
 def main() -> None:
     import songforge.engines.remote.base as remote_base
 
-    args = [arg for arg in sys.argv[1:] if arg != "--profile"]
+    args = [arg for arg in sys.argv[1:] if arg not in ("--profile", "--handles")]
     what = args[0] if args else "all"
     if what == "memory":
         memory()

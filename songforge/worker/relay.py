@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from songforge.engines.remote.audio import UpstreamAudio
 from songforge.engines.remote.base import RelayEngine, RelayRequest
 from songforge.engines.remote.errors import UpstreamError
+from songforge.engines.remote.turns import next_step
 from songforge.services.queue import (
     Claim,
     claim_next_task,
@@ -245,12 +246,14 @@ class RelayDispatcher:
                 None,
                 True,
             )
+            await next_step()
             if not await self._db(self._beat, state):
                 raise asyncio.CancelledError
             extra = {"upstream": {"model": engine.options.upstream_model, **upstream.metadata}}
             attribution = getattr(engine, "attribution", None)
             if attribution:
                 extra["attribution"] = attribution
+            await next_step()
             await self._db(self.worker.deliver, claim, delivery, engine.name, extra)
             engine.breaker.record_success()
         except asyncio.CancelledError:

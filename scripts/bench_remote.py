@@ -206,7 +206,7 @@ def scenario(
             watchdog = LoopWatchdog(relay.loop, helper_pids=helper_pids) if PROFILE else None
             if watchdog is not None:
                 watchdog.start()
-            timer = HandleTimer(relay.loop) if HANDLES else None
+            timer = HandleTimer(relay.loop, slow=0.02) if HANDLES else None
             if timer is not None:
                 relay.loop.call_soon_threadsafe(timer.install)
             peak = 0
@@ -307,6 +307,8 @@ HEADER = (
 
 
 def main() -> None:
+    if os.environ.get("BENCH_SWITCH"):
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
     import songforge.engines.remote.base as remote_base
 
     args = [arg for arg in sys.argv[1:] if arg not in ("--profile", "--handles")]

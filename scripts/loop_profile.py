@@ -227,6 +227,7 @@ class HandleTimer:
         self.loop = loop
         self.slow = slow
         self.turns: list[tuple[float, int]] = []  # (seconds, callbacks run)
+        self.work: list[float] = []  # per turn: seconds in callbacks (not in select)
         self.by_label: Counter[str] = Counter()  # label -> seconds, in slow turns only
         self.calls: Counter[str] = Counter()
         self._current: list[tuple[str, float]] = []
@@ -255,6 +256,7 @@ class HandleTimer:
             original_once()
             took = time.perf_counter() - started
             self.turns.append((took, len(self._current)))
+            self.work.append(sum(spent for _, spent in self._current))
             if took >= self.slow:
                 for label, spent in self._current:
                     self.by_label[label] += spent
@@ -268,11 +270,18 @@ class HandleTimer:
         if not durations:
             return "no turns"
         slow = [(t, n) for t, n in self.turns if t >= self.slow]
+        work = sorted(self.work)
         lines = [
+            f"callbacks per turn (ms): max {work[-1] * 1000:.1f}, "
+            f"p99 {work[int(len(work) * 0.99)] * 1000:.2f}, "
+            f"p99.9 {work[int(len(work) * 0.999)] * 1000:.2f}",
             f"turns: {len(durations)}, max {durations[-1] * 1000:.1f} ms, "
             f"p99 {durations[int(len(durations) * 0.99)] * 1000:.2f} ms; "
             f"{len(slow)} turns over {self.slow * 1000:.0f} ms, "
-            f"callbacks in them: max {max((n for _, n in slow), default=0)}",
+            f"callbacks in them: max {max((n for _, n in slow), default=0)}; turns over "
+            f"10/20/30/40 ms: {sum(t >= 0.01 for t in durations)}/"
+            f"{sum(t >= 0.02 for t in durations)}/{sum(t >= 0.03 for t in durations)}/"
+            f"{sum(t >= 0.04 for t in durations)}",
             "callbacks in the slow turns, by label (ms total, count):",
         ]
         for label, spent in self.by_label.most_common(top):

@@ -29,6 +29,7 @@ row); a successful probe closes it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -54,7 +55,7 @@ from songforge.services.task_records import TaskStage
 from songforge.task_input import TaskInput
 from songforge.worker.delivery import Delivery
 from songforge.worker.lease import GENERATING_SPAN, log_failed_heartbeat
-from songforge.worker.relay_audio import AudioPool
+from songforge.worker.relay_audio import AudioPool, audio_workers
 
 if TYPE_CHECKING:
     from songforge.worker.runner import Worker
@@ -103,9 +104,11 @@ class RelayDispatcher:
         self._stopping = False
         self._last_probe: dict[str, float] = {}
         self._db_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="relay-db")
-        # Checking and re-encoding are the only CPU work; two processes keep it off
-        # the loop's GIL and bound how much of the machine relaying can take.
-        self.audio = AudioPool(workers=2)
+        # Checking and re-encoding are the only CPU work; processes keep it off the
+        # loop's GIL, and their number bounds how much of the machine relaying takes.
+        self.audio = AudioPool(workers=audio_workers())
+        for engine in self.engines.values():
+            engine.offload = self.audio.run  # big answers are decoded there too
         grace = worker.settings.shutdown_grace_seconds
         self.drain_seconds = max(0.0, grace - min(HAND_BACK_MARGIN_SECONDS, grace / 4))
         self._thread: threading.Thread | None = None
@@ -115,6 +118,7 @@ class RelayDispatcher:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self, stop: threading.Event) -> None:
+        self.audio.start()
         self._thread = threading.Thread(
             target=lambda: asyncio.run(self._main(stop)), name="relay-loop", daemon=True
         )
@@ -146,6 +150,13 @@ class RelayDispatcher:
     async def _main(self, stop: threading.Event) -> None:
         self.loop = asyncio.get_running_loop()
         await asyncio.gather(*(self._probe(model) for model in self.engines))
+        # Everything made so far (modules, engines, clients) lives as long as the
+        # process: take it out of the garbage collector's passes. A full pass over it
+        # held the loop for ~50 ms mid-burst (docs/benchmarks.md, third pass), and it
+        # is done before any task is claimed, so no task's garbage is frozen with it
+        # (and after a collection, so no garbage at all).
+        gc.collect()
+        gc.freeze()
         self.ready.set()
         claiming = [asyncio.create_task(self._feed(m), name=f"feed-{m}") for m in self.engines]
         claiming.append(asyncio.create_task(self._probes(), name="relay-probes"))

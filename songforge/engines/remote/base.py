@@ -46,6 +46,8 @@ log = logging.getLogger("songforge.engines.remote")
 
 T = TypeVar("T")
 Progress = Callable[[str, float], None]
+# Runs a CPU-bound function of plain, picklable data away from the event loop.
+Offload = Callable[..., Awaitable[Any]]
 
 # httpx's connection pool re-scans every connection and queued request on each
 # state change, so one pool with hundreds of connections costs the event loop
@@ -94,6 +96,7 @@ class RelayEngine(Protocol):
     breaker: CircuitBreaker
     options: RelayOptions
     calls: CallStats
+    offload: Offload
 
     def load(self) -> None: ...
 
@@ -129,6 +132,11 @@ class RemoteEngine(ABC):
         self._pacer: Pacer | None = None
         # Made here, off the event loop: loading the CA bundle takes tens of ms.
         self._tls = tls_context()
+        # Where big answers are decoded. A thread by default; the relay worker puts
+        # its audio processes here, since json.loads and bytes.fromhex keep the GIL
+        # for their whole run (tens of ms for a song sent as hex), so a thread would
+        # still hold the loop.
+        self.offload: Offload = asyncio.to_thread
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} at {self.options.base_url}>"

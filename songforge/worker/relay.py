@@ -119,6 +119,13 @@ class RelayDispatcher:
 
     def start(self, stop: threading.Event) -> None:
         self.audio.start()
+        # Everything made so far (modules, engines, settings) lives as long as the
+        # process: take it out of the garbage collector's passes. A full pass over it
+        # held the loop for ~50 ms mid-burst (docs/benchmarks.md, third pass). Done
+        # here, before the loop and any task exist, after a collection (~100 ms), so
+        # no garbage and no task's objects are frozen.
+        gc.collect()
+        gc.freeze()
         self._thread = threading.Thread(
             target=lambda: asyncio.run(self._main(stop)), name="relay-loop", daemon=True
         )
@@ -150,13 +157,6 @@ class RelayDispatcher:
     async def _main(self, stop: threading.Event) -> None:
         self.loop = asyncio.get_running_loop()
         await asyncio.gather(*(self._probe(model) for model in self.engines))
-        # Everything made so far (modules, engines, clients) lives as long as the
-        # process: take it out of the garbage collector's passes. A full pass over it
-        # held the loop for ~50 ms mid-burst (docs/benchmarks.md, third pass), and it
-        # is done before any task is claimed, so no task's garbage is frozen with it
-        # (and after a collection, so no garbage at all).
-        gc.collect()
-        gc.freeze()
         self.ready.set()
         claiming = [asyncio.create_task(self._feed(m), name=f"feed-{m}") for m in self.engines]
         claiming.append(asyncio.create_task(self._probes(), name="relay-probes"))

@@ -9,6 +9,8 @@ the fake MiniMax runs in its own process).
     .venv/bin/python scripts/bench_remote.py inflight-compare [N ...]  # connections per client
     .venv/bin/python scripts/bench_remote.py inflight --profile  # + what ran while the loop stalled
     .venv/bin/python scripts/bench_remote.py memory     # peak RSS of re-encoding one 3-minute song
+    .venv/bin/python scripts/bench_remote.py hex        # 8 3-minute songs sent inline as hex
+    ... --handles   # + the loop's turns: longest, and which callbacks filled the slow ones
 
 Prints markdown rows for docs/benchmarks.md.
 """
@@ -140,7 +142,14 @@ async def watch_loop(stalls: list[float]) -> None:
 
 
 def scenario(
-    name: str, *, songs: int, slow: float, seconds: float, bitrate: int, concurrency: int
+    name: str,
+    *,
+    songs: int,
+    slow: float,
+    seconds: float,
+    bitrate: int,
+    concurrency: int,
+    output_format: str = "url",
 ) -> Result:
     fake, url = start_fake(slow, seconds)
     os.environ[KEY_ENV] = "bench-key"
@@ -182,6 +191,7 @@ def scenario(
                     "timeout_s": 120,
                     "deadline_s": 900,
                     "probe_interval_s": 60,
+                    "output_format": output_format,
                 }
             )
             worker = Worker(
@@ -342,6 +352,19 @@ def main() -> None:
                 seconds=3,
                 bitrate=128000,
                 concurrency=256,
+            )
+        )
+    if what == "hex":
+        # Answers of 11 MB: 3-minute 256 kbps songs sent inline as hex.
+        rows.append(
+            scenario(
+                "8 × 180 s songs at 256k sent as hex (11 MB answers; re-encoded)",
+                songs=8,
+                slow=0.5,
+                seconds=180,
+                bitrate=256000,
+                concurrency=8,
+                output_format="hex",
             )
         )
     if what in ("cpu", "all"):

@@ -7,7 +7,9 @@ system calls per turn (each HTTP connection's state is polled), each one lets
 the GIL go, and getting it back meant waiting behind the audio threads' Python
 code (frame walks, CRCs, numpy wrappers) — up to a switch interval per call, so
 hundreds of milliseconds per turn. In other processes that work takes no GIL of
-the loop's. The file goes over a pipe (a few MB: milliseconds).
+the loop's. The file goes over a pipe (a few MB: milliseconds). The engines'
+other CPU-bound step, decoding a big JSON answer (MiniMax's hex), runs here too
+(``run``, the engines' ``offload``).
 """
 
 from __future__ import annotations

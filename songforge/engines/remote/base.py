@@ -52,7 +52,7 @@ Offload = Callable[..., Awaitable[Any]]
 # httpx's connection pool re-scans every connection and queued request on each
 # state change (a poll() per idle connection, and a quadratic count), so its cost per
 # request grows with the pool; calls are spread over many clients of this many
-# connections. 4 halved the loop's CPU per song against 32 (docs/benchmarks.md,
+# connections. 4 took a third off the loop's CPU per song against 32 (docs/benchmarks.md,
 # "Relay worker, third pass").
 CONNECTIONS_PER_CLIENT = 4
 # Largest file we download from an upstream (a 6-minute WAV at 48 kHz is ~70 MB).

@@ -9,6 +9,8 @@ the fake MiniMax runs in its own process).
     .venv/bin/python scripts/bench_remote.py inflight-compare [N ...]  # connections per client
     .venv/bin/python scripts/bench_remote.py inflight --profile  # + what ran while the loop stalled
     .venv/bin/python scripts/bench_remote.py memory     # peak RSS of re-encoding one 3-minute song
+    .venv/bin/python scripts/bench_remote.py hex        # 8 3-minute songs sent inline as hex
+    ... --handles   # + the loop's turns: longest, and which callbacks filled the slow ones
 
 Prints markdown rows for docs/benchmarks.md.
 """
@@ -45,10 +47,11 @@ from songforge.storage.local import LocalStorage  # noqa: E402
 from songforge.worker.runner import Worker  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from loop_profile import LoopWatchdog, process_cpu  # noqa: E402
+from loop_profile import HandleTimer, LoopWatchdog, process_cpu  # noqa: E402
 
 KEY_ENV = "SONGFORGE_BENCH_MINIMAX_KEY"
 PROFILE = "--profile" in sys.argv
+HANDLES = "--handles" in sys.argv
 
 
 @dataclass
@@ -139,7 +142,14 @@ async def watch_loop(stalls: list[float]) -> None:
 
 
 def scenario(
-    name: str, *, songs: int, slow: float, seconds: float, bitrate: int, concurrency: int
+    name: str,
+    *,
+    songs: int,
+    slow: float,
+    seconds: float,
+    bitrate: int,
+    concurrency: int,
+    output_format: str = "url",
 ) -> Result:
     fake, url = start_fake(slow, seconds)
     os.environ[KEY_ENV] = "bench-key"
@@ -181,6 +191,7 @@ def scenario(
                     "timeout_s": 120,
                     "deadline_s": 900,
                     "probe_interval_s": 60,
+                    "output_format": output_format,
                 }
             )
             worker = Worker(
@@ -205,6 +216,9 @@ def scenario(
             watchdog = LoopWatchdog(relay.loop, helper_pids=helper_pids) if PROFILE else None
             if watchdog is not None:
                 watchdog.start()
+            timer = HandleTimer(relay.loop, slow=0.02) if HANDLES else None
+            if timer is not None:
+                relay.loop.call_soon_threadsafe(timer.install)
             peak = 0
             finished = 0
             last_count = 0.0
@@ -232,6 +246,8 @@ def scenario(
             helpers_rss = sum(rss_mb("VmHWM", pid) for pid in helper_pids())
             if watchdog is not None:
                 print(f"\n{name}: where the loop stalled\n{watchdog.stop().report()}\n")
+            if timer is not None:
+                print(f"\n{name}: the loop's turns\n{timer.report()}\n")
             stop.set()
             thread.join(30)
             db.dispose()
@@ -301,9 +317,11 @@ HEADER = (
 
 
 def main() -> None:
+    if os.environ.get("BENCH_SWITCH"):
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
     import songforge.engines.remote.base as remote_base
 
-    args = [arg for arg in sys.argv[1:] if arg != "--profile"]
+    args = [arg for arg in sys.argv[1:] if arg not in ("--profile", "--handles")]
     what = args[0] if args else "all"
     if what == "memory":
         memory()
@@ -334,6 +352,19 @@ def main() -> None:
                 seconds=3,
                 bitrate=128000,
                 concurrency=256,
+            )
+        )
+    if what == "hex":
+        # Answers of 11 MB: 3-minute 256 kbps songs sent inline as hex.
+        rows.append(
+            scenario(
+                "8 × 180 s songs at 256k sent as hex (11 MB answers; re-encoded)",
+                songs=8,
+                slow=0.5,
+                seconds=180,
+                bitrate=256000,
+                concurrency=8,
+                output_format="hex",
             )
         )
     if what in ("cpu", "all"):

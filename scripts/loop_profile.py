@@ -213,3 +213,96 @@ class LoopWatchdog:
                 if ident in (me, self._loop_thread) or _parked(frame):
                     continue
                 profile.other_stacks[_summary(frame, depth=4)] += 1
+
+
+class HandleTimer:
+    """Times every callback the loop runs, and every turn of the loop (asyncio's own
+    ``slow_callback_duration`` needs debug mode, whose bookkeeping changes what is
+    measured). A turn's length is what a stall is made of: asyncio runs every callback
+    that is ready when the turn starts, so a turn with 250 ready task steps of 2 ms
+    stalls everything else for 500 ms. Callbacks are labelled by what they resume
+    (a task's coroutine and where it stopped next, or the callback's name)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, slow: float = 0.05) -> None:
+        self.loop = loop
+        self.slow = slow
+        self.turns: list[tuple[float, int]] = []  # (seconds, callbacks run)
+        self.work: list[float] = []  # per turn: seconds in callbacks (not in select)
+        self.by_label: Counter[str] = Counter()  # label -> seconds, in slow turns only
+        self.calls: Counter[str] = Counter()
+        self._current: list[tuple[str, float]] = []
+        self._installed = False
+
+    def install(self) -> None:
+        """Call on the loop's thread (e.g. through call_soon_threadsafe)."""
+        events = asyncio.events
+        original_run = events.Handle._run
+        timer = self
+
+        def timed_run(handle: asyncio.Handle) -> None:
+            started = time.perf_counter()
+            try:
+                original_run(handle)
+            finally:
+                timer._current.append((_label(handle), time.perf_counter() - started))
+
+        events.Handle._run = timed_run  # type: ignore[method-assign]
+        loop = self.loop
+        original_once = loop._run_once  # type: ignore[attr-defined]
+
+        def timed_once() -> None:
+            self._current = []
+            started = time.perf_counter()
+            original_once()
+            took = time.perf_counter() - started
+            self.turns.append((took, len(self._current)))
+            self.work.append(sum(spent for _, spent in self._current))
+            if took >= self.slow:
+                for label, spent in self._current:
+                    self.by_label[label] += spent
+                    self.calls[label] += 1
+
+        loop._run_once = timed_once  # type: ignore[attr-defined]
+        self._installed = True
+
+    def report(self, top: int = 15) -> str:
+        durations = sorted(t for t, _ in self.turns)
+        if not durations:
+            return "no turns"
+        slow = [(t, n) for t, n in self.turns if t >= self.slow]
+        work = sorted(self.work)
+        lines = [
+            f"callbacks per turn (ms): max {work[-1] * 1000:.1f}, "
+            f"p99 {work[int(len(work) * 0.99)] * 1000:.2f}, "
+            f"p99.9 {work[int(len(work) * 0.999)] * 1000:.2f}",
+            f"turns: {len(durations)}, max {durations[-1] * 1000:.1f} ms, "
+            f"p99 {durations[int(len(durations) * 0.99)] * 1000:.2f} ms; "
+            f"{len(slow)} turns over {self.slow * 1000:.0f} ms, "
+            f"callbacks in them: max {max((n for _, n in slow), default=0)}; turns over "
+            f"10/20/30/40 ms: {sum(t >= 0.01 for t in durations)}/"
+            f"{sum(t >= 0.02 for t in durations)}/{sum(t >= 0.03 for t in durations)}/"
+            f"{sum(t >= 0.04 for t in durations)}",
+            "callbacks in the slow turns, by label (ms total, count):",
+        ]
+        for label, spent in self.by_label.most_common(top):
+            lines.append(f"  {spent * 1000:8.1f} {self.calls[label]:6d}  {label}")
+        return "\n".join(lines)
+
+
+def _label(handle: asyncio.Handle) -> str:
+    callback = getattr(handle, "_callback", None)
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        coro = owner.get_coro()
+        frame = getattr(coro, "cr_frame", None)
+        where = ""
+        # The innermost frame it is suspended in now: where this step ended.
+        while frame is not None:
+            where = f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_code.co_name}"
+            awaited = getattr(coro, "cr_await", None)
+            if awaited is None or not hasattr(awaited, "cr_frame"):
+                break
+            coro, frame = awaited, awaited.cr_frame
+        return f"task step -> {where}"
+    name = getattr(callback, "__qualname__", None) or repr(callback)
+    return str(name)

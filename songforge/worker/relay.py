@@ -29,6 +29,7 @@ row); a successful probe closes it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from songforge.engines.remote.audio import UpstreamAudio
 from songforge.engines.remote.base import RelayEngine, RelayRequest
 from songforge.engines.remote.errors import UpstreamError
+from songforge.engines.remote.turns import next_step
 from songforge.services.queue import (
     Claim,
     claim_next_task,
@@ -53,7 +55,7 @@ from songforge.services.task_records import TaskStage
 from songforge.task_input import TaskInput
 from songforge.worker.delivery import Delivery
 from songforge.worker.lease import GENERATING_SPAN, log_failed_heartbeat
-from songforge.worker.relay_audio import AudioPool
+from songforge.worker.relay_audio import AudioPool, audio_workers
 
 if TYPE_CHECKING:
     from songforge.worker.runner import Worker
@@ -102,9 +104,11 @@ class RelayDispatcher:
         self._stopping = False
         self._last_probe: dict[str, float] = {}
         self._db_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="relay-db")
-        # Checking and re-encoding are the only CPU work; two processes keep it off
-        # the loop's GIL and bound how much of the machine relaying can take.
-        self.audio = AudioPool(workers=2)
+        # Checking and re-encoding are the only CPU work; processes keep it off the
+        # loop's GIL, and their number bounds how much of the machine relaying takes.
+        self.audio = AudioPool(workers=audio_workers())
+        for engine in self.engines.values():
+            engine.offload = self.audio.run  # big answers are decoded there too
         grace = worker.settings.shutdown_grace_seconds
         self.drain_seconds = max(0.0, grace - min(HAND_BACK_MARGIN_SECONDS, grace / 4))
         self._thread: threading.Thread | None = None
@@ -114,6 +118,14 @@ class RelayDispatcher:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self, stop: threading.Event) -> None:
+        self.audio.start()
+        # Everything made so far (modules, engines, settings) lives as long as the
+        # process: take it out of the garbage collector's passes. A full pass over it
+        # held the loop for ~50 ms mid-burst (docs/benchmarks.md, third pass). Done
+        # here, before the loop and any task exist, after a collection (~100 ms), so
+        # no garbage and no task's objects are frozen.
+        gc.collect()
+        gc.freeze()
         self._thread = threading.Thread(
             target=lambda: asyncio.run(self._main(stop)), name="relay-loop", daemon=True
         )
@@ -245,12 +257,14 @@ class RelayDispatcher:
                 None,
                 True,
             )
+            await next_step()
             if not await self._db(self._beat, state):
                 raise asyncio.CancelledError
             extra = {"upstream": {"model": engine.options.upstream_model, **upstream.metadata}}
             attribution = getattr(engine, "attribution", None)
             if attribution:
                 extra["attribution"] = attribution
+            await next_step()
             await self._db(self.worker.deliver, claim, delivery, engine.name, extra)
             engine.breaker.record_success()
         except asyncio.CancelledError:

@@ -7,7 +7,9 @@ system calls per turn (each HTTP connection's state is polled), each one lets
 the GIL go, and getting it back meant waiting behind the audio threads' Python
 code (frame walks, CRCs, numpy wrappers) — up to a switch interval per call, so
 hundreds of milliseconds per turn. In other processes that work takes no GIL of
-the loop's. The file goes over a pipe (a few MB: milliseconds).
+the loop's. The file goes over a pipe (a few MB: milliseconds). The engines'
+other CPU-bound step, decoding a big JSON answer (MiniMax's hex), runs here too
+(``run``, the engines' ``offload``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import asyncio
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import suppress
+from typing import Any, TypeVar
 
 from songforge.audio.mp3 import lame_version
 from songforge.audio.output_format import OutputFormat
@@ -27,12 +31,22 @@ from songforge.worker.delivery import Delivery, check_encoding
 
 log = logging.getLogger("songforge.worker.relay")
 
+T = TypeVar("T")
+
 
 def finish_audio(upstream: UpstreamAudio, output: OutputFormat) -> Delivery:
     """Check the upstream's file and make the requested file of it (CPU-bound)."""
     encoded = deliverable_audio(upstream, output)
     check_encoding(encoded, output)
     return Delivery(song=encoded)
+
+
+def audio_workers() -> int:
+    """How many audio processes: two, but never all the cores. On a 2-core machine
+    two busy encoders beside the upstream's answers left the loop waiting for a core
+    (loop stalls of 80-140 ms against 20-80 ms with one; docs/benchmarks.md, third
+    pass); one core stays the loop's."""
+    return max(1, min(2, (os.cpu_count() or 2) - 1))
 
 
 # Niceness of the audio processes: on a small machine the loop (and the HTTP it
@@ -56,6 +70,11 @@ class AudioPool:
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
 
+    def start(self) -> None:
+        """Start the processes now, from the calling thread: spawning them on the
+        loop at the first song held it for ~15 ms (and made that song wait)."""
+        self._executor().submit(lame_version)
+
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
@@ -67,10 +86,15 @@ class AudioPool:
         return self._pool
 
     async def finish(self, upstream: UpstreamAudio, output: OutputFormat) -> Delivery:
+        return await self.run(finish_audio, upstream, output)
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` in one of the processes (a module-level function of
+        picklable data): the engines' ``offload`` for decoding big answers too."""
         pool = self._executor()
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(pool, finish_audio, upstream, output)
+            return await loop.run_in_executor(pool, function, *args)
         except BrokenProcessPool:
             log.error("an audio process died; starting new ones")
             if self._pool is pool:

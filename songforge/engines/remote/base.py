@@ -9,8 +9,10 @@ the relay worker's event loop (``relay``), returns the upstream's file
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
+import ssl
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
@@ -38,16 +40,21 @@ from songforge.engines.remote.errors import (
 )
 from songforge.engines.remote.options import RelayOptions
 from songforge.engines.remote.pacing import CircuitBreaker, Pacer
+from songforge.engines.remote.turns import next_step
 
 log = logging.getLogger("songforge.engines.remote")
 
 T = TypeVar("T")
 Progress = Callable[[str, float], None]
+# Runs a CPU-bound function of plain, picklable data away from the event loop.
+Offload = Callable[..., Awaitable[Any]]
 
 # httpx's connection pool re-scans every connection and queued request on each
-# state change, so one pool with hundreds of connections costs the event loop
-# quadratic time; calls are spread over several clients of this many connections.
-CONNECTIONS_PER_CLIENT = 32
+# state change (a poll() per idle connection, and a quadratic count), so its cost per
+# request grows with the pool; calls are spread over many clients of this many
+# connections. 4 took a third off the loop's CPU per song against 32 (docs/benchmarks.md,
+# "Relay worker, third pass").
+CONNECTIONS_PER_CLIENT = 4
 # Largest file we download from an upstream (a 6-minute WAV at 48 kHz is ~70 MB).
 MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
 BACKOFF_CAP_SECONDS = 30.0
@@ -91,6 +98,7 @@ class RelayEngine(Protocol):
     breaker: CircuitBreaker
     options: RelayOptions
     calls: CallStats
+    offload: Offload
 
     def load(self) -> None: ...
 
@@ -121,9 +129,16 @@ class RemoteEngine(ABC):
         self.max_concurrency = options.max_concurrency
         self.breaker = CircuitBreaker(options.failure_threshold)
         self.calls = CallStats()
-        self._clients: list[httpx.AsyncClient] = []
+        self._clients: list[httpx.AsyncClient | None] = []
         self._next_client = 0
         self._pacer: Pacer | None = None
+        # Made here, off the event loop: loading the CA bundle takes tens of ms.
+        self._tls = tls_context()
+        # Where big answers are decoded. A thread by default; the relay worker puts
+        # its audio processes here, since json.loads and bytes.fromhex keep the GIL
+        # for their whole run (tens of ms for a song sent as hex), so a thread would
+        # still hold the loop.
+        self.offload: Offload = asyncio.to_thread
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} at {self.options.base_url}>"
@@ -165,6 +180,7 @@ class RemoteEngine(ABC):
                 async with asyncio.timeout(remaining):
                     audio = await self.call_upstream(request, progress)
                 took = time.monotonic() - called
+                await next_step()  # answers come in bursts: spread their processing
                 result = await finish(audio)
                 self.calls.record("ok", took)
                 return result
@@ -212,7 +228,8 @@ class RemoteEngine(ABC):
     async def aclose(self) -> None:
         clients, self._clients = self._clients, []
         for client in clients:
-            await client.aclose()
+            if client is not None:
+                await client.aclose()
 
     # -- helpers for the families ------------------------------------------------
 
@@ -223,22 +240,26 @@ class RemoteEngine(ABC):
 
     @property
     def client(self) -> httpx.AsyncClient:
-        """An HTTP client for the next call (round robin over a few small pools)."""
+        """An HTTP client for the next call (round robin over small pools, each made
+        when first used: a client costs about a millisecond of the loop to make)."""
         if not self._clients:
             count = max(1, -(-self.max_concurrency // CONNECTIONS_PER_CLIENT))
-            per_client = -(-self.max_concurrency // count) + 4
-            limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
-            self._clients = [
-                httpx.AsyncClient(
-                    base_url=self.options.base_url,
-                    timeout=httpx.Timeout(self.options.timeout_s, connect=10.0),
-                    limits=limits,
-                    follow_redirects=True,
-                )
-                for _ in range(count)
-            ]
+            self._clients = [None] * count
         self._next_client = (self._next_client + 1) % len(self._clients)
-        return self._clients[self._next_client]
+        client = self._clients[self._next_client]
+        if client is None:
+            # Twice the even share: round robin does not keep the pools exactly even.
+            per_client = 2 * -(-self.max_concurrency // len(self._clients)) + 2
+            limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+            client = httpx.AsyncClient(
+                base_url=self.options.base_url,
+                timeout=httpx.Timeout(self.options.timeout_s, connect=10.0),
+                limits=limits,
+                follow_redirects=True,
+                verify=self._tls,
+            )
+            self._clients[self._next_client] = client
+        return client
 
     def auth_headers(self) -> dict[str, str]:
         key = self.options.api_key
@@ -247,6 +268,7 @@ class RemoteEngine(ABC):
     async def download(self, url: str, *, with_key: bool) -> bytes:
         """Fetch the upstream's file now (its links expire; ours replace them)."""
         headers = self.auth_headers() if with_key else {}
+        await next_step()  # answers come in bursts: spread the downloads they start
         async with self.client.stream("GET", url, headers=headers) as response:
             if response.status_code in (403, 404, 410):
                 raise unavailable("the upstream's audio link had already expired or vanished")
@@ -260,6 +282,14 @@ class RemoteEngine(ABC):
                     raise unavailable("the upstream's audio file is larger than any song")
                 chunks.append(chunk)
         return b"".join(chunks)
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One verifying TLS context for every upstream client. httpx would build one per
+    client (``verify=True``), each loading the CA bundle: ~25 ms of the loop's time per
+    client, and the clients are made on the loop, all at the first call."""
+    return httpx.create_ssl_context()
 
 
 def http_failure(status: int, headers: Mapping[str, str], doing: str) -> UpstreamError:

@@ -17,7 +17,9 @@ authenticated, and answered with the same ``base_resp`` codes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Any
 
 from songforge.audio.output_format import OutputFormat
@@ -50,6 +52,13 @@ MINIMAX_SAMPLE_RATES = (16000, 24000, 32000, 44100)
 REENCODE_SOURCE_BITRATE = {16000: 128000, 24000: 128000, 32000: 256000, 44100: 256000}
 # MiniMax's audio_setting always carries a bitrate; for a WAV it does not apply.
 LOSSLESS_SOURCE_BITRATE = 256000
+
+GENERATING = "generating the song"
+# Answers larger than this are decoded off the loop (engine.offload): a song sent as
+# hex is twice its size in JSON (11 MB for 3 minutes at 256 kbps), ~50 ms of
+# json.loads and bytes.fromhex that would hold the loop. Error answers and links
+# are a few hundred bytes.
+OFFLOAD_ANSWER_BYTES = 256 * 1024
 
 # base_resp.status_code -> how the task ends (MiniMax's error-code page).
 RETRYABLE_SERVER_CODES = frozenset({1000, 1001, 1024, 1033})
@@ -145,24 +154,23 @@ class MiniMaxCloudEngine(RemoteEngine):
         )
         if response.status_code != 200:
             raise http_failure(response.status_code, response.headers, "generating the song")
-        body = json_object(response, "generating the song")
+        body = await self._answer(response.content)
         code = _status_code(body)
         if code != 0:
             raise status_error(code, "generating the song")
         data = body.get("data")
         audio = data.get("audio") if isinstance(data, dict) else None
-        if not isinstance(audio, str) or not audio:
+        if not isinstance(audio, (str, bytes)) or not audio:
             raise unavailable("MiniMax answered without audio")
         progress("downloading", 0.9)
         if self.output_format == "url":
-            if not audio.startswith(("http://", "https://")):
+            if not isinstance(audio, str) or not audio.startswith(("http://", "https://")):
                 raise unavailable("MiniMax answered with an audio link that is not a URL")
             payload = await self.download(audio, with_key=False)
+        elif isinstance(audio, bytes):
+            payload = audio
         else:
-            try:
-                payload = bytes.fromhex(audio)
-            except ValueError:
-                raise unavailable("MiniMax answered with audio that is not hex") from None
+            raise unavailable("MiniMax answered with audio that is not hex")
         found = body.get("extra_info")
         extra: dict[str, Any] = found if isinstance(found, dict) else {}
         return UpstreamAudio(
@@ -174,6 +182,20 @@ class MiniMaxCloudEngine(RemoteEngine):
                 if key in extra
             },
         )
+
+    async def _answer(self, content: bytes) -> dict[str, Any]:
+        """The generation answer as a JSON object, its hex audio (if any) as bytes."""
+        hex_audio = self.output_format == "hex"
+        try:
+            if len(content) > OFFLOAD_ANSWER_BYTES:
+                body = await self.offload(load_answer, content, hex_audio)
+            else:
+                body = load_answer(content, hex_audio)
+        except ValueError:
+            raise unavailable(f"the upstream sent malformed JSON while {GENERATING}") from None
+        if not isinstance(body, dict):
+            raise unavailable(f"the upstream sent an unexpected answer while {GENERATING}")
+        return body
 
     async def probe(self) -> ProbeResult:
         try:
@@ -202,6 +224,21 @@ class MiniMaxCloudEngine(RemoteEngine):
         if code != 0:
             return ProbeResult(False, f"MiniMax answered code {code}", key_accepted=True)
         return ProbeResult(True, "MiniMax answers and accepts the key", key_accepted=True)
+
+
+def load_answer(content: bytes, hex_audio: bool) -> Any:
+    """``json.loads`` of a generation answer with ``data.audio`` turned from hex into
+    bytes when ``hex_audio`` (left a str when it is not hex). Plain data in and out:
+    it may run in another process. ValueError: not JSON."""
+    try:
+        body = json.loads(content)
+    except ValueError:  # JSONDecodeError carries the whole document; keep it short
+        raise ValueError("malformed JSON") from None
+    data = body.get("data") if isinstance(body, dict) else None
+    if hex_audio and isinstance(data, dict) and isinstance(data.get("audio"), str):
+        with suppress(ValueError):  # not hex: left a str, and the caller says so
+            data["audio"] = bytes.fromhex(data["audio"])
+    return body
 
 
 def _status_code(body: Mapping[str, Any]) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 import os
 import signal
@@ -125,6 +126,14 @@ def run_worker_process(
         sweeper.start()
     try:
         worker = Worker(db, storage, engines, settings)
+        # Everything made so far (modules, engines, settings) lives as long as the
+        # process: take it out of the garbage collector's passes. A full pass over it
+        # held the relay worker's loop for ~50 ms mid-burst (docs/benchmarks.md, relay
+        # third pass). After a collection, so no garbage is frozen; here, in the
+        # worker's own process, and not in Worker/RelayDispatcher, which tests run in
+        # the test process, where frozen objects would never be collected.
+        gc.collect()
+        gc.freeze()
         worker.run(stop)
         shutdown.finished()
     finally:

@@ -29,7 +29,6 @@ row); a successful probe closes it.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import threading
 import time
@@ -119,13 +118,6 @@ class RelayDispatcher:
 
     def start(self, stop: threading.Event) -> None:
         self.audio.start()
-        # Everything made so far (modules, engines, settings) lives as long as the
-        # process: take it out of the garbage collector's passes. A full pass over it
-        # held the loop for ~50 ms mid-burst (docs/benchmarks.md, third pass). Done
-        # here, before the loop and any task exist, after a collection (~100 ms), so
-        # no garbage and no task's objects are frozen.
-        gc.collect()
-        gc.freeze()
         self._thread = threading.Thread(
             target=lambda: asyncio.run(self._main(stop)), name="relay-loop", daemon=True
         )

@@ -44,6 +44,7 @@ from songforge.services.orders import grant_credits  # noqa: E402
 from songforge.services.tasks import NewTask, create_task  # noqa: E402
 from songforge.settings import Settings  # noqa: E402
 from songforge.storage.local import LocalStorage  # noqa: E402
+from songforge.worker.process import freeze_startup_objects  # noqa: E402
 from songforge.worker.runner import Worker  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -198,6 +199,7 @@ def scenario(
                 db, LocalStorage(Path(tmp) / "audio"), {"minimax-music": engine}, settings
             )
             stop = threading.Event()
+            freeze_startup_objects()  # as `songforge worker` does before it runs
             rss_start = rss_mb()
             cpu_start, wall_start = cpu_seconds(), time.monotonic()
             thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)

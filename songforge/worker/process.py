@@ -56,6 +56,19 @@ def load_engines(catalog: Catalog, models: Sequence[str]) -> dict[str, Engine]:
     return engines
 
 
+def freeze_startup_objects() -> None:
+    """Take everything made so far (modules, engines, settings), which lives as long
+    as the process, out of the garbage collector's passes.
+
+    A full pass over it held the relay worker's loop for ~50 ms mid-burst
+    (docs/benchmarks.md, relay third pass). After a collection, so no garbage is
+    frozen. Only in a worker's own process: tests run ``Worker`` inside the test
+    process, where frozen objects would never be collected.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def _stop_when_parent_dies(shutdown: GracefulShutdown) -> None:
     """For workers started by ``serve``: never outlive it, however it ends.
 
@@ -126,14 +139,7 @@ def run_worker_process(
         sweeper.start()
     try:
         worker = Worker(db, storage, engines, settings)
-        # Everything made so far (modules, engines, settings) lives as long as the
-        # process: take it out of the garbage collector's passes. A full pass over it
-        # held the relay worker's loop for ~50 ms mid-burst (docs/benchmarks.md, relay
-        # third pass). After a collection, so no garbage is frozen; here, in the
-        # worker's own process, and not in Worker/RelayDispatcher, which tests run in
-        # the test process, where frozen objects would never be collected.
-        gc.collect()
-        gc.freeze()
+        freeze_startup_objects()
         worker.run(stop)
         shutdown.finished()
     finally:

@@ -4,8 +4,9 @@ The line is first spoken by the voice (with phoneme timings), then re-timed
 like a singer would: each vowel starts on its note, the consonants before it
 are sung ahead of the beat, the consonants after it close the note, consonants
 keep their spoken length (capped), and only the middle of each vowel is
-stretched. The pitch follows the melody with portamento and a delayed vibrato;
-the spectral envelope can be warped for a higher (female) voice.
+stretched. Vowels the voice whispered (the ends of its utterances) are sung
+at the line's level. The pitch follows the melody with portamento and a delayed
+vibrato; the spectral envelope can be warped for a higher (female) voice.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ MIN_VOWEL_S = 0.05
 # Longest a vowel is held inside a line (the line's last note may ring longer):
 # a long-held vowel sounds to listeners (and recognisers) like extra words.
 MAX_VOWEL_S = 0.25
+# A long note inside a line (a slow melody's held beat) keeps its vowel for this
+# share of the note, up to MAX_HELD_VOWEL_S: a ballad sung 0.25 s a note with
+# silence to the next beat is staccato, not a held melody.
+HELD_SHARE = 0.6
+MAX_HELD_VOWEL_S = 0.5
 # A line's last vowel is sung at full voice for FINAL_FULL_S, then tapers by
 # FINAL_FADE_DB until it ends at MAX_FINAL_VOWEL_S at most: a held note that
 # dies away, so the voice carries its section instead of a short burst per line.
@@ -37,6 +43,10 @@ MAX_VOWEL_S = 0.25
 MAX_FINAL_VOWEL_S = 1.8
 FINAL_FULL_S = 0.45
 FINAL_FADE_DB = 24.0
+# A vowel frame is sung at most this far under the phrase's voiced vowels, and
+# raised by at most MAX_REVOICE_DB (see _revoice_vowels).
+VOWEL_FLOOR_DB = 9.0
+MAX_REVOICE_DB = 40.0
 # Consonants are sung louder than spoken so that they survive the mix.
 CONSONANT_GAIN = 2.2
 VIBRATO_HZ = 5.6
@@ -236,7 +246,10 @@ class Singer:
                 room = max(0.0, limit - note.start - MIN_VOWEL_S)
                 co_len[i] = min(co_len[i], room)
                 vowel_end = max(note.start + MIN_VOWEL_S, limit - co_len[i])
-            cap = MAX_FINAL_VOWEL_S if i == len(notes) - 1 else MAX_VOWEL_S
+            if i == len(notes) - 1:
+                cap = MAX_FINAL_VOWEL_S
+            else:
+                cap = max(MAX_VOWEL_S, min(MAX_HELD_VOWEL_S, HELD_SHARE * (note.end - note.start)))
             if held:
                 cap = note.end - note.start
             vowel_end = min(vowel_end, note.start + max(cap, MIN_VOWEL_S))
@@ -289,6 +302,7 @@ class Singer:
         ap = analysis.ap[safe].copy()
         src_voiced = analysis.f0[safe] > 0
         sp[consonant] *= CONSONANT_GAIN
+        _revoice_vowels(sp, ap, vowel & active, src_voiced, analysis, segments)
         if held:
             _steady_vowels(sp, ap, analysis, layout, segments, begin, frame)
         else:
@@ -403,6 +417,42 @@ def _steady_vowels(
         swell[:rise] = np.linspace(0.05, 1.0, rise)
         swell[count - fall :] = np.linspace(1.0, 0.05, fall)
         sp[a:b] *= (swell**2)[:, None]
+
+
+def _revoice_vowels(
+    sp: Floats,
+    ap: Floats,
+    vowel: npt.NDArray[np.bool_],
+    src_voiced: npt.NDArray[np.bool_],
+    analysis: _Analysis,
+    segments: list[tuple[tuple[int, int], ...]],
+) -> None:
+    """Sing the vowels the voice whispered.
+
+    The voice ends an utterance the way speech does: its last vowel devoices and
+    dies away (often 30-60 dB under the line's loud vowels, aperiodic from its
+    first frame). Sung on a held note that is a breath, not a note: the line's
+    ending is lost (Whisper hears "city" as "setting") and the voice is silent
+    where the melody holds. A vowel frame quieter than VOWEL_FLOOR_DB under the
+    phrase's voiced vowels is raised to that floor, and its aperiodicity is
+    capped at theirs, so it is sung with the same voice.
+    """
+    if not np.any(vowel):
+        return
+    spans = [seg[1] for seg in segments if seg[1][1] > seg[1][0]]
+    source = np.concatenate([np.arange(lo, hi) for lo, hi in spans]) if spans else np.arange(0)
+    voiced_src = source[analysis.f0[source] > 0] if source.size else source
+    if voiced_src.size < 4:
+        return
+    energy_src = analysis.sp[voiced_src].sum(axis=1)
+    reference = float(np.median(energy_src))
+    ap_cap = analysis.ap[voiced_src].mean(axis=0)
+    floor = reference * 10.0 ** (-VOWEL_FLOOR_DB / 10.0)
+    energy = sp[vowel].sum(axis=1)
+    gain = np.clip(floor / np.maximum(energy, 1e-30), 1.0, 10.0 ** (MAX_REVOICE_DB / 10.0))
+    sp[vowel] *= gain[:, None]
+    weak = vowel & ~src_voiced
+    ap[weak] = np.minimum(ap[weak], ap_cap)
 
 
 def warp_envelope(sp: Floats, factor: float) -> Floats:

@@ -37,6 +37,10 @@ SING_THREADS = 2
 VOCAL_STEM = frozenset({"vocals"})
 # Backing "ooh"s sit under the chorus harmonies (two voices each).
 BACKING_GAIN = 0.5
+# The harmony track (chorus harmonies on the lead's words, backing "ooh"s) this
+# many dB under its mixer level: a second voice singing the same words a third
+# away, or a held vowel, is what Whisper mishears the lead for (session 4).
+HARMONY_GAIN_DB = -5.0
 # A phrase's takes (lead first) at SAMPLE_RATE, where they start relative to the
 # phrase's first note (seconds, <= 0), and each note's layout (SungPhrase.layout).
 _Takes = tuple[tuple[Audio, ...], float, tuple[NoteLayout, ...]]
@@ -149,7 +153,7 @@ class SongRenderer:
         if harmony is not None:
             delayed = np.concatenate([np.zeros(int(0.012 * SAMPLE_RATE), np.float32), harmony])
             wide = np.stack([harmony, delayed[: harmony.shape[0]]], axis=1).astype(np.float32)
-            voices.append(Stem("harmony", "harmony", wide))
+            voices.append(Stem("harmony", "harmony", wide, gain_db=HARMONY_GAIN_DB))
         del harmony
         drums = next((t for t in score.tracks if t.role == "drums"), None)
         kick_times = (

@@ -39,3 +39,45 @@ def test_analysis_cache_stays_within_its_byte_budget(
     last = timed_notes(phrases[-1], score.seconds_per_beat)
     singer.sing(last, [[n.pitch for n in phrases[-1]]], [VoiceSettings()])
     assert singer.analysis_cache_bytes == before  # a hit: nothing new stored
+
+
+def _held_ending_levels(renderer: SongRenderer) -> tuple[float, list[float]]:
+    """The ballad line whose last vowel the voice whispers ("...longer"), sung:
+    the median level of the line before its last note and the level of each
+    50 ms of its held ending before the taper (dB)."""
+    import numpy as np
+
+    score = compose("Slow piano ballad, female voice", "Stay with me a little longer", 1)
+    notes = list(score.vocal[0].notes)
+    timed = timed_notes(notes, score.seconds_per_beat)
+    sung = singer_module.Singer(renderer.voice).sing(
+        timed, [[n.pitch for n in notes]], [VoiceSettings()]
+    )
+    audio, rate = sung.takes[0].astype(np.float64), sung.sample_rate
+    hop = int(0.05 * rate)
+    levels = [
+        20 * np.log10(np.sqrt(np.mean(audio[i : i + hop] ** 2)) + 1e-9)
+        for i in range(0, audio.shape[0] - hop, hop)
+    ]
+    _, vowel_start, vowel_end, _ = sung.layout[-1]
+    first = int((vowel_start - sung.offset) / 0.05) + 1
+    last = int((min(vowel_end, vowel_start + singer_module.FINAL_FULL_S) - sung.offset) / 0.05)
+    return float(np.median(levels[: first - 1])), levels[first:last]
+
+
+def test_a_whispered_line_ending_is_sung(renderer: SongRenderer) -> None:
+    # The voice devoices "longer"'s last vowel 30-60 dB down; held on the line's
+    # last note it must still be a sung note near the line's level (measured:
+    # 12 dB under the line's median, 22-32 dB without revoicing).
+    line, held = _held_ending_levels(renderer)
+    assert len(held) >= 4
+    assert min(held) > line - 14.0
+
+
+def test_a_whispered_line_ending_without_revoicing_is_a_breath(
+    renderer: SongRenderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The test above measures something: with no revoicing the ending falls away.
+    monkeypatch.setattr(singer_module, "MAX_REVOICE_DB", 0.0)
+    line, held = _held_ending_levels(renderer)
+    assert min(held) < line - 18.0

@@ -51,10 +51,16 @@ PATTERNS: dict[str, dict[int, str]] = {
         SHAKER: "xoxoxoxoxoxoxoxo",
         CONGA_HI: "..o..x....o..x..",
     },
-    "jazz": {RIDE: "x...x.xox...x.xo", PEDAL: "....x.......x...", KICK: "o.......o......."},
+    # Jazz: the ride's "spang-a-lang" (the off-beat eighths are swung by the genre's
+    # swing), hi-hat foot on 2 and 4, a feathered kick and soft snare comping.
+    "jazz": {
+        RIDE: "x...x.x.x...x.x.",
+        PEDAL: "....x.......x...",
+        KICK: "o.......o.......",
+        SNARE: "......o.......o.",
+    },
     "shuffle": {KICK: "x.....x.x.....x.", SNARE: "....x.......x...", HAT: "x.ox.ox.ox.ox.ox"},
     "funk": {KICK: "x..x..x...x..x..", SNARE: "....x..o.o..x...", HAT: "xoxoxoxoxoxoxoxo"},
-    "orchestral": {TOM_LO: "x.......x.......", CRASH: "................"},
     # Disco: four on the floor, open hat on every off-beat, snare on 2 and 4.
     "disco": {
         KICK: "x...x...x...x...",
@@ -68,11 +74,12 @@ PATTERNS: dict[str, dict[int, str]] = {
         CLAP: "........x.......",
         HAT: "xoxoxoxoxoxoxxxx",
     },
-    # Bossa nova: the rim-click clave over kick on 1 and the "and" of 2, shaker eighths.
+    # Bossa nova: the cross-stick (rim click) clave, the samba kick (dotted eighth and
+    # sixteenth, soft), brushed hi-hat eighths; everything played quietly.
     "bossa": {
-        KICK: "x..x....x..x....",
+        KICK: "x..ox..ox..ox..o",
         RIM: "x..x..x...x..x..",
-        SHAKER: "xoxoxoxoxoxoxoxo",
+        HAT: "o.o.o.o.o.o.o.o.",
     },
     # Gospel: backbeat with hand claps doubling the snare, a busy hat.
     "gospel": {

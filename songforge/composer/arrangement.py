@@ -7,13 +7,15 @@ more parts and busier patterns, so the song builds from verse to chorus.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from songforge.composer.drums import drum_bar
 from songforge.composer.genres import GenreProfile
 from songforge.composer.harmony import chord_at, nearest_pitch, scale_pitches
 from songforge.composer.prompt import Style
-from songforge.composer.score import Chord, Note, Section, Track
+from songforge.composer.score import Chord, Note, Section, Track, VocalPhrase
 
 SUNG_KINDS_LEAD_REST = frozenset({"verse", "pre-chorus", "chorus", "post-chorus", "bridge"})
 
@@ -82,7 +84,7 @@ def chord_part(chords: list[Chord], section: Section, style_name: str, bpb: int)
 
 def _steps(chord: Chord) -> range:
     """The chord's sixteenth-note steps (a chord of ":2" has eight)."""
-    return range(int(round(chord.length * 4)))
+    return range(round(chord.length * 4))
 
 
 def _chug(chord: Chord, pitches: list[int], section: Section, velocity: int) -> list[Note]:
@@ -312,12 +314,16 @@ def lead_line(
     key_root: int,
     mode: str,
     rng: np.random.Generator,
+    span: tuple[float, float] | None = None,
+    velocity: int = 88,
 ) -> list[Note]:
-    """A simple instrumental melody: chord tones on beats, passing tones between."""
+    """A simple instrumental melody: chord tones on beats, passing tones between.
+
+    ``span`` (start, end in beats) plays only that stretch of the section: a fill
+    between two sung lines."""
     allowed = scale_pitches(key_root, mode, 64, 84)
     notes: list[Note] = []
-    beat = section.start
-    end = section.end(bpb)
+    beat, end = span if span is not None else (section.start, section.end(bpb))
     previous = allowed[len(allowed) // 2]
     rhythm_cell = [1.0, 0.5, 0.5, 1.0, 1.0] if rng.random() < 0.5 else [1.5, 0.5, 1.0, 1.0]
     k = 0
@@ -331,11 +337,29 @@ def lead_line(
         bar_pos = (beat - section.start) % (4 * bpb)
         if bar_pos >= 4 * bpb - 2:
             length = min(end - beat, 2.0)
-        notes.append(Note(beat, length * 0.95, pitch, 88))
+        notes.append(Note(beat, min(length, end - beat) * 0.95, pitch, velocity))
         previous = pitch
         beat += length
         k += 1
     return notes
+
+
+def fill_spans(section: Section, vocal: list[VocalPhrase], bpb: int) -> list[tuple[float, float]]:
+    """Where a player answers the singer in ``section``: from a beat and a half into
+    each line's last (held) note to half a beat before the next line, when that
+    leaves at least a beat and a half. The words are sung by then; the answer sits
+    under the held vowel and the breath."""
+    end = section.end(bpb)
+    lines = sorted(
+        (p.notes[-1].start, p.start) for p in vocal if section.start <= p.start < end and p.notes
+    )
+    starts = [start for _, start in lines[1:]] + [end]
+    spans: list[tuple[float, float]] = []
+    for (last_note, _), following in zip(lines, starts, strict=True):
+        start, stop = math.ceil((last_note + 1.5) * 2) / 2, min(following, end) - 0.5
+        if stop - start >= 1.5:
+            spans.append((start, stop))
+    return spans
 
 
 def build_tracks(
@@ -345,6 +369,7 @@ def build_tracks(
     chords: list[Chord],
     seed: int,
     bpb: int = 4,
+    vocal: list[VocalPhrase] | None = None,
 ) -> list[Track]:
     rng = np.random.default_rng(seed ^ 0x5EED)
     synth = profile.synth_parts
@@ -424,6 +449,11 @@ def build_tracks(
             and (section.kind != "intro" or section.bars >= 4)
         ):
             lead.notes += lead_line(chords, section, bpb, style.key_root, style.mode, rng)
+        elif section.sung and profile.fills and vocal:
+            for span in fill_spans(section, vocal, bpb):
+                lead.notes += lead_line(
+                    chords, section, bpb, style.key_root, style.mode, rng, span, velocity=72
+                )
         if colour_program is not None and section.energy >= 0.6:
             colour.notes += _colour_part(chords, section, bpb)
         if profile.horns_program is not None:

@@ -44,10 +44,15 @@ class GenreProfile:
     horns_style: str = "stab"
     # Orchestral timpani (GM 47) on the roots: rolls into big sections, hits on them.
     timpani: bool = False
-    # Production: the band's level per role against the mixer's defaults (dB),
-    # and how hard the guitars (chords, lead) are driven into distortion (0..1).
+    # Production: the band's level per role against the mixer's defaults (dB; "band"
+    # moves every instrument against the voice: a metal band is a wall the voice sits
+    # in, a pop mix puts the voice far in front), and how hard the guitars (chords,
+    # lead) are driven into distortion (0..1).
     levels: tuple[tuple[str, float], ...] = ()
     drive: float = 0.0
+    # The lead instrument answers the singer in the gaps between sung lines (a jazz
+    # sax, a bossa flute, an orchestral violin) instead of waiting for the solo.
+    fills: bool = False
 
 
 def _p(*names: str) -> frozenset[str]:
@@ -150,7 +155,7 @@ GENRES: dict[str, GenreProfile] = {
             pad_program=None,
             colour_program=None,
             energy=1.0,
-            levels=(("chords", 4.0), ("drums", 1.0), ("bass", 1.0)),
+            levels=(("band", 4.0), ("chords", 4.0), ("drums", 1.0), ("bass", 1.0)),
             drive=0.9,
         ),
         GenreProfile(
@@ -326,7 +331,8 @@ GENRES: dict[str, GenreProfile] = {
             colour_program=11,
             swing=0.33,
             energy=0.5,
-            levels=(("chords", 4.0), ("bass", 4.0), ("drums", -4.0), ("lead", 2.0)),
+            levels=(("band", 3.0), ("chords", 4.0), ("bass", 4.0), ("drums", -3.0), ("lead", 2.0)),
+            fills=True,
         ),
         GenreProfile(
             name="blues",
@@ -450,6 +456,7 @@ GENRES: dict[str, GenreProfile] = {
             horns_style="swell",
             timpani=True,
             levels=(("chords", 5.0), ("pad", 9.0), ("bass", 3.0)),
+            fills=True,
         ),
         GenreProfile(
             name="disco",
@@ -612,6 +619,7 @@ GENRES: dict[str, GenreProfile] = {
             energy=0.4,
             voice_default="female",
             levels=(("chords", 5.0), ("drums", -6.0), ("bass", -1.0)),
+            fills=True,
         ),
     )
 }

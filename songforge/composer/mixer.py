@@ -75,7 +75,8 @@ class MixSettings:
     pump: float = 0.0
     kick_times: list[float] = field(default_factory=list)
     duck_db: float = 6.0
-    # The genre's production: dB per role against ROLE_LEVEL_DB, and the guitars' drive.
+    # The genre's production: dB per role against ROLE_LEVEL_DB ("band": every part
+    # that is not a voice), and the guitars' drive.
     levels: dict[str, float] = field(default_factory=dict)
     drive: float = 0.0
 
@@ -182,6 +183,8 @@ def mix(
         if role in DRIVEN and settings.drive > 0:
             audio = effects.drive(audio, settings.drive, sr)
         target = ROLE_LEVEL_DB.get(role, -24.0) + settings.levels.get(role, 0.0)
+        if role not in VOICE_ROLES:
+            target += settings.levels.get("band", 0.0)
         audio = level(audio, target + stem.gain_db)
         if stem.pan:
             audio = effects.balance(audio, stem.pan)

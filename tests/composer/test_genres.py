@@ -114,3 +114,20 @@ def test_the_prompts_explicit_asks_win() -> None:
     score = compose("metal, BPM: 100, Key: E minor, female vocals", "Rise up", seed=2)
     assert score.bpm == 100 and score.key_root == 4 and score.mode == "minor"
     assert score.voice == "female"
+
+
+def test_jazz_sax_answers_the_singer_between_lines_without_singing_over_words() -> None:
+    lyrics = "[Verse]\nMidnight in the city\n[Chorus]\nFly me to the moon tonight, my love"
+    score = compose("swinging jazz with a smoky male voice", lyrics, seed=2)
+    lead = _track(score, "lead").notes
+    sung = [s for s in score.sections if s.sung]
+    fills = [n for n in lead if any(s.start <= n.start < s.end(4) for s in sung)]
+    assert fills  # the sax plays inside sung sections
+    for note in fills:  # ...never while a word is sung (only under a line's held last note)
+        for phrase in score.vocal:
+            assert not (phrase.start - 0.5 < note.start < phrase.notes[-1].start + 1.5)
+    pop = compose("catchy pop song", lyrics, seed=2)
+    pop_sung = [s for s in pop.sections if s.sung]
+    assert not [
+        n for n in _track(pop, "lead").notes if any(s.start <= n.start < s.end(4) for s in pop_sung)
+    ]

@@ -331,7 +331,7 @@ GENRES: dict[str, GenreProfile] = {
             colour_program=11,
             swing=0.33,
             energy=0.5,
-            levels=(("band", 3.0), ("chords", 4.0), ("bass", 4.0), ("drums", -3.0), ("lead", 2.0)),
+            levels=(("band", 3.0), ("chords", 4.0), ("bass", 4.0), ("drums", -8.0), ("lead", 2.0)),
             fills=True,
         ),
         GenreProfile(
@@ -618,7 +618,7 @@ GENRES: dict[str, GenreProfile] = {
             colour_program=None,
             energy=0.4,
             voice_default="female",
-            levels=(("chords", 5.0), ("drums", -6.0), ("bass", -1.0)),
+            levels=(("chords", 5.0), ("drums", -8.0), ("bass", -1.0)),
             fills=True,
         ),
     )

@@ -139,7 +139,7 @@ def compose(
         )
         cursor += plan.bars * BEATS_PER_BAR
 
-    tracks = build_tracks(style, profile, sections, chords, rng_seed, BEATS_PER_BAR)
+    tracks = build_tracks(style, profile, sections, chords, rng_seed, BEATS_PER_BAR, vocal)
     return Score(
         bpm=style.bpm,
         key_root=style.key_root,

@@ -54,6 +54,25 @@ def peaking(x: Audio, freq: float, gain_db: float, q: float, sr: int) -> Audio:
     return apply(x, peaking_sos(freq, gain_db, q, sr))
 
 
+def drive(x: Audio, amount: float, sr: int) -> Audio:
+    """A guitar amp: gain into a soft clipper, then a speaker cabinet's band.
+
+    ``amount`` 0..1 goes from crunch (a few times gain) to high-gain distortion.
+    The low end is tightened before the clipper (as a pedal's input filter does,
+    so palm mutes stay tight), and the cabinet rolls off the fizz above ~5 kHz.
+    """
+    gain = np.float32(10 ** ((12.0 + 30.0 * amount) / 20.0))
+    peak = float(np.max(np.abs(x))) or 1.0
+    tight = apply(x, highpass_sos(90.0, sr)) * (gain / np.float32(peak))
+    clipped = np.tanh(tight, out=tight)
+    return apply(
+        clipped,
+        lowpass_sos(5200.0, sr),
+        peaking_sos(700.0, -3.0, 0.8, sr),
+        peaking_sos(1800.0, 2.5, 1.0, sr),
+    )
+
+
 def pan(mono: Audio, position: float) -> Audio:
     """Constant-power pan of a mono signal to stereo (frames, 2)."""
     angle = (float(np.clip(position, -1.0, 1.0)) + 1.0) * np.pi / 4.0

@@ -38,6 +38,21 @@ class GenreProfile:
     # Seconds per sung syllable the vocal rhythm aims at (see melody.rhythm):
     # near speaking rate keeps words intelligible; rap runs faster.
     syllable_seconds: float = 0.25
+    # A horn section (GM program) and how it plays: "stab" (short hits on the
+    # riff's accents) or "swell" (held chord tones that grow into the chorus).
+    horns_program: int | None = None
+    horns_style: str = "stab"
+    # Orchestral timpani (GM 47) on the roots: rolls into big sections, hits on them.
+    timpani: bool = False
+    # Production: the band's level per role against the mixer's defaults (dB; "band"
+    # moves every instrument against the voice: a metal band is a wall the voice sits
+    # in, a pop mix puts the voice far in front), and how hard the guitars (chords,
+    # lead) are driven into distortion (0..1).
+    levels: tuple[tuple[str, float], ...] = ()
+    drive: float = 0.0
+    # The lead instrument answers the singer in the gaps between sung lines (a jazz
+    # sax, a bossa flute, an orchestral violin) instead of waiting for the solo.
+    fills: bool = False
 
 
 def _p(*names: str) -> frozenset[str]:
@@ -119,6 +134,7 @@ GENRES: dict[str, GenreProfile] = {
             pad_program=None,
             colour_program=18,
             energy=0.9,
+            drive=0.45,
         ),
         GenreProfile(
             name="metal",
@@ -130,13 +146,17 @@ GENRES: dict[str, GenreProfile] = {
             bridge=("iv", "bVI", "v", "v"),
             drums="metal",
             bass="root8",
+            # Palm-muted chugs on the low root between open power chords, double-tracked
+            # distorted guitars, a distorted lead for the solo.
             chords_program=30,
-            chords_style="power",
+            chords_style="chug",
             bass_program=34,
             lead_program=30,
             pad_program=None,
             colour_program=None,
             energy=1.0,
+            levels=(("band", 4.0), ("chords", 4.0), ("drums", 1.0), ("bass", 1.0)),
+            drive=0.9,
         ),
         GenreProfile(
             name="punk",
@@ -155,6 +175,8 @@ GENRES: dict[str, GenreProfile] = {
             pad_program=None,
             colour_program=None,
             energy=0.95,
+            levels=(("chords", 2.0),),
+            drive=0.6,
         ),
         GenreProfile(
             name="ballad",
@@ -298,14 +320,19 @@ GENRES: dict[str, GenreProfile] = {
             bridge=("IVmaj7", "iii7", "ii7", "V7"),
             drums="jazz",
             bass="walk",
+            # A piano trio: shell voicings comped off the beat, upright bass walking in
+            # quarters, ride cymbal and brushes kept low; a tenor sax takes the solos,
+            # vibraphone colours the choruses.
             chords_program=0,
-            chords_style="block",
+            chords_style="comp",
             bass_program=32,
-            lead_program=65,
+            lead_program=66,
             pad_program=None,
-            colour_program=56,
+            colour_program=11,
             swing=0.33,
             energy=0.5,
+            levels=(("band", 3.0), ("chords", 4.0), ("bass", 4.0), ("drums", -8.0), ("lead", 2.0)),
+            fills=True,
         ),
         GenreProfile(
             name="blues",
@@ -369,6 +396,7 @@ GENRES: dict[str, GenreProfile] = {
             pad_program=None,
             colour_program=12,
             energy=0.7,
+            horns_program=61,
         ),
         GenreProfile(
             name="funk",
@@ -379,15 +407,18 @@ GENRES: dict[str, GenreProfile] = {
             chorus=("bVI", "bVII", "i7", "i7"),
             bridge=("iv7", "v7", "i7", "i7"),
             drums="funk",
-            bass="octave",
-            # Clavinet stabs, slap bass, a brass section on the riffs.
+            bass="slap",
+            # A sixteenth-note clavinet riff, slap bass (thumbed roots, popped octaves,
+            # ghost notes), muted "chicken scratch" guitar, horn stabs on the accents.
             chords_program=7,
-            chords_style="stab",
+            chords_style="clav",
             bass_program=36,
             lead_program=61,
             pad_program=None,
-            colour_program=27,
+            colour_program=28,
             energy=0.75,
+            horns_program=61,
+            levels=(("bass", 3.0), ("chords", 2.0), ("drums", 1.0)),
         ),
         GenreProfile(
             name="classical",
@@ -409,15 +440,23 @@ GENRES: dict[str, GenreProfile] = {
             verse=("i", "iv", "bVII", "bIII"),
             chorus=("bVI", "bIII", "bVII", "i"),
             bridge=("iv", "i", "V", "V"),
-            drums="orchestral",
-            bass="root4",
+            drums="none",
+            bass="sub",
+            # A string section (spiccato ostinato over held strings, cellos on the
+            # roots), French horns swelling into the choruses, timpani, harp colour;
+            # no drum kit.
             chords_program=48,
-            chords_style="pad",
+            chords_style="ostinato",
             bass_program=42,
             lead_program=40,
-            pad_program=52,
+            pad_program=49,
             colour_program=46,
             energy=0.5,
+            horns_program=60,
+            horns_style="swell",
+            timpani=True,
+            levels=(("chords", 5.0), ("pad", 9.0), ("bass", 3.0)),
+            fills=True,
         ),
         GenreProfile(
             name="disco",
@@ -569,15 +608,18 @@ GENRES: dict[str, GenreProfile] = {
             bridge=("ii7", "V7", "Imaj7", "vi7"),
             drums="bossa",
             bass="alternate",
-            # Nylon guitar comping, a flute answering the voice.
+            # Nylon guitar in the bossa pattern (thumb on the bass, fingers on the
+            # syncopated chord), soft rim clicks and brushed hat, a flute solo.
             chords_program=24,
-            chords_style="strum",
+            chords_style="bossa",
             bass_program=32,
             lead_program=73,
             pad_program=None,
             colour_program=None,
             energy=0.4,
             voice_default="female",
+            levels=(("chords", 5.0), ("drums", -8.0), ("bass", -1.0)),
+            fills=True,
         ),
     )
 }

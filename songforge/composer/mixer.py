@@ -30,6 +30,8 @@ ROLE_LEVEL_DB = {
     "pad": -27.0,
     "lead": -21.0,
     "colour": -28.0,
+    "horns": -23.0,
+    "timpani": -21.0,
     "texture": -34.0,
 }
 REVERB_SEND = {
@@ -41,15 +43,19 @@ REVERB_SEND = {
     "pad": 0.3,
     "lead": 0.22,
     "colour": 0.3,
+    "horns": 0.2,
+    "timpani": 0.25,
     "texture": 0.0,
 }
 # The roles that are voices: a song split on request puts them all in "vocals".
 VOICE_ROLES = frozenset({"vocals", "harmony"})
 # Name under which ``mix`` returns the voices' own bus (see its ``voice_bus``).
 VOICE_BUS = "voice bus"
-DUCKED = frozenset({"chords", "pad", "lead", "colour"})
+DUCKED = frozenset({"chords", "pad", "lead", "colour", "horns"})
 # The rhythm section dips less under the voice than the parts that share its range.
-LIGHTLY_DUCKED = frozenset({"drums", "bass"})
+LIGHTLY_DUCKED = frozenset({"drums", "bass", "timpani"})
+# The parts a genre's "drive" distorts: the guitars (rhythm and solo).
+DRIVEN = frozenset({"chords", "lead"})
 
 
 @dataclass
@@ -69,6 +75,10 @@ class MixSettings:
     pump: float = 0.0
     kick_times: list[float] = field(default_factory=list)
     duck_db: float = 6.0
+    # The genre's production: dB per role against ROLE_LEVEL_DB ("band": every part
+    # that is not a voice), and the guitars' drive.
+    levels: dict[str, float] = field(default_factory=dict)
+    drive: float = 0.0
 
 
 def _active_rms(x: Audio) -> float:
@@ -163,14 +173,19 @@ def mix(
             )
         elif role == "bass":
             audio = effects.apply(audio, effects.lowpass_sos(4000.0, sr))
-        elif role == "drums":
+        elif role in ("drums", "timpani"):
             audio = effects.apply(audio, effects.highpass_sos(30.0, sr))
         else:
             stages = [effects.highpass_sos(140.0 if role != "pad" else 200.0, sr)]
             if voice is not None:
                 stages.append(effects.peaking_sos(2500.0, -3.5, 0.9, sr))
             audio = effects.apply(audio, *stages)
-        audio = level(audio, ROLE_LEVEL_DB.get(role, -24.0) + stem.gain_db)
+        if role in DRIVEN and settings.drive > 0:
+            audio = effects.drive(audio, settings.drive, sr)
+        target = ROLE_LEVEL_DB.get(role, -24.0) + settings.levels.get(role, 0.0)
+        if role not in VOICE_ROLES:
+            target += settings.levels.get("band", 0.0)
+        audio = level(audio, target + stem.gain_db)
         if stem.pan:
             audio = effects.balance(audio, stem.pan)
         if role in DUCKED:

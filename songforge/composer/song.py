@@ -164,6 +164,8 @@ class SongRenderer:
             reverb_amount=1.6 if score.genre in ("ambient", "ballad", "classical") else 1.0,
             pump=0.45 if score.genre == "edm" else 0.0,
             kick_times=kick_times,
+            levels=dict(GENRES[score.genre].levels),
+            drive=GENRES[score.genre].drive,
         )
         # The instruments are rendered one at a time as the mixer asks for them.
         parts = len(voices) + len(score.tracks) + 2

@@ -8,6 +8,7 @@ from songforge.composer.compose import compose
 from songforge.composer.drums import PATTERNS
 from songforge.composer.genres import GENRES
 from songforge.composer.prompt import parse_prompt
+from songforge.composer.score import Score, Track
 
 
 def test_at_least_twenty_genres_each_its_own() -> None:
@@ -49,12 +50,84 @@ def test_metal_funk_and_orchestral_play_their_instruments() -> None:
     funk = GENRES["funk"]
     assert (funk.bass_program, funk.chords_program, funk.lead_program) == (36, 7, 61)
     orchestral = compose("epic orchestral strings and brass", "", seed=1)
-    programs = {t.program for t in orchestral.tracks}
-    assert {48, 42} & programs  # strings section / cello
-    assert any(t.role == "drums" for t in orchestral.tracks)  # timpani-like toms
+    programs = {t.name: t.program for t in orchestral.tracks}
+    assert programs["chords"] == 48 and programs["bass"] == 42  # strings section, cellos
+    assert programs["horns"] == 60 and programs["timpani"] == 47  # French horns, timpani
+    assert not any(t.role == "drums" for t in orchestral.tracks)  # no drum kit
+
+
+def _track(score: Score, name: str) -> Track:
+    return next(t for t in score.tracks if t.name == name)
+
+
+def test_metal_palm_mutes_between_open_power_chords() -> None:
+    score = compose("heavy metal, male vocals", "[Verse]\nStand and fight\n[Chorus]\nRise", seed=1)
+    verse = next(s for s in score.sections if s.kind == "verse")
+    chords = [n for n in _track(score, "chords").notes if verse.start <= n.start < verse.end(4)]
+    muted = [n for n in chords if n.length < 0.2]
+    assert muted and max(n.pitch for n in muted) <= 53  # low chugs, not chords up the neck
+    assert sum(n.length >= 0.4 for n in chords) > 0  # open power chords on the accents
+    assert max(n.velocity for n in muted) < max(n.velocity for n in chords)
+    assert GENRES["metal"].drive > GENRES["rock"].drive > 0 == GENRES["jazz"].drive
+
+
+def test_funk_plays_slap_bass_clavinet_sixteenths_and_horn_stabs() -> None:
+    score = compose("funky groove with slap bass, clavinet and horns", "Get up\nGet down", seed=3)
+    bass = _track(score, "bass").notes
+    onsets = {round(n.start * 4) % 4 for n in bass}
+    assert {1, 2, 3} <= onsets  # sixteenth-note syncopation, not eighths
+    roots = {n.start: n.pitch for n in bass if n.length >= 0.2}
+    assert any(p - roots.get(s - 0.75, -99) == 12 for s, p in roots.items()) or any(
+        n.pitch - m.pitch == 12 for n, m in zip(bass[1:], bass, strict=False)
+    )  # popped octaves
+    clav = _track(score, "chords")
+    assert clav.program == 7 and {round(n.start * 4) % 4 for n in clav.notes} >= {1, 2, 3}
+    horns = _track(score, "horns")
+    assert horns.program == 61 and all(n.length <= 0.4 for n in horns.notes)
+
+
+def test_jazz_comps_rootless_and_walks_and_swings() -> None:
+    score = compose("swinging jazz trio", "Midnight in the city", seed=2)
+    bass = _track(score, "bass").notes
+    assert all(n.length > 0.9 for n in bass[:-1])  # quarter-note walk
+    assert len({n.pitch for n in bass}) >= 8
+    piano = _track(score, "chords")
+    # Comping leaves the beat: some chords land between beats (swung eighths).
+    assert any(abs(n.start - round(n.start)) > 0.1 for n in piano.notes)
+    ride = [n for n in _track(score, "drums").notes if n.pitch == 51]
+    swung = {round((n.start % 1) * 100) for n in ride} - {0}
+    assert swung and all(f > 55 for f in swung)  # off-beat eighths land late (swing)
+
+
+def test_bossa_guitar_thumb_and_syncopated_fingers() -> None:
+    score = compose("bossa nova with nylon guitar", "Walking by the ocean", seed=1)
+    guitar = _track(score, "chords")
+    assert guitar.program == 24
+    steps = {round(n.start * 4) % 16 for n in guitar.notes if n.length < 1}
+    assert {3, 6, 10, 13} <= steps  # the syncopated pattern, not a strum on the beat
+    drums = _track(score, "drums").notes
+    assert any(n.pitch == 37 for n in drums)  # rim clicks
+    assert GENRES["bossa"].levels and dict(GENRES["bossa"].levels)["drums"] < 0
 
 
 def test_the_prompts_explicit_asks_win() -> None:
     score = compose("metal, BPM: 100, Key: E minor, female vocals", "Rise up", seed=2)
     assert score.bpm == 100 and score.key_root == 4 and score.mode == "minor"
     assert score.voice == "female"
+
+
+def test_jazz_sax_answers_the_singer_between_lines_without_singing_over_words() -> None:
+    lyrics = "[Verse]\nMidnight in the city\n[Chorus]\nFly me to the moon tonight, my love"
+    score = compose("swinging jazz with a smoky male voice", lyrics, seed=2)
+    lead = _track(score, "lead").notes
+    sung = [s for s in score.sections if s.sung]
+    fills = [n for n in lead if any(s.start <= n.start < s.end(4) for s in sung)]
+    assert fills  # the sax plays inside sung sections
+    for note in fills:  # ...never while a word is sung (only under a line's held last note)
+        for phrase in score.vocal:
+            assert not (phrase.start - 0.5 < note.start < phrase.notes[-1].start + 1.5)
+    pop = compose("catchy pop song", lyrics, seed=2)
+    pop_sung = [s for s in pop.sections if s.sung]
+    assert not [
+        n for n in _track(pop, "lead").notes if any(s.start <= n.start < s.end(4) for s in pop_sung)
+    ]

@@ -82,3 +82,32 @@ def test_the_voice_bus_is_the_voices_with_their_reverb_and_leaves_the_mix_alone(
     wet_voice = bus - dry
     correlation = float(np.corrcoef(wet_band[:, 0], wet_voice[:, 0])[0, 1])
     assert abs(correlation) < 0.1
+
+
+def test_drive_distorts_the_guitars_only() -> None:
+    """A genre's drive adds harmonics to chords/lead (the guitars), not to the bass."""
+    frames = SR * 2
+    t = np.arange(frames) / SR
+    tone = (0.2 * np.sin(2 * np.pi * 110 * t)).astype(np.float32)
+    stereo = np.stack([tone, tone], axis=1)
+
+    def third_harmonic(x: np.ndarray) -> float:  # type: ignore[type-arg]
+        spectrum = np.abs(np.fft.rfft(x[:, 0]))
+        bins = np.fft.rfftfreq(x.shape[0], 1 / SR)
+        return float(
+            spectrum[np.argmin(np.abs(bins - 330))] / spectrum[np.argmin(np.abs(bins - 110))]
+        )
+
+    settings = MixSettings(reverb_amount=0.0, drive=0.9)
+    stems = [Stem("chords", "chords", stereo.copy()), Stem("bass", "bass", stereo.copy())]
+    _, parts = mix(iter(stems), SR, frames, settings)
+    assert third_harmonic(parts["chords"]) > 0.1
+    assert third_harmonic(parts["bass"]) < 0.01
+
+
+def test_genre_levels_move_a_role() -> None:
+    frames = SR * SECONDS
+    loud = MixSettings(reverb_amount=0.0, levels={"drums": 4.0})
+    _, plain = mix(iter([Stem("drums", "drums", _noise(3))]), SR, frames, MixSettings())
+    _, moved = mix(iter([Stem("drums", "drums", _noise(3))]), SR, frames, loud)
+    assert abs(_db(moved["drums"]) - _db(plain["drums"]) - 4.0) < 0.2

@@ -77,9 +77,9 @@ def _view(context: AppContext, request: Request, tasks: list[TaskRecord]) -> lis
         return _views(context, base_url(context, request), conn, tasks)
 
 
-def _kept_answer(context: AppContext, url: str, caller: Caller, task_id: str) -> bytes | None:
+def _kept_answer(context: AppContext, variant: str, caller: Caller, task_id: str) -> bytes | None:
     """A finished task's answer as already rendered, if it is kept (no database)."""
-    kept = context.finished_tasks.answer(task_id, _variant(context, url))
+    kept = context.finished_tasks.answer(task_id, variant)
     if kept is not None and kept[0].account_id == caller.account_id:
         return kept[1]
     return None
@@ -92,7 +92,7 @@ def _variant(context: AppContext, url: str) -> str:
 
 
 def _render_polled(
-    context: AppContext, url: str, task: TaskRecord, head: QueueHead | None
+    context: AppContext, url: str, variant: str, task: TaskRecord, head: QueueHead | None
 ) -> bytes:
     """The encoded TASK answer. Queue position and ETA come from the per-process
     caches when they can, else one more read; a finished task's answer is kept."""
@@ -102,7 +102,7 @@ def _render_polled(
         # Runs in the thread pool on PostgreSQL (Database.call).
         with context.db.read_now() as conn:
             body = encode_answer(_views(context, url, conn, [task], head)[0])
-    context.finished_tasks.keep_answer(task, _variant(context, url), body)
+    context.finished_tasks.keep_answer(task, variant, body)
     return body
 
 
@@ -117,7 +117,8 @@ async def get_task(request: Request) -> Response:
         authenticate_caller, context, request.headers.get("authorization")
     )
     url = base_url(context, request)
-    body = _kept_answer(context, url, caller, task_id)
+    variant = _variant(context, url)
+    body = _kept_answer(context, variant, caller, task_id)
     if body is None:
         task = context.finished_tasks.get(task_id)
         head: QueueHead | None = None
@@ -129,7 +130,7 @@ async def get_task(request: Request) -> Response:
                 raise not_found(f"No task {task_id!r}")
             task, head = task_and_head_from_row(row)
             context.finished_tasks.put(task)
-        body = await context.db.call(_render_polled, context, url, task, head)
+        body = await context.db.call(_render_polled, context, url, variant, task, head)
     return json_body_response(body, caller.headers)
 
 

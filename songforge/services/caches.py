@@ -111,8 +111,8 @@ class FinishedTaskCache:
             entry = self._entries.get(task.id)
             # Answers rendered from an equal record stay true; any other change
             # (retention deleted the files) drops them.
-            same = entry is not None and entry[0] == task
-            self._entries[task.id] = (task, entry[1] if same and entry is not None else {})
+            kept = entry[1] if entry is not None and entry[0] == task else {}
+            self._entries[task.id] = (task, kept)
             self._entries.move_to_end(task.id)
             while len(self._entries) > self._capacity:
                 self._entries.popitem(last=False)

@@ -126,15 +126,6 @@ class QueueHead:
     key: Key | None
 
 
-def task_and_queue_head(
-    conn: Connection, account_id: str, task_id: str
-) -> tuple[TaskRecord, QueueHead] | None:
-    """The account's task and the head of its model's queue, in one statement (one
-    round trip for a poll); None when the task is not the account's."""
-    row = TASK_AND_HEAD.first(conn, {"task_id": task_id, "account_id": account_id})
-    return task_and_head_from_row(row) if row is not None else None
-
-
 def task_and_head_from_row(row: PreparedRow) -> tuple[TaskRecord, QueueHead]:
     """The task and its queue's head from a row of TASK_AND_HEAD."""
     priority, created = row.queue_head_priority, row.queue_head_created_at

@@ -22,6 +22,11 @@ from songforge.services.workers import Startup
 FALLBACK_RUN_SECONDS = 30.0
 
 
+def _read_run_seconds(conn: Connection | None, model: str) -> float | None:
+    """The model's recent run time, read (no cache: needs the connection)."""
+    return eta.recent_run_seconds(needed(conn), model)
+
+
 @dataclass(frozen=True)
 class Progress:
     queue_position: int | None
@@ -37,7 +42,7 @@ def task_progress(
     *,
     catalog: Catalog,
     live_workers: Mapping[str, int],
-    run_seconds: Callable[[Connection | None, str], float | None] | None = None,
+    run_seconds: Callable[[Connection | None, str], float | None] = _read_run_seconds,
     starting: Mapping[str, Startup] | None = None,
     positions: QueuePositions | None = None,
     head: QueueHead | None = None,
@@ -61,10 +66,7 @@ def task_progress(
             position = exact_queue_position(needed(conn), task)
     spec = catalog.get(task.model)
     typical = spec.typical_runtime_seconds if spec else FALLBACK_RUN_SECONDS
-    if run_seconds is not None:
-        recent = run_seconds(conn, task.model)
-    else:
-        recent = eta.recent_run_seconds(needed(conn), task.model)
+    recent = run_seconds(conn, task.model)
     workers = live_workers.get(task.model, 0)
     startup = (starting or {}).get(task.model) if workers == 0 else None
     eta_seconds = eta.estimate_seconds(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -11,9 +12,11 @@ from songforge.services.accounts import create_account
 from songforge.services.orders import grant_credits
 from songforge.services.queue import claim_next_task, fail_attempt
 from songforge.services.queue_positions import (
+    TASK_AND_HEAD,
+    QueueHead,
     QueuePositions,
     exact_queue_position,
-    task_and_queue_head,
+    task_and_head_from_row,
 )
 from songforge.services.task_records import TaskRecord, load_task
 from songforge.services.tasks import NewTask, cancel_task, create_task
@@ -141,16 +144,31 @@ def test_an_empty_queue_and_a_single_task(database_url: str) -> None:
     db.dispose()
 
 
+def _task_and_head(
+    db: Database, account_id: str, task_id: str
+) -> tuple[TaskRecord, QueueHead] | None:
+    """The poll's read (Database.read_first of TASK_AND_HEAD), as the API makes it."""
+
+    async def read() -> tuple[TaskRecord, QueueHead] | None:
+        try:
+            row = await db.read_first(TASK_AND_HEAD, {"task_id": task_id, "account_id": account_id})
+        finally:
+            await db.close_async()
+        return task_and_head_from_row(row) if row is not None else None
+
+    return asyncio.run(read())
+
+
 def test_the_head_read_with_the_task_gives_the_same_positions(database_url: str) -> None:
     db, account, model = _setup(database_url)
     positions = QueuePositions(clock=Clock())
     ids = [_create(db, account, model) for _ in range(5)]
     assert claim_next_task(db, "w1", [model], LEASE) is not None
+    assert _task_and_head(db, "acc_someone_else", ids[1]) is None
     with db.read_now() as conn:
-        assert task_and_queue_head(conn, "acc_someone_else", ids[1]) is None
         found = []
         for task_id in ids[1:]:
-            read = task_and_queue_head(conn, account, task_id)
+            read = _task_and_head(db, account, task_id)
             assert read is not None
             task, head = read
             assert head.key == (task.priority, load_task(conn, ids[1]).created_at)  # type: ignore[union-attr]

@@ -65,6 +65,7 @@ CREATE_BODY = {"model": MODEL, "prompt": "benchmark", "bitrate": 32000, "sample_
 # The issues' goals: (baseline, fraction of its requests/s); create also p99 < 20 ms.
 GOALS = {"create": ("durable", 0.5), "poll": ("bare", 0.7), "poll-queued": ("bare", 0.5)}
 P99_GOALS_MS = {"create": 20.0}
+ENDPOINTS = ("bare", "bare-sync", "durable", "poll", "poll-queued", "create")
 START_TIMEOUT = 90.0
 
 
@@ -619,6 +620,8 @@ def run_config(
             ]
             # Rounds interleave the endpoints, so a neighbour's load on a shared
             # machine lands on all of them alike instead of on one.
+            if args.endpoints is not None:
+                phases = [(ports, phase) for ports, phase in phases if phase.name in args.endpoints]
             for round_no in range(1, args.rounds + 1):
                 results: list[Result] = []
                 for ports, phase in phases:
@@ -751,6 +754,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         dest="write",
         action="store_false",
         help="print the tables only; leave docs/benchmarks.md alone",
+    )
+    parser.add_argument(
+        "--endpoints",
+        type=lambda text: parse_list(text, ENDPOINTS),
+        help="comma-separated subset of: " + ", ".join(ENDPOINTS) + " (default: all)",
     )
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--section", default=SECTION, help="heading of the section written")

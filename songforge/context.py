@@ -54,6 +54,9 @@ class AppContext:
     # sets it to its WorkerSupervisor's ``starting``; elsewhere nobody is starting).
     worker_startup: Callable[[], dict[str, Startup]] | None = None
     _live_cache: tuple[float, dict[str, int]] | None = None
+    # True while one caller re-reads the live workers: the others keep the last
+    # figures meanwhile instead of all reading them at once.
+    _live_refreshing: bool = False
     _run_seconds_cache: dict[str, tuple[float, float | None]] = field(default_factory=dict)
     _together: GroupCommit[NewTask, CreateResult] | None = None
 
@@ -145,10 +148,17 @@ class AppContext:
         """
         now = time.monotonic()
         cached = self._live_cache
-        if cached is not None and now - cached[0] < LIVE_CACHE_SECONDS:
+        if cached is not None and (now - cached[0] < LIVE_CACHE_SECONDS or self._live_refreshing):
             return cached[1]
-        with self.db.read() as conn:
-            counts = live_worker_counts(conn, self.worker_freshness)
+        # On PostgreSQL the read below stops a create run inline on the event loop
+        # (Database.call) and sends it to the thread pool. Without this flag, every
+        # create in flight when the second ran out went there and read the same row.
+        self._live_refreshing = True
+        try:
+            with self.db.read() as conn:
+                counts = live_worker_counts(conn, self.worker_freshness)
+        finally:
+            self._live_refreshing = False
         self._live_cache = (now, counts)
         return counts
 

@@ -42,6 +42,9 @@ accounts = Table(
     Column("role", String(16), nullable=False, server_default="user"),
     Column("balance", BigInteger, nullable=False, server_default="0"),
     Column("held", BigInteger, nullable=False, server_default="0"),
+    # Tasks held and not yet charged or released: the concurrency limit's figure,
+    # kept by services/billing.py so a create does not count the account's backlog.
+    Column("unfinished_tasks", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
 )
 

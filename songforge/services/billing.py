@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Update, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, Update, bindparam, case, insert, select, update
 
 from songforge.db.tables import accounts, api_keys, ledger_entries
 from songforge.db.types import utcnow
@@ -62,10 +62,19 @@ _ADJUST = (
     .values(balance=accounts.c.balance + bindparam("amount"))
     .returning(*_AFTER)
 )
+# A hold starts a task and its charge or release ends it, each exactly once (the
+# callers fence the transitions), so these keep the account's count of unfinished
+# tasks too. The count never goes below zero: a task held before the counter
+# existed was counted by the migration, but one held by an older version during a
+# rolling upgrade was not.
+_ONE_FEWER = case((accounts.c.unfinished_tasks > 0, accounts.c.unfinished_tasks - 1), else_=0)
 _HOLD = (
     update(accounts)
     .where(_ACCOUNT, accounts.c.balance - accounts.c.held >= bindparam("amount"))
-    .values(held=accounts.c.held + bindparam("amount"))
+    .values(
+        held=accounts.c.held + bindparam("amount"),
+        unfinished_tasks=accounts.c.unfinished_tasks + 1,
+    )
     .returning(*_AFTER)
 )
 _CHARGE = (
@@ -74,13 +83,14 @@ _CHARGE = (
     .values(
         held=accounts.c.held - bindparam("amount"),
         balance=accounts.c.balance - bindparam("amount"),
+        unfinished_tasks=_ONE_FEWER,
     )
     .returning(*_AFTER)
 )
 _RELEASE = (
     update(accounts)
     .where(_ACCOUNT, accounts.c.held >= bindparam("amount"))
-    .values(held=accounts.c.held - bindparam("amount"))
+    .values(held=accounts.c.held - bindparam("amount"), unfinished_tasks=_ONE_FEWER)
     .returning(*_AFTER)
 )
 _KEY_COMMIT = (

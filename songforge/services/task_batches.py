@@ -3,12 +3,13 @@
 The same rules as ``tasks.create_task`` for each create, applied in arrival order
 (the per-account limit on unfinished tasks, the key's credit cap, the account's
 free balance, in that order), but read and written once per batch instead of
-once per create: the accounts and keys involved are read (and locked, on
-PostgreSQL) once, every decision is taken here on those figures, then one UPDATE
-per account and per key, one multi-row INSERT of ledger rows and one of tasks.
-About seven statements for a batch of any size, where one create alone runs
-seven. Used by the group commit of the create route (db/group_commit.py);
-requests with an Idempotency-Key keep the one-by-one path.
+once per create: the accounts (with their counters of unfinished tasks) and
+keys involved are read (and locked, on PostgreSQL) once, every decision is taken
+here on those figures, then one UPDATE per account and per key, one multi-row
+INSERT of ledger rows and one of tasks. About six statements for a batch of any
+size, where one create alone runs six. Used by the group commit of the create
+route (db/group_commit.py); requests with an Idempotency-Key keep the one-by-one
+path.
 
 The figures read are exact while the transaction holds them: SQLite's write lock
 is held from BEGIN IMMEDIATE, and PostgreSQL rows are locked FOR UPDATE, in id
@@ -33,18 +34,18 @@ from songforge.db.types import utcnow
 from songforge.services.ids import new_id
 from songforge.services.task_records import TaskRecord
 from songforge.services.tasks import (
-    ACTIVE_TASKS,
     CreateResult,
     NewTask,
     concurrency_refusal,
     credits_refusal,
     key_cap_refusal,
     queued_task,
+    unfinished_tasks,
 )
 
-_ACCOUNTS = select(accounts.c.id, accounts.c.balance, accounts.c.held).where(
-    accounts.c.id.in_(bindparam("ids", expanding=True))
-)
+_ACCOUNTS = select(
+    accounts.c.id, accounts.c.balance, accounts.c.held, accounts.c.unfinished_tasks
+).where(accounts.c.id.in_(bindparam("ids", expanding=True)))
 _KEYS = select(api_keys.c.id, api_keys.c.credit_cap, api_keys.c.credits_committed).where(
     api_keys.c.id.in_(bindparam("ids", expanding=True))
 )
@@ -54,7 +55,10 @@ _HOLD_TOTAL = (
         accounts.c.id == bindparam("account"),
         accounts.c.balance - accounts.c.held >= bindparam("amount"),
     )
-    .values(held=accounts.c.held + bindparam("amount"))
+    .values(
+        held=accounts.c.held + bindparam("amount"),
+        unfinished_tasks=accounts.c.unfinished_tasks + bindparam("tasks"),
+    )
 )
 _COMMIT_TOTAL = (
     update(api_keys)
@@ -80,6 +84,7 @@ class _Account:
     held: int
     active: int
     added: int = 0
+    tasks: int = 0
 
 
 @dataclass
@@ -100,11 +105,9 @@ def _read_accounts(
     if db.lock_clause_supported():
         statement = statement.with_for_update()
     found: dict[str, _Account] = {}
-    for row in conn.execute(statement, {"ids": ids}):
-        active = conn.execute(
-            ACTIVE_TASKS, {"account": row.id, "limit": max_concurrent}
-        ).scalar_one()
-        found[row.id] = _Account(balance=int(row.balance), held=int(row.held), active=int(active))
+    for row in conn.execute(statement, {"ids": ids}).all():
+        active = unfinished_tasks(conn, row.id, int(row.unfinished_tasks), max_concurrent)
+        found[row.id] = _Account(balance=int(row.balance), held=int(row.held), active=active)
     return found
 
 
@@ -169,6 +172,7 @@ def create_tasks(
         account.active += 1
         account.held += new.price
         account.added += new.price
+        account.tasks += 1
         if key is not None:
             key.committed += new.price
             key.added += new.price
@@ -195,9 +199,10 @@ def create_tasks(
         if conn.execute(_COMMIT_TOTAL, {"key": key_id, "amount": key.added}).rowcount != 1:
             raise FiguresMoved(f"key {key_id} changed while its creates were decided")
     for account_id, account in found_accounts.items():
-        if account.added:
+        if account.tasks:
             moved = conn.execute(
-                _HOLD_TOTAL, {"account": account_id, "amount": account.added}
+                _HOLD_TOTAL,
+                {"account": account_id, "amount": account.added, "tasks": account.tasks},
             ).rowcount
             if moved != 1:
                 raise FiguresMoved(f"account {account_id} changed while its creates were decided")

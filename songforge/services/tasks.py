@@ -64,15 +64,49 @@ def request_fingerprint(body: Any) -> str:
 
 # Built once (creating a task is a hot path; see billing.py).
 # Counts the account's unfinished tasks, but never past the limit: the answer
-# only has to say whether the limit is reached, and a large backlog (operators
-# may lift the limit) must not make every create slower.
-ACTIVE_TASKS = select(func.count()).select_from(
+# only has to say whether the limit is reached.
+_COUNT_UNFINISHED = select(func.count()).select_from(
     select(tasks.c.id)
     .where(tasks.c.account_id == bindparam("account"), tasks.c.status == TaskStatus.IN_PROGRESS)
     .limit(bindparam("limit"))
     .subquery()
 )
+_SET_UNFINISHED = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("account"))
+    .values(unfinished_tasks=bindparam("count"))
+)
+# The account's row, locked for the create's transaction (PostgreSQL; SQLite's
+# BEGIN IMMEDIATE already serialises every writer), with its counter.
+_LOCKED_COUNTER = (
+    select(accounts.c.unfinished_tasks)
+    .where(accounts.c.id == bindparam("account"))
+    .with_for_update()
+)
+_COUNTER = select(accounts.c.unfinished_tasks).where(accounts.c.id == bindparam("account"))
 _TASK_INSERT = insert(tasks)
+
+
+def unfinished_tasks(conn: Connection, account_id: str, counter: int, max_concurrent: int) -> int:
+    """The account's unfinished tasks, as far as the concurrency limit needs them.
+
+    ``counter`` is the figure kept on the account's row (billing keeps it: a
+    backlog of any depth costs a create nothing). Below the limit it is the
+    answer. At or over the limit the tasks are counted (never past the limit),
+    and a counter found too high is corrected: one that drifted (a task finished
+    by an older version during a rolling upgrade) must not refuse creates.
+    Runs in the create's transaction, with the account's row locked.
+    """
+    if counter < max_concurrent:
+        return counter
+    counted = int(
+        conn.execute(
+            _COUNT_UNFINISHED, {"account": account_id, "limit": max_concurrent}
+        ).scalar_one()
+    )
+    if counted < max_concurrent:  # then the exact number, not the limit
+        conn.execute(_SET_UNFINISHED, {"account": account_id, "count": counted})
+    return counted
 
 
 def concurrency_refusal(max_concurrent: int) -> ConcurrencyLimitReached:
@@ -126,11 +160,12 @@ def queued_task(new: NewTask, task_id: str, now: datetime) -> TaskRecord:
     )
 
 
-def _lock_account(conn: Connection, db: Database, account_id: str) -> None:
-    # Serialises one account's creates (concurrency limit, idempotency) on
-    # PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises every writer.
-    if db.lock_clause_supported():
-        conn.execute(select(accounts.c.id).where(accounts.c.id == account_id).with_for_update())
+def _lock_account(conn: Connection, db: Database, account_id: str) -> int:
+    """Lock the account's row (serialising its creates: concurrency limit,
+    idempotency) and read its counter of unfinished tasks (0 if it has no row)."""
+    statement = _LOCKED_COUNTER if db.lock_clause_supported() else _COUNTER
+    counter = conn.execute(statement, {"account": account_id}).scalar_one_or_none()
+    return int(counter or 0)
 
 
 def create_task(
@@ -145,7 +180,7 @@ def create_task(
     """Hold the price and queue the task, all in one transaction."""
     now = utcnow()
     with db.write() as conn:
-        _lock_account(conn, db, new.account_id)
+        counter = _lock_account(conn, db, new.account_id)
         if idempotency_key is not None:
             replay = _check_idempotency(
                 conn, new.account_id, idempotency_key, fingerprint or "", now - idempotency_ttl
@@ -153,10 +188,7 @@ def create_task(
             if replay is not None:
                 return CreateResult(task=replay, replayed=True)
 
-        active = conn.execute(
-            ACTIVE_TASKS, {"account": new.account_id, "limit": max_concurrent}
-        ).scalar_one()
-        if active >= max_concurrent:
+        if unfinished_tasks(conn, new.account_id, counter, max_concurrent) >= max_concurrent:
             raise concurrency_refusal(max_concurrent)
 
         task_id = new_id("tsk", 16)

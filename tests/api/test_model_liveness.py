@@ -41,3 +41,17 @@ def test_a_model_no_worker_served_for_the_grace_period_is_refused(
     assert refused.status_code == 503
     assert refused.json()["error"]["type"] == "model_unavailable"
     assert refused.headers["Retry-After"] == "30"
+
+
+def test_while_one_caller_rereads_the_live_workers_the_others_keep_the_last_figures(
+    sqlite_server: LiveServer,
+) -> None:
+    context = sqlite_server.context
+    assert context.live_workers().get("minimax-music", 0) == 1
+    sqlite_server.stop_workers()
+    time.sleep(1.1)  # the cached figures ran out
+    context._live_refreshing = True  # another caller is reading them now
+    assert context.live_workers().get("minimax-music", 0) == 1
+    context._live_refreshing = False
+    assert context.live_workers().get("minimax-music", 0) == 0
+    assert context._live_refreshing is False

@@ -402,6 +402,17 @@ def queued_task_ids(base_url: str, key: str, count: int) -> list[str]:
     return ids
 
 
+def queue_backlog(base_url: str, key: str, count: int) -> None:
+    """``count`` more tasks of the held model, behind the queued ones: the account's
+    backlog stays that deep while the endpoints are measured."""
+    from songforge.client import Client
+
+    body = {**CREATE_BODY, "model": HELD_MODEL}
+    with Client(base_url, key, max_retries=0) as client:
+        for _ in range(count):
+            client.create_music(**body)  # type: ignore[arg-type]
+
+
 def run_load(
     phase: Phase,
     ports: Sequence[int],
@@ -570,6 +581,7 @@ def run_config(
             wait_models_live(api_url, key, (MODEL, HELD_MODEL))
             poll_ids = completed_task_ids(api_url, key, 16)
             queued_ids = queued_task_ids(api_url, key, 16)
+            queue_backlog(api_url, key, args.backlog)
             body = json.dumps(CREATE_BODY)
             json_type = {"Content-Type": "application/json"}
             phases = [
@@ -759,6 +771,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--endpoints",
         type=lambda text: parse_list(text, ENDPOINTS),
         help="comma-separated subset of: " + ", ".join(ENDPOINTS) + " (default: all)",
+    )
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=0,
+        help="tasks the account keeps queued (of the held model) while the endpoints run",
     )
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--section", default=SECTION, help="heading of the section written")

@@ -21,12 +21,18 @@ from sqlalchemy.engine import Dialect
 
 
 class PreparedRow:
-    """A row as ``record_from_row`` and friends read it (``row._mapping``)."""
+    """A row as ``record_from_row`` and friends read it (``row._mapping``).
 
-    __slots__ = ("_mapping",)
+    ``built`` is free for the caller to keep what it made of the row (a record):
+    a remembered row (``PreparedRead(remember=...)``) is handed to every read that
+    finds the same values, so what is built from it once serves them all.
+    """
+
+    __slots__ = ("_mapping", "built")
 
     def __init__(self, mapping: dict[str, Any]) -> None:
         self._mapping = mapping
+        self.built: Any = None
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -59,9 +65,19 @@ def _plain(value: Any) -> Any:
 
 
 class PreparedRead:
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[Any], *, remember: int = 0) -> None:
+        """``remember``: how many decoded rows to keep, by the driver's values.
+
+        A row read again with the same values (a queued task polled every second
+        changes far less often) is then not decoded again: the same PreparedRow
+        comes back, with what was built from it. Only rows whose values are all
+        hashable are remembered: SQLite's are (text, numbers); psycopg decodes
+        JSON columns to dicts itself, so PostgreSQL's rows are decoded each time.
+        """
         self._statement = statement
         self._by_dialect: dict[str, _Compiled] = {}
+        self._remember = remember
+        self._remembered: dict[tuple[Any, ...], PreparedRow] = {}
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
         compiled = self._by_dialect.get(dialect.name)
@@ -78,7 +94,23 @@ class PreparedRead:
         return compiled.sql, values
 
     def decode(self, dialect: Dialect, row: Sequence[Any]) -> PreparedRow:
-        """A driver's row, decoded by the columns' types."""
+        """A driver's row, decoded by the columns' types (or as remembered)."""
+        if not self._remember:
+            return self._decode(dialect, row)
+        key = (dialect.name, *row)
+        try:
+            found = self._remembered.get(key)
+        except TypeError:  # an unhashable value: not remembered
+            return self._decode(dialect, row)
+        if found is None:
+            found = self._decode(dialect, row)
+            if len(self._remembered) >= self._remember:
+                # Rarely: forgetting them all is simpler than an LRU and as safe.
+                self._remembered.clear()
+            self._remembered[key] = found
+        return found
+
+    def _decode(self, dialect: Dialect, row: Sequence[Any]) -> PreparedRow:
         compiled = self._compiled(dialect)
         decoded = list(row)
         for index, processor in compiled.processors:

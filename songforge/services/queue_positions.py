@@ -109,13 +109,16 @@ def _head_of_task_model(column: ColumnElement[Any]) -> ScalarSelect[Any]:
 
 # A poll's one statement: the caller's task and the head of its model's queue
 # (parameters ``task_id`` and ``account_id``). Run on the driver's own cursor
-# (db/prepared.py, Database.read_first): it is the hottest read there is.
+# (db/prepared.py, Database.read_first): it is the hottest read there is. A row
+# read again unchanged is not decoded again (a queued task's row changes when it
+# moves; clients poll it every second or so). 1,024 rows of up to a few KB each.
 TASK_AND_HEAD = PreparedRead(
     select(
         tasks,
         _head_of_task_model(_HEAD_ROW.c.priority).label("queue_head_priority"),
         _head_of_task_model(_HEAD_ROW.c.created_at).label("queue_head_created_at"),
-    ).where(tasks.c.id == bindparam("task_id"), tasks.c.account_id == bindparam("account_id"))
+    ).where(tasks.c.id == bindparam("task_id"), tasks.c.account_id == bindparam("account_id")),
+    remember=1024,
 )
 
 
@@ -128,9 +131,12 @@ class QueueHead:
 
 def task_and_head_from_row(row: PreparedRow) -> tuple[TaskRecord, QueueHead]:
     """The task and its queue's head from a row of TASK_AND_HEAD."""
-    priority, created = row.queue_head_priority, row.queue_head_created_at
-    head = QueueHead(None if priority is None else (int(priority), created))
-    return record_from_row(row), head
+    if row.built is None:  # else: the same row was read before (PreparedRead's memory)
+        priority, created = row.queue_head_priority, row.queue_head_created_at
+        head = QueueHead(None if priority is None else (int(priority), created))
+        row.built = (record_from_row(row), head)
+    built: tuple[TaskRecord, QueueHead] = row.built
+    return built
 
 
 def exact_queue_position(conn: Connection, task: TaskRecord) -> int:

@@ -70,3 +70,32 @@ def _first(db: Database, prepared: PreparedRead, key: str) -> PreparedRow:
         row = prepared.first(conn, {"id": key})
     assert row is not None
     return row
+
+
+def test_a_remembered_row_is_decoded_once_until_it_changes(table: tuple[Database, Table]) -> None:
+    db, things = table
+    statement = select(things).where(things.c.id == bindparam("id"))
+    remembering = PreparedRead(statement, remember=2)
+    with db.read_now() as conn:
+        first = remembering.first(conn, {"id": "a"})
+        again = remembering.first(conn, {"id": "a"})
+        assert first is not None and again is not None
+        assert first._mapping == PreparedRead(statement).first(conn, {"id": "a"})._mapping  # type: ignore[union-attr]
+        if db.is_sqlite:
+            # The driver's values are all hashable: the same row object comes back,
+            # with what a caller built from it.
+            first.built = "record"
+            assert again is first and again.built == "record"
+        else:
+            # psycopg gives the JSON column as a dict: decoded each time, never shared.
+            assert again is not first and again.built is None
+    with db.write() as conn:
+        conn.execute(things.update().where(things.c.id == "a").values(size=4))
+    with db.read_now() as conn:
+        changed = remembering.first(conn, {"id": "a"})
+        assert changed is not None and changed is not first
+        assert changed.size == 4 and changed.built is None
+        # Bounded: past its size the memory starts again rather than growing.
+        for key in ("a", "b", "a", "b"):
+            remembering.first(conn, {"id": key})
+        assert len(remembering._remembered) <= 2

@@ -1,12 +1,14 @@
 """Speech-to-singing with the WORLD vocoder.
 
 The line is first spoken by the voice (with phoneme timings), then re-timed
-like a singer would: each vowel starts on its note, the consonants before it
-are sung ahead of the beat, the consonants after it close the note, consonants
-keep their spoken length (capped), and only the middle of each vowel is
-stretched. Vowels the voice whispered (the ends of its utterances) are sung
-at the line's level. The pitch follows the melody with portamento and a delayed
-vibrato; the spectral envelope can be warped for a higher (female) voice.
+like a singer would: the stressed syllables stay on the melody's beats and the
+ones between them are spaced as the voice spoke them (speech_timed); each vowel
+starts on its note, the consonants before it are sung ahead of the beat, the
+consonants after it close the note, consonants keep their spoken length
+(capped), and only the middle of each vowel is stretched. Vowels the voice
+whispered (the ends of its utterances) are sung at the line's level. The pitch
+follows the melody with portamento and a delayed vibrato; the spectral envelope
+can be warped for a higher (female) voice.
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ VIBRATO_HZ = 5.6
 VIBRATO_CENTS = 30.0
 VIBRATO_DELAY_S = 0.25
 PORTAMENTO_S = 0.06
+# An unstressed syllable moved to its spoken place keeps at least this much of
+# a note on either side (see speech_timed).
+MIN_NOTE_S = 0.06
 
 Floats = npt.NDArray[np.float64]
 
@@ -119,6 +124,58 @@ def timed_notes(notes: list[SungNote], seconds_per_beat: float) -> list[TimedNot
         )
         for n in notes
     ]
+
+
+def speech_timed(notes: list[TimedNote], spoken_starts: list[float]) -> list[TimedNote]:
+    """The line's stresses on the beat, the syllables between them spaced as spoken.
+
+    The melody gives every syllable a slot on its grid: a stressed syllable
+    lands on a beat, and the unstressed ones between get even slots (an
+    unstressed "the" as long as "chair" beside it). Sung that way Whisper loses
+    words the speech keeps (docs/decisions/0017). So the first note and every
+    stressed note stay where the melody put them, and the syllables between two
+    of them are spread over that span in the proportions the voice spoke them
+    (``spoken_starts``: when each note's vowel began in the speech, seconds).
+    Syllables after the line's last stress keep their spoken distance from it.
+    Each note keeps at least MIN_NOTE_S; the last note ends where the melody
+    ends it.
+    """
+    count = len(notes)
+    if count < 2 or len(spoken_starts) != count:
+        return list(notes)
+    anchors = [k for k in range(count) if k == 0 or notes[k].stressed]
+    starts = [n.start for n in notes]
+    for position, a in enumerate(anchors):
+        b = anchors[position + 1] if position + 1 < len(anchors) else count
+        high = notes[b].start if b < count else notes[-1].end
+        if high - notes[a].start < (b - a) * MIN_NOTE_S:
+            continue  # no room to move anything: the melody's own slots
+        for k in range(a + 1, b):
+            if b == count:
+                moved = notes[a].start + (spoken_starts[k] - spoken_starts[a])
+            else:
+                share = (spoken_starts[k] - spoken_starts[a]) / max(
+                    1e-3, spoken_starts[b] - spoken_starts[a]
+                )
+                moved = notes[a].start + (high - notes[a].start) * share
+            # In order, with room for every note up to the next stress.
+            starts[k] = min(max(moved, starts[k - 1] + MIN_NOTE_S), high - (b - k) * MIN_NOTE_S)
+    result: list[TimedNote] = []
+    for k, note in enumerate(notes):
+        end = starts[k + 1] if k + 1 < count else note.end
+        result.append(
+            TimedNote(
+                start=starts[k],
+                end=end,
+                pitch=note.pitch,
+                onset=note.onset,
+                nucleus=note.nucleus,
+                coda=note.coda,
+                stressed=note.stressed,
+                word_start=note.word_start,
+            )
+        )
+    return result
 
 
 def midi_to_hz(pitch: float | Floats) -> Floats:
@@ -211,6 +268,12 @@ class Singer:
         """
         symbols, parts = self._symbols(notes)
         analysis, spans, fs = self._analyse(symbols)
+        if not held:
+            # Where each syllable's vowel began in the speech (every note has one).
+            spoken = [
+                min(spans[i][0] for i in (nucleus or onset)) / fs for onset, nucleus, _ in parts
+            ]
+            notes = speech_timed(notes, spoken)
         frame = FRAME_MS / 1000.0
         n_src = analysis.f0.shape[0]
 

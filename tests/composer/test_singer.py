@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from songforge.composer import singer as singer_module
 from songforge.composer.compose import compose
-from songforge.composer.singer import VoiceSettings, timed_notes
+from songforge.composer.singer import TimedNote, VoiceSettings, speech_timed, timed_notes
 from songforge.composer.song import SongRenderer
 
 LINES = [
@@ -81,3 +83,41 @@ def test_a_whispered_line_ending_without_revoicing_is_a_breath(
     monkeypatch.setattr(singer_module, "MAX_REVOICE_DB", 0.0)
     line, held = _held_ending_levels(renderer)
     assert min(held) < line - 18.0
+
+
+def _note(start: float, end: float, stressed: bool, word_start: bool = True) -> TimedNote:
+    return TimedNote(start, end, 60, "t", "a", "", stressed, word_start)
+
+
+def test_speech_timing_keeps_the_stresses_on_their_beats() -> None:
+    # "the EMP-ty CHAIR": stresses on the melody's beats, "ty" and "the" in between.
+    notes = [
+        _note(0.0, 0.5, False),
+        _note(0.5, 1.0, True),
+        _note(1.0, 1.25, False, word_start=False),
+        _note(1.25, 2.0, True),
+        _note(2.0, 3.5, False, word_start=False),
+    ]
+    # The speech said "emp" long and "ty" short: 0.0, 0.1, 0.4, 0.5, 0.75.
+    timed = speech_timed(notes, [0.0, 0.1, 0.4, 0.5, 0.75])
+    assert [n.start for n in timed][:2] == [0.0, 0.5]
+    assert timed[3].start == 1.25
+    # "ty" sits where the speech put it between EMP (0.1) and CHAIR (0.5): 3/4 of the way.
+    assert timed[2].start == pytest.approx(0.5 + 0.75 * 0.75)
+    # After the last stress, the spoken distance; the last note still ends with the melody.
+    assert timed[4].start == pytest.approx(1.25 + 0.25)
+    assert timed[4].end == 3.5
+    assert all(a.end == b.start for a, b in itertools.pairwise(timed))
+
+
+def test_speech_timing_leaves_every_note_some_length() -> None:
+    notes = [_note(0.0, 0.25, True), _note(0.25, 0.5, False), _note(0.5, 0.75, False)]
+    notes.append(_note(0.75, 1.5, True))
+    # Speech that crowds both unstressed syllables against the next stress.
+    timed = speech_timed(notes, [0.0, 0.59, 0.6, 0.6])
+    lengths = [n.end - n.start for n in timed]
+    assert min(lengths) >= singer_module.MIN_NOTE_S - 1e-9
+    assert timed[3].start == 0.75
+    # No room at all: the melody's own slots.
+    cramped = [_note(0.0, 0.05, True), _note(0.05, 0.08, False), _note(0.08, 1.0, True)]
+    assert speech_timed(cramped, [0.0, 0.3, 0.31]) == cramped

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -160,22 +160,8 @@ def speech_timed(notes: list[TimedNote], spoken_starts: list[float]) -> list[Tim
                 moved = notes[a].start + (high - notes[a].start) * share
             # In order, with room for every note up to the next stress.
             starts[k] = min(max(moved, starts[k - 1] + MIN_NOTE_S), high - (b - k) * MIN_NOTE_S)
-    result: list[TimedNote] = []
-    for k, note in enumerate(notes):
-        end = starts[k + 1] if k + 1 < count else note.end
-        result.append(
-            TimedNote(
-                start=starts[k],
-                end=end,
-                pitch=note.pitch,
-                onset=note.onset,
-                nucleus=note.nucleus,
-                coda=note.coda,
-                stressed=note.stressed,
-                word_start=note.word_start,
-            )
-        )
-    return result
+    ends = [*starts[1:], notes[-1].end]
+    return [replace(note, start=starts[k], end=ends[k]) for k, note in enumerate(notes)]
 
 
 def midi_to_hz(pitch: float | Floats) -> Floats:

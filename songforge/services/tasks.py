@@ -78,12 +78,8 @@ _SET_UNFINISHED = (
 )
 # The account's row, locked for the create's transaction (PostgreSQL; SQLite's
 # BEGIN IMMEDIATE already serialises every writer), with its counter.
-_LOCKED_COUNTER = (
-    select(accounts.c.unfinished_tasks)
-    .where(accounts.c.id == bindparam("account"))
-    .with_for_update()
-)
 _COUNTER = select(accounts.c.unfinished_tasks).where(accounts.c.id == bindparam("account"))
+_LOCKED_COUNTER = _COUNTER.with_for_update()
 _TASK_INSERT = insert(tasks)
 
 

@@ -1,11 +1,19 @@
-"""PostgreSQL reads from the event loop itself, on psycopg's async driver.
+"""PostgreSQL reads from the event loop itself, on asyncpg.
 
 Blocking database work reaches PostgreSQL from the thread pool (``Database.call``);
 for a poll that is one short read, and handing it to a thread and back cost more
 than the read (the wake-up and the GIL passing between threads, ~0.3 ms of the
 loop's time per request, measured in-process). This pool keeps up to ``size``
-async connections (the Database's pool size) in autocommit mode, so a read is one
-round trip awaited on the loop.
+connections (the Database's pool size), so a read is one round trip awaited on the
+loop.
+
+Why asyncpg here while SQLAlchemy runs on psycopg everywhere else: the poll is the
+hottest request there is, and per query asyncpg spends about a quarter of the CPU
+psycopg's async driver does (46 against 170 µs at 16 concurrent reads, measured in
+docs/benchmarks.md, session 7). The statement is still SQLAlchemy's, compiled once
+for asyncpg's dialect (db/prepared.py). asyncpg hands json columns back as text
+(SQLAlchemy's own asyncpg connections install a decoder; these do not), so a row is
+hashable and PreparedRead can remember it; JSON is decoded when a row is first seen.
 
 Connections belong to the event loop that opened them; the pool is per loop (an
 app has one; tests start several). A pooled connection the server closed (a restart)
@@ -21,26 +29,44 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-import psycopg
-from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError, StatementError
+import asyncpg
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from songforge.db.prepared import PreparedRead, PreparedRow
 
 CONNECT_TIMEOUT_SECONDS = 5
 
+# The errors of a server that is away or a connection that broke: the read is
+# answered 503 (api/error_handlers.py), or retried on another pooled connection.
+_CONNECTION_LOST = (
+    OSError,  # refused, reset, no route
+    TimeoutError,  # connect_timeout ran out
+    asyncpg.InterfaceError,  # "connection is closed" (but see _connection_lost)
+    asyncpg.PostgresConnectionError,  # SQLSTATE 08: connection exceptions
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or in recovery
+    asyncpg.AdminShutdownError,  # 57P01: the server is shutting down
+)
+
+
+def _connection_lost(error: BaseException) -> bool:
+    # asyncpg's DataError (arguments of the wrong type) is an InterfaceError too,
+    # but it is our bug, not an outage.
+    return isinstance(error, _CONNECTION_LOST) and not isinstance(error, asyncpg.DataError)
+
 
 class _LoopPool:
     def __init__(self, size: int) -> None:
-        self.idle: list[psycopg.AsyncConnection[Any]] = []
+        self.idle: list[asyncpg.Connection] = []
         self.slots = asyncio.Semaphore(size)
 
 
 class AsyncReads:
-    def __init__(self, url: str, dialect: Dialect, *, size: int = 10) -> None:
+    def __init__(self, url: str, *, size: int = 10) -> None:
         parsed = make_url(url)
-        self._conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._dialect = dialect
+        self._dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
         self._size = size
         self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
             weakref.WeakKeyDictionary()
@@ -60,26 +86,22 @@ class AsyncReads:
                 pooled = bool(pool.idle)
                 try:
                     connection = pool.idle.pop() if pooled else await self._connect()
-                except psycopg.Error as exc:
-                    raise _as_sqlalchemy_error(sql, bound, exc, self._dialect) from exc
+                except Exception as exc:
+                    raise _as_sqlalchemy_error(sql, bound, exc) from exc
                 try:
-                    async with connection.cursor() as cursor:
-                        await cursor.execute(sql, bound)
-                        row = await cursor.fetchone()
+                    row = await connection.fetchrow(sql, *bound)
                 except BaseException as exc:
                     await _close_quietly(connection)
-                    if not isinstance(exc, psycopg.Error):
+                    if not isinstance(exc, (*_CONNECTION_LOST, asyncpg.PostgresError)):
                         raise
-                    if pooled and connection.broken:
+                    if pooled and _connection_lost(exc):
                         continue  # the server dropped an idle connection: try another
-                    raise _as_sqlalchemy_error(sql, bound, exc, self._dialect) from exc
+                    raise _as_sqlalchemy_error(sql, bound, exc) from exc
                 pool.idle.append(connection)
-                return prepared.decode(self._dialect, row) if row is not None else None
+                return prepared.decode(self._dialect, tuple(row)) if row is not None else None
 
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(
-            self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
-        )
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_SECONDS)
 
     async def close(self) -> None:
         """Close this loop's idle connections (an app's shutdown)."""
@@ -89,21 +111,14 @@ class AsyncReads:
                 await _close_quietly(connection)
 
 
-def _as_sqlalchemy_error(
-    sql: str, bound: Any, error: psycopg.Error, dialect: Dialect
-) -> StatementError:
-    """The driver's error as SQLAlchemy raises it from the synchronous paths, so the
-    API answers a database outage the same way (503, api/error_handlers.py)."""
-    return DBAPIError.instance(
-        sql,
-        bound,
-        error,
-        psycopg.Error,
-        connection_invalidated=isinstance(error, psycopg.OperationalError),
-        dialect=dialect,
-    )
+def _as_sqlalchemy_error(sql: str, bound: Any, error: BaseException) -> DBAPIError:
+    """The driver's error as SQLAlchemy raises psycopg's from the synchronous paths,
+    so the API answers it the same way: a lost server 503, a bad statement 500."""
+    if _connection_lost(error):
+        return OperationalError(sql, bound, error, connection_invalidated=True)
+    return DBAPIError(sql, bound, error)
 
 
-async def _close_quietly(connection: psycopg.AsyncConnection[Any]) -> None:
+async def _close_quietly(connection: asyncpg.Connection) -> None:
     with contextlib.suppress(Exception):  # closing a broken connection: nothing to save
-        await connection.close()
+        await connection.close(timeout=1)

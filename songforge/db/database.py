@@ -94,9 +94,7 @@ class Database:
         else:
             self._ping_idle_connections(self.engine)
         # PostgreSQL's hottest reads skip the thread pool (read_first).
-        self._async_reads = (
-            None if self.is_sqlite else AsyncReads(url, self.engine.dialect, size=pool_size)
-        )
+        self._async_reads = None if self.is_sqlite else AsyncReads(url, size=pool_size)
 
     @staticmethod
     def _configure_sqlite(engine: Engine) -> None:

@@ -12,12 +12,15 @@ holds (``Database.read_now``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
 from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import sqltypes
+from sqlalchemy.types import TypeEngine
 
 
 class PreparedRow:
@@ -54,9 +57,21 @@ class _Compiled:
         processors: list[tuple[int, Callable[[Any], Any]]] = []
         for index, column in enumerate(statement.selected_columns):
             processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if processor is None and _json_as_text(dialect, column.type):
+                processor = _json_from_text
             if processor is not None:
                 processors.append((index, processor))
         self.processors = processors
+
+
+def _json_as_text(dialect: Dialect, column_type: TypeEngine[Any]) -> bool:
+    # Raw asyncpg connections (db/async_reads.py) hand json back as text: SQLAlchemy's
+    # asyncpg dialect relies on a decoder it installs on its own connections only.
+    return dialect.driver == "asyncpg" and isinstance(column_type, sqltypes.JSON)
+
+
+def _json_from_text(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
 
 
 def _plain(value: Any) -> Any:
@@ -71,8 +86,8 @@ class PreparedRead:
         A row read again with the same values (a queued task polled every second
         changes far less often) is then not decoded again: the same PreparedRow
         comes back, with what was built from it. Only rows whose values are all
-        hashable are remembered: SQLite's are (text, numbers); psycopg decodes
-        JSON columns to dicts itself, so PostgreSQL's rows are decoded each time.
+        hashable are remembered: SQLite's and asyncpg's are (JSON comes as text);
+        psycopg decodes JSON columns to dicts itself, so its rows are decoded each time.
         """
         self._statement = statement
         self._by_dialect: dict[str, _Compiled] = {}
@@ -80,9 +95,11 @@ class PreparedRead:
         self._remembered: dict[tuple[Any, ...], PreparedRow] = {}
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
-        compiled = self._by_dialect.get(dialect.name)
+        # By driver too: psycopg and asyncpg differ in paramstyle and in what they decode.
+        which = f"{dialect.name}+{dialect.driver}"
+        compiled = self._by_dialect.get(which)
         if compiled is None:
-            compiled = self._by_dialect[dialect.name] = _Compiled(self._statement, dialect)
+            compiled = self._by_dialect[which] = _Compiled(self._statement, dialect)
         return compiled
 
     def bound(self, dialect: Dialect, parameters: Mapping[str, Any]) -> tuple[str, Any]:
@@ -97,7 +114,7 @@ class PreparedRead:
         """A driver's row, decoded by the columns' types (or as remembered)."""
         if not self._remember:
             return self._decode(dialect, row)
-        key = (dialect.name, *row)
+        key = (dialect.name, dialect.driver, *row)
         try:
             found = self._remembered.get(key)
         except TypeError:  # an unhashable value: not remembered

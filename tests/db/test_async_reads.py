@@ -1,13 +1,18 @@
-"""Database.read_first: PostgreSQL reads awaited on the event loop (psycopg's async
-driver), surviving a server that dropped the pooled connection."""
+"""Database.read_first: PostgreSQL reads awaited on the event loop (asyncpg),
+surviving a server that dropped the pooled connection."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, func, literal, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 
+from songforge.db.async_reads import AsyncReads
 from songforge.db.database import Database
 from songforge.db.prepared import PreparedRead
 
@@ -58,3 +63,30 @@ def test_a_connection_the_server_dropped_is_replaced(postgres_url: str) -> None:
     before, after = asyncio.run(go())
     assert before != after
     db.dispose()
+
+
+@pytest.mark.postgres
+def test_an_absent_server_is_an_outage_and_a_bad_read_is_a_bug(postgres_url: str) -> None:
+    # api/error_handlers.py answers the first 503 (a lost connection) and the
+    # others 500, as it does psycopg's errors on the synchronous paths.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    away = AsyncReads(str(make_url(postgres_url).set(host="127.0.0.1", port=closed_port)))
+    here = AsyncReads(postgres_url)
+    missing = PreparedRead(select(text("1 AS one")).select_from(text("no_such_table")))
+
+    async def go(reads: AsyncReads, prepared: PreparedRead, parameters: dict[str, Any]) -> None:
+        try:
+            await reads.first(prepared, parameters)
+        finally:
+            await reads.close()
+
+    with pytest.raises(OperationalError) as lost:
+        asyncio.run(go(away, ANSWER, {"n": 2}))
+    assert lost.value.connection_invalidated
+    for prepared, parameters in ((missing, {}), (ANSWER, {"n": "not a number"})):
+        with pytest.raises(DBAPIError) as bug:
+            asyncio.run(go(here, prepared, parameters))
+        assert not isinstance(bug.value, OperationalError)
+        assert not bug.value.connection_invalidated

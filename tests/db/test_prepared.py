@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -99,3 +100,31 @@ def test_a_remembered_row_is_decoded_once_until_it_changes(table: tuple[Database
         for key in ("a", "b", "a", "b"):
             remembering.first(conn, {"id": key})
         assert len(remembering._remembered) <= 2
+
+
+def test_the_event_loop_read_decodes_and_remembers_rows_on_both_backends(
+    table: tuple[Database, Table],
+) -> None:
+    # Database.read_first: SQLite inline, PostgreSQL on asyncpg (db/async_reads.py),
+    # whose JSON arrives as text, so its rows too can be remembered.
+    db, things = table
+    statement = select(things).where(things.c.id == bindparam("id"))
+    remembering = PreparedRead(statement, remember=4)
+
+    async def read(key: str) -> PreparedRow | None:
+        return await db.read_first(remembering, {"id": key})
+
+    async def go() -> list[PreparedRow | None]:
+        try:
+            return [await read("a"), await read("a"), await read("b"), await read("missing")]
+        finally:
+            await db.close_async()
+
+    first, again, other, missing = asyncio.run(go())
+    with db.read_now() as conn:
+        expected = {key: dict(conn.execute(statement, {"id": key}).one()._mapping) for key in "ab"}
+    assert first is not None and other is not None and missing is None
+    assert first._mapping == expected["a"] and other._mapping == expected["b"]
+    assert first.facts == {"k": [1]} and first.at == MOMENT and first.at.tzinfo is not None
+    assert other.facts is None and other.at is None
+    assert again is first

@@ -6,10 +6,10 @@ free balance, in that order), but read and written once per batch instead of
 once per create: the accounts (with their counters of unfinished tasks) and
 keys involved are read (and locked, on PostgreSQL) once, every decision is taken
 here on those figures, then one UPDATE per account and per key, one multi-row
-INSERT of ledger rows and one of tasks. About six statements for a batch of any
-size, where one create alone runs six. Used by the group commit of the create
-route (db/group_commit.py); requests with an Idempotency-Key keep the one-by-one
-path.
+INSERT of ledger rows and one of tasks (db/bulk_insert.py). About six statements
+for a batch of any size, where one create alone runs six. Used by the group
+commit of the create route (db/group_commit.py); requests with an Idempotency-Key
+keep the one-by-one path.
 
 The figures read are exact while the transaction holds them: SQLite's write lock
 is held from BEGIN IMMEDIATE, and PostgreSQL rows are locked FOR UPDATE, in id
@@ -26,8 +26,9 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
+from songforge.db.bulk_insert import insert_rows
 from songforge.db.database import Database
 from songforge.db.tables import accounts, api_keys, ledger_entries, tasks
 from songforge.db.types import utcnow
@@ -69,8 +70,6 @@ _COMMIT_TOTAL = (
     )
     .values(credits_committed=api_keys.c.credits_committed + bindparam("amount"))
 )
-_TASK_INSERT = insert(tasks)
-_LEDGER_INSERT = insert(ledger_entries)
 _TASK_FIELDS = [f.name for f in fields(TaskRecord)]
 
 
@@ -206,7 +205,6 @@ def create_tasks(
             ).rowcount
             if moved != 1:
                 raise FiguresMoved(f"account {account_id} changed while its creates were decided")
-    if ledger_rows:
-        conn.execute(_LEDGER_INSERT, ledger_rows)
-        conn.execute(_TASK_INSERT, task_rows)
+    insert_rows(conn, ledger_entries, ledger_rows)
+    insert_rows(conn, tasks, task_rows)
     return outcomes

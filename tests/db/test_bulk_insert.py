@@ -48,7 +48,7 @@ ROWS = [
         # Another zone: stored and read back as the same instant, in UTC.
         "at": MOMENT.astimezone(timezone(timedelta(hours=-5))),
         "facts": {
-            "prompt": "It's \"quoted\" \u00e9\u4e2d\U0001f3b5",
+            "prompt": 'It\'s "quoted" \u00e9\u4e2d\U0001f3b5',
             "nested": [1, None, {"k": True}],
         },
     },

@@ -62,10 +62,32 @@ class _LoopPool:
         self.slots = asyncio.Semaphore(size)
 
 
+# libpq's client-side options that a psycopg URL may carry and asyncpg does not know:
+# asyncpg would send them to the server as settings, which refuses them.
+# connect_timeout is read as asyncpg's own timeout.
+_LIBPQ_ONLY = (
+    "connect_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "gssencmode",
+    "channel_binding",
+    "client_encoding",
+)
+
+
 class AsyncReads:
     def __init__(self, url: str, *, size: int = 10) -> None:
         parsed = make_url(url)
-        self._dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        timeout = parsed.query.get("connect_timeout")
+        self._timeout = float(str(timeout)) if timeout else CONNECT_TIMEOUT_SECONDS
+        self._dsn = (
+            parsed.set(drivername="postgresql")
+            .difference_update_query(_LIBPQ_ONLY)
+            .render_as_string(hide_password=False)
+        )
         self._dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
         self._size = size
         self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
@@ -101,7 +123,7 @@ class AsyncReads:
                 return prepared.decode(self._dialect, tuple(row)) if row is not None else None
 
     async def _connect(self) -> asyncpg.Connection:
-        return await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_SECONDS)
+        return await asyncpg.connect(self._dsn, timeout=self._timeout)
 
     async def close(self) -> None:
         """Close this loop's idle connections (an app's shutdown)."""

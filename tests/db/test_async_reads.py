@@ -90,3 +90,25 @@ def test_an_absent_server_is_an_outage_and_a_bad_read_is_a_bug(postgres_url: str
             asyncio.run(go(here, prepared, parameters))
         assert not isinstance(bug.value, OperationalError)
         assert not bug.value.connection_invalidated
+
+
+@pytest.mark.postgres
+def test_a_url_with_libpq_options_reads_too(postgres_url: str) -> None:
+    # The URL is psycopg's; asyncpg would pass libpq's client options on to the
+    # server as settings, which it refuses. application_name is a server setting.
+    url = make_url(postgres_url).update_query_dict(
+        {"connect_timeout": "3", "keepalives": "1", "application_name": "songforge-poll"}
+    )
+    db = Database(str(url.render_as_string(hide_password=False)))
+    name = PreparedRead(select(func.current_setting("application_name").label("name")))
+
+    async def go() -> str:
+        try:
+            row = await db.read_first(name, {})
+        finally:
+            await db.close_async()
+        assert row is not None
+        return str(row.name)
+
+    assert asyncio.run(go()) == "songforge-poll"
+    db.dispose()

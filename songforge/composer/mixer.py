@@ -138,6 +138,18 @@ def pump_curve(frames: int, sr: int, kick_times: list[float], depth: float) -> A
     return curve
 
 
+def duck_curves(voice: Audio, sr: int, duck_db: float) -> tuple[Audio, Audio]:
+    """How far the band dips under ``voice``, per frame: the parts that share its
+    range (DUCKED) by ``duck_db`` while it sings, the rhythm section by half."""
+    env = effects.envelope(voice, sr, attack=0.02, release=0.3)
+    peak = float(env.max()) or 1.0
+    depth = 1.0 - 10 ** (-duck_db / 20.0)
+    singing = np.clip(env / (0.3 * peak), 0.0, 1.0)
+    duck = (1.0 - depth * singing).astype(np.float32)
+    light_duck = (1.0 - 0.5 * depth * singing).astype(np.float32)
+    return duck, light_duck
+
+
 def mix(
     stems: Iterable[Stem],
     sr: int,
@@ -147,6 +159,7 @@ def mix(
     voice: Audio | None = None,
     voice_bus: bool = False,
     workers: int = 1,
+    ducks: tuple[Audio, Audio] | None = None,
 ) -> tuple[Audio, dict[str, Audio]]:
     """The stereo mix and the processed stems named in ``keep`` (all when None).
 
@@ -158,7 +171,8 @@ def mix(
     ``stems`` may be a generator: each stem is processed, added and let go
     before the next is drawn, so a song's parts are never all in memory at
     once (a three-minute stereo stem is 60 MB). ``voice`` is what the band
-    ducks under (the lead vocal). ``workers`` parts are drawn and processed at
+    ducks under (the lead vocal); ``ducks`` (duck_curves of it) may be given
+    instead, so that the caller need not hold the voice through the mix. ``workers`` parts are drawn and processed at
     once (see ordered.py); the result is the same for any number.
     """
     out = np.zeros((frames, 2), dtype=np.float32)
@@ -167,22 +181,20 @@ def mix(
     voices = np.zeros((frames, 2), dtype=np.float32) if voice_bus else None
     voice_send = np.zeros((frames, 2), dtype=np.float32) if voice_bus else None
 
-    duck = np.ones(frames, dtype=np.float32)
-    light_duck = duck
-    if voice is not None:
-        env = effects.envelope(voice, sr, attack=0.02, release=0.3)
-        peak = float(env.max()) or 1.0
-        depth = 1.0 - 10 ** (-settings.duck_db / 20.0)
-        singing = np.clip(env / (0.3 * peak), 0.0, 1.0)
-        duck = (1.0 - depth * singing).astype(np.float32)
-        light_duck = (1.0 - 0.5 * depth * singing).astype(np.float32)
-        del env, singing  # full-length buffers: not held through the whole mix
+    if ducks is None and voice is not None:
+        ducks = duck_curves(voice, sr, settings.duck_db)
+    with_voice = ducks is not None
+    if ducks is None:
+        duck = light_duck = np.ones(frames, dtype=np.float32)
+    else:
+        duck, light_duck = ducks
+    del ducks
     # Only genres that pump need the curve (a full-length buffer).
     pump = pump_curve(frames, sr, settings.kick_times, settings.pump) if settings.pump > 0 else None
 
     step = partial(
         _processed, sr=sr, frames=frames, settings=settings, duck=duck, light_duck=light_duck,
-        pump=pump, with_voice=voice is not None,
+        pump=pump, with_voice=with_voice,
     )  # fmt: skip
     # Parts are rendered and processed ``workers`` at a time, added up in order.
     for stem, audio in ordered_map(step, stems, workers):

@@ -19,7 +19,7 @@ from songforge.composer.compose import compose, harmony_line
 from songforge.composer.drums import KICK, render_synth_drums
 from songforge.composer.genres import GENRES
 from songforge.composer.mastering import master, mastered_with_gain
-from songforge.composer.mixer import VOICE_BUS, MixSettings, Stem, mix
+from songforge.composer.mixer import VOICE_BUS, MixSettings, Stem, duck_curves, mix
 from songforge.composer.prompt import parse_prompt
 from songforge.composer.score import Score, Track, VocalPhrase
 from songforge.composer.singer import Singer, TimedNote, VoiceSettings, timed_notes
@@ -170,6 +170,10 @@ class SongRenderer:
             levels=dict(GENRES[score.genre].levels),
             drive=GENRES[score.genre].drive,
         )
+        # The band's dips under the lead, made now so that the lead itself (a
+        # full-length buffer) is let go before the mix.
+        ducks = duck_curves(lead, SAMPLE_RATE, settings.duck_db) if lead is not None else None
+        del lead
         # The instruments are rendered one at a time as the mixer asks for them.
         parts = len(voices) + len(score.tracks) + 2
         drawn = _reporting(itertools.chain(voices, self._play(score, frames)), parts, progress)
@@ -182,12 +186,12 @@ class SongRenderer:
             frames,
             settings,
             stems,
-            voice=lead,
             voice_bus=separate,
             workers=MIX_THREADS,
+            ducks=ducks,
         )
         voice_bus = processed.pop(VOICE_BUS, None)
-        del lead
+        del ducks
         # Playing and mixing interleave; "play+mix" is their sum.
         timings["play+mix"] = time.perf_counter() - clock
 

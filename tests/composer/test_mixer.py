@@ -9,6 +9,7 @@ from songforge.composer.mixer import (
     VOICE_BUS,
     MixSettings,
     Stem,
+    duck_curves,
     level,
     level_gain,
     mix,
@@ -150,3 +151,19 @@ def test_level_gain_matches_level() -> None:
     x[: SR * 2] = 0.0  # a silent stretch does not count
     assert np.array_equal(level(x, -20.0), x * np.float32(level_gain(x, -20.0)))
     assert level_gain(np.zeros((SR, 2), dtype=np.float32), -20.0) == 1.0
+
+
+def test_ducks_made_ahead_mix_as_the_voice_does() -> None:
+    """The renderer makes the duck curves before the mix so it can let go of the lead."""
+    frames = SR * SECONDS
+    voice = _noise(3)[:, 0] * 2
+    stems = [Stem("drums", "drums", _noise(1)), Stem("chords", "chords", _noise(2))]
+
+    def fresh() -> list[Stem]:
+        return [Stem(s.name, s.role, s.audio.copy()) for s in stems]
+
+    settings = MixSettings()
+    by_voice, _ = mix(iter(fresh()), SR, frames, settings, voice=voice)
+    ducks = duck_curves(voice, SR, settings.duck_db)
+    by_ducks, _ = mix(iter(fresh()), SR, frames, settings, ducks=ducks, workers=2)
+    assert np.array_equal(by_voice, by_ducks)

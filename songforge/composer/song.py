@@ -106,6 +106,12 @@ class SongRenderer:
             self.soundfont.load()
         self.voice.load()
 
+    def forget_speech(self) -> None:
+        """Empty the speech and analysis caches, so that the next song pays for its
+        lyrics' speech as new lyrics do (benchmarks; docs/decisions/0018)."""
+        self.voice.forget()
+        self.singer.forget()
+
     def render(
         self,
         prompt: str,

@@ -172,8 +172,9 @@ def mix(
     before the next is drawn, so a song's parts are never all in memory at
     once (a three-minute stereo stem is 60 MB). ``voice`` is what the band
     ducks under (the lead vocal); ``ducks`` (duck_curves of it) may be given
-    instead, so that the caller need not hold the voice through the mix. ``workers`` parts are drawn and processed at
-    once (see ordered.py); the result is the same for any number.
+    instead, so that the caller need not hold the voice through the mix.
+    ``workers`` parts are drawn and processed at once (see ordered.py); the
+    result is the same for any number.
     """
     out = np.zeros((frames, 2), dtype=np.float32)
     send = np.zeros((frames, 2), dtype=np.float32)

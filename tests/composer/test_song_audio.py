@@ -129,7 +129,6 @@ def test_stems_kept_are_the_ones_asked_for(renderer: SongRenderer) -> None:
     assert np.array_equal(none.audio, every.audio)
 
 
-
 def test_forget_speech_empties_the_caches_and_changes_nothing_heard(
     renderer: SongRenderer, vocal_song: RenderedSong
 ) -> None:

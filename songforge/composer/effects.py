@@ -98,6 +98,21 @@ def peak_envelope(x: Audio) -> Audio:
     return np.maximum(np.abs(x[:, 0]), np.abs(x[:, 1]))
 
 
+def block_peaks(x: Audio, hop: int) -> Audio:
+    """The loudest |sample| of each whole block of ``hop`` frames, over all channels.
+
+    The same values as ``peak_envelope(x)`` cut into blocks and maxed, without
+    its three full-length temporaries (a block's max and min are enough).
+    """
+    n = (x.shape[0] // hop) * hop
+    channels = x[:n] if x.ndim == 2 else x[:n, None]
+    peaks = np.zeros(n // hop, dtype=np.float32)
+    for c in range(channels.shape[1]):
+        blocks = channels[:, c].reshape(-1, hop)
+        peaks = np.maximum(peaks, np.maximum(blocks.max(axis=1), -blocks.min(axis=1)))
+    return np.asarray(peaks, dtype=np.float32)
+
+
 @cache
 def reverb_ir(sr: int, seconds: float, seed: int = 7) -> Audio:
     """Stereo impulse response: decorrelated decaying noise, darker as it decays."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 
 from songforge.composer import effects
+from songforge.composer.ordered import ordered_map
 
 Audio = npt.NDArray[np.float32]
 
@@ -83,25 +85,41 @@ class MixSettings:
 
 def _active_rms(x: Audio) -> float:
     """RMS over the 100 ms blocks where the part actually plays."""
-    mono = effects.peak_envelope(x)
     hop = 4410
-    n = (mono.shape[0] // hop) * hop
+    n = (x.shape[0] // hop) * hop
     if n == 0:
         return 0.0
-    power = x[:n, 0] ** 2 + x[:n, 1] ** 2 if x.ndim == 2 else x[:n] ** 2
-    sq = power.reshape(-1, hop).mean(axis=1)
-    peak = mono[:n].reshape(-1, hop).max(axis=1)
+    # Mean power per block, a stretch of blocks at a time: the same row means as
+    # over the whole part at once, without three full-length temporaries.
+    stretch = 64 * hop
+    sq = np.concatenate(
+        [
+            _power(x[start : min(n, start + stretch)]).reshape(-1, hop).mean(axis=1)
+            for start in range(0, n, stretch)
+        ]
+    )
+    peak = effects.block_peaks(x, hop)
     active = sq[peak > 1e-4]
     if active.size == 0:
         return 0.0
     return float(np.sqrt(np.median(active)))
 
 
-def level(x: Audio, target_db: float) -> Audio:
+def _power(x: Audio) -> Audio:
+    """Power per frame (the channels' squares summed)."""
+    return x[:, 0] ** 2 + x[:, 1] ** 2 if x.ndim == 2 else x**2
+
+
+def level_gain(x: Audio, target_db: float) -> float:
+    """The factor that brings ``x``'s active RMS to ``target_db`` (1 for silence)."""
     rms = _active_rms(x)
     if rms <= 1e-7:
-        return x
-    return (x * (10 ** (target_db / 20.0) / rms)).astype(np.float32)
+        return 1.0
+    return float(10 ** (target_db / 20.0) / rms)
+
+
+def level(x: Audio, target_db: float) -> Audio:
+    return (x * level_gain(x, target_db)).astype(np.float32)
 
 
 def pump_curve(frames: int, sr: int, kick_times: list[float], depth: float) -> Audio:
@@ -120,6 +138,18 @@ def pump_curve(frames: int, sr: int, kick_times: list[float], depth: float) -> A
     return curve
 
 
+def duck_curves(voice: Audio, sr: int, duck_db: float) -> tuple[Audio, Audio]:
+    """How far the band dips under ``voice``, per frame: the parts that share its
+    range (DUCKED) by ``duck_db`` while it sings, the rhythm section by half."""
+    env = effects.envelope(voice, sr, attack=0.02, release=0.3)
+    peak = float(env.max()) or 1.0
+    depth = 1.0 - 10 ** (-duck_db / 20.0)
+    singing = np.clip(env / (0.3 * peak), 0.0, 1.0)
+    duck = (1.0 - depth * singing).astype(np.float32)
+    light_duck = (1.0 - 0.5 * depth * singing).astype(np.float32)
+    return duck, light_duck
+
+
 def mix(
     stems: Iterable[Stem],
     sr: int,
@@ -128,6 +158,8 @@ def mix(
     keep: frozenset[str] | None = None,
     voice: Audio | None = None,
     voice_bus: bool = False,
+    workers: int = 1,
+    ducks: tuple[Audio, Audio] | None = None,
 ) -> tuple[Audio, dict[str, Audio]]:
     """The stereo mix and the processed stems named in ``keep`` (all when None).
 
@@ -139,7 +171,10 @@ def mix(
     ``stems`` may be a generator: each stem is processed, added and let go
     before the next is drawn, so a song's parts are never all in memory at
     once (a three-minute stereo stem is 60 MB). ``voice`` is what the band
-    ducks under (the lead vocal).
+    ducks under (the lead vocal); ``ducks`` (duck_curves of it) may be given
+    instead, so that the caller need not hold the voice through the mix.
+    ``workers`` parts are drawn and processed at once (see ordered.py); the
+    result is the same for any number.
     """
     out = np.zeros((frames, 2), dtype=np.float32)
     send = np.zeros((frames, 2), dtype=np.float32)
@@ -147,64 +182,35 @@ def mix(
     voices = np.zeros((frames, 2), dtype=np.float32) if voice_bus else None
     voice_send = np.zeros((frames, 2), dtype=np.float32) if voice_bus else None
 
-    duck = np.ones(frames, dtype=np.float32)
-    light_duck = duck
-    if voice is not None:
-        env = effects.envelope(voice, sr, attack=0.02, release=0.3)
-        peak = float(env.max()) or 1.0
-        depth = 1.0 - 10 ** (-settings.duck_db / 20.0)
-        singing = np.clip(env / (0.3 * peak), 0.0, 1.0)
-        duck = (1.0 - depth * singing).astype(np.float32)
-        light_duck = (1.0 - 0.5 * depth * singing).astype(np.float32)
-        del env, singing  # full-length buffers: not held through the whole mix
-    pump = pump_curve(frames, sr, settings.kick_times, settings.pump)
+    if ducks is None and voice is not None:
+        ducks = duck_curves(voice, sr, settings.duck_db)
+    with_voice = ducks is not None
+    if ducks is None:
+        duck = light_duck = np.ones(frames, dtype=np.float32)
+    else:
+        duck, light_duck = ducks
+    del ducks
+    # Only genres that pump need the curve (a full-length buffer).
+    pump = pump_curve(frames, sr, settings.kick_times, settings.pump) if settings.pump > 0 else None
 
-    for stem in stems:
-        audio = stem.audio[:frames]
-        if audio.shape[0] < frames:
-            audio = np.pad(audio, ((0, frames - audio.shape[0]), (0, 0)))
+    step = partial(
+        _processed, sr=sr, frames=frames, settings=settings, duck=duck, light_duck=light_duck,
+        pump=pump, with_voice=with_voice,
+    )  # fmt: skip
+    # Parts are rendered and processed ``workers`` at a time, added up in order.
+    for stem, audio in ordered_map(step, stems, workers):
         role = stem.role
-        if role in ("vocals", "harmony"):
-            audio = effects.apply(
-                audio,
-                effects.highpass_sos(110.0, sr),
-                effects.peaking_sos(3000.0, 3.0, 0.8, sr),
-                effects.peaking_sos(250.0, -2.0, 1.0, sr),
-            )
-        elif role == "bass":
-            audio = effects.apply(audio, effects.lowpass_sos(4000.0, sr))
-        elif role in ("drums", "timpani"):
-            audio = effects.apply(audio, effects.highpass_sos(30.0, sr))
-        else:
-            stages = [effects.highpass_sos(140.0 if role != "pad" else 200.0, sr)]
-            if voice is not None:
-                stages.append(effects.peaking_sos(2500.0, -3.5, 0.9, sr))
-            audio = effects.apply(audio, *stages)
-        if role in DRIVEN and settings.drive > 0:
-            audio = effects.drive(audio, settings.drive, sr)
-        target = ROLE_LEVEL_DB.get(role, -24.0) + settings.levels.get(role, 0.0)
-        if role not in VOICE_ROLES:
-            target += settings.levels.get("band", 0.0)
-        audio = level(audio, target + stem.gain_db)
-        if stem.pan:
-            audio = effects.balance(audio, stem.pan)
-        if role in DUCKED:
-            audio *= duck[:, None]
-        elif role in LIGHTLY_DUCKED:
-            audio *= light_duck[:, None]
-        if role in ("chords", "pad", "bass", "colour") and settings.pump > 0:
-            audio *= pump[:, None]
-        stem.audio = np.zeros((0, 2), dtype=np.float32)
         if keep is None or stem.name in keep:
             processed[stem.name] = audio
         out += audio
         amount = REVERB_SEND.get(role, 0.1) * settings.reverb_amount
         if amount > 0:
-            send += audio * np.float32(amount)
+            _add_scaled(send, audio, amount)
         if voices is not None and voice_send is not None and role in VOICE_ROLES:
             voices += audio
             if amount > 0:
-                voice_send += audio * np.float32(amount)
+                _add_scaled(voice_send, audio, amount)
+        del audio
     if np.any(send):
         out += effects.reverb(send, sr, settings.reverb_seconds)
     if voices is not None and voice_send is not None:
@@ -212,3 +218,72 @@ def mix(
             voices += effects.reverb(voice_send, sr, settings.reverb_seconds)
         processed[VOICE_BUS] = voices
     return out, processed
+
+
+def _processed(
+    stem: Stem,
+    *,
+    sr: int,
+    frames: int,
+    settings: MixSettings,
+    duck: Audio,
+    light_duck: Audio,
+    pump: Audio | None,
+    with_voice: bool,
+) -> tuple[Stem, Audio]:
+    """One part as it goes into the mix: EQ, drive, level, pan, ducking.
+
+    Runs on the mixer's worker threads: reads the shared curves, writes only
+    its own buffers. The stem's raw audio is let go as soon as it is filtered.
+    """
+    audio = stem.audio[:frames]
+    if audio.shape[0] < frames:
+        audio = np.pad(audio, ((0, frames - audio.shape[0]), (0, 0)))
+    role = stem.role
+    if role in ("vocals", "harmony"):
+        audio = effects.apply(
+            audio,
+            effects.highpass_sos(110.0, sr),
+            effects.peaking_sos(3000.0, 3.0, 0.8, sr),
+            effects.peaking_sos(250.0, -2.0, 1.0, sr),
+        )
+    elif role == "bass":
+        audio = effects.apply(audio, effects.lowpass_sos(4000.0, sr))
+    elif role in ("drums", "timpani"):
+        audio = effects.apply(audio, effects.highpass_sos(30.0, sr))
+    else:
+        stages = [effects.highpass_sos(140.0 if role != "pad" else 200.0, sr)]
+        if with_voice:
+            stages.append(effects.peaking_sos(2500.0, -3.5, 0.9, sr))
+        audio = effects.apply(audio, *stages)
+    # effects.apply returned a new buffer: the raw part is no longer needed.
+    stem.audio = np.zeros((0, 2), dtype=np.float32)
+    if role in DRIVEN and settings.drive > 0:
+        audio = effects.drive(audio, settings.drive, sr)
+    target = ROLE_LEVEL_DB.get(role, -24.0) + settings.levels.get(role, 0.0)
+    if role not in VOICE_ROLES:
+        target += settings.levels.get("band", 0.0)
+    # In place (the filtered buffer is this part's own): the same float32 product
+    # as level(), without two more full-length copies.
+    audio *= np.float32(level_gain(audio, target + stem.gain_db))
+    if stem.pan:
+        audio = effects.balance(audio, stem.pan)
+    if role in DUCKED:
+        audio *= duck[:, None]
+    elif role in LIGHTLY_DUCKED:
+        audio *= light_duck[:, None]
+    if role in ("chords", "pad", "bass", "colour") and pump is not None:
+        audio *= pump[:, None]
+    return stem, audio
+
+
+# Frames scaled and added at a time by _add_scaled (~0.5 MB of stereo float32).
+ADD_BLOCK = 65536
+
+
+def _add_scaled(target: Audio, audio: Audio, amount: float) -> None:
+    """``target += audio * amount`` a block at a time: the same float32 sums, without
+    a full-length temporary for the product."""
+    scale = np.float32(amount)
+    for start in range(0, audio.shape[0], ADD_BLOCK):
+        target[start : start + ADD_BLOCK] += audio[start : start + ADD_BLOCK] * scale

@@ -236,6 +236,12 @@ class Singer:
                 _, evicted = self._analysis.popitem(last=False)
                 self._analysis_bytes -= evicted.nbytes
 
+    def forget(self) -> None:
+        """Drop every cached analysis."""
+        with self._analysis_lock:
+            self._analysis.clear()
+            self._analysis_bytes = 0
+
     @property
     def analysis_cache_bytes(self) -> int:
         return self._analysis_bytes

@@ -19,7 +19,7 @@ from songforge.composer.compose import compose, harmony_line
 from songforge.composer.drums import KICK, render_synth_drums
 from songforge.composer.genres import GENRES
 from songforge.composer.mastering import master, mastered_with_gain
-from songforge.composer.mixer import VOICE_BUS, MixSettings, Stem, mix
+from songforge.composer.mixer import VOICE_BUS, MixSettings, Stem, duck_curves, mix
 from songforge.composer.prompt import parse_prompt
 from songforge.composer.score import Score, Track, VocalPhrase
 from songforge.composer.singer import Singer, TimedNote, VoiceSettings, timed_notes
@@ -34,6 +34,9 @@ Progress = Callable[[str, float], None]
 SAMPLE_RATE = 44100
 TAIL_SECONDS = 2.0
 SING_THREADS = 2
+# Parts of the band rendered and processed at once while mixing (mixer.mix, ordered.py):
+# the mix used to run on one core, a third of a first song's wall time.
+MIX_THREADS = 2
 VOCAL_STEM = frozenset({"vocals"})
 # Backing "ooh"s sit under the chorus harmonies (two voices each).
 BACKING_GAIN = 0.5
@@ -103,6 +106,12 @@ class SongRenderer:
             self.soundfont.load()
         self.voice.load()
 
+    def forget_speech(self) -> None:
+        """Empty the speech and analysis caches, so that the next song pays for its
+        lyrics' speech as new lyrics do (benchmarks; docs/decisions/0018)."""
+        self.voice.forget()
+        self.singer.forget()
+
     def render(
         self,
         prompt: str,
@@ -167,15 +176,28 @@ class SongRenderer:
             levels=dict(GENRES[score.genre].levels),
             drive=GENRES[score.genre].drive,
         )
+        # The band's dips under the lead, made now so that the lead itself (a
+        # full-length buffer) is let go before the mix.
+        ducks = duck_curves(lead, SAMPLE_RATE, settings.duck_db) if lead is not None else None
+        del lead
         # The instruments are rendered one at a time as the mixer asks for them.
         parts = len(voices) + len(score.tracks) + 2
         drawn = _reporting(itertools.chain(voices, self._play(score, frames)), parts, progress)
         del voices
+        # The mixer draws the parts on its worker threads, so ``progress`` is called
+        # from them too (in order, one at a time).
         mixed, processed = mix(
-            drawn, SAMPLE_RATE, frames, settings, stems, voice=lead, voice_bus=separate
+            drawn,
+            SAMPLE_RATE,
+            frames,
+            settings,
+            stems,
+            voice_bus=separate,
+            workers=MIX_THREADS,
+            ducks=ducks,
         )
         voice_bus = processed.pop(VOICE_BUS, None)
-        del lead
+        del ducks
         # Playing and mixing interleave; "play+mix" is their sum.
         timings["play+mix"] = time.perf_counter() - clock
 

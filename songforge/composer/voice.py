@@ -50,6 +50,10 @@ class PiperVoice:
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, ...], Spoken] = {}
 
+    def forget(self) -> None:
+        """Drop every cached utterance."""
+        self._cache.clear()
+
     def knows(self, symbol: str) -> bool:
         return symbol in self.id_map
 

@@ -127,3 +127,20 @@ def test_stems_kept_are_the_ones_asked_for(renderer: SongRenderer) -> None:
     assert {"vocals", "drums", "bass"} <= set(every.stems)
     # Keeping stems or not changes nothing in the song itself.
     assert np.array_equal(none.audio, every.audio)
+
+
+def test_forget_speech_empties_the_caches_and_changes_nothing_heard(
+    renderer: SongRenderer, vocal_song: RenderedSong
+) -> None:
+    """What the speed benchmark's FRESH=1 uses: the next song speaks its lyrics again."""
+    symbols = ("h", "ə", "l", "ˈ", "o", "ʊ")
+    before = renderer.voice.speak(symbols)
+    assert renderer.voice.speak(symbols) is before  # cached
+    renderer.forget_speech()
+    assert renderer.singer.analysis_cache_bytes == 0
+    after = renderer.voice.speak(symbols)
+    assert after is not before
+    assert np.array_equal(after.audio, before.audio)
+    again = renderer.render("A gentle pop song, BPM: 100, male vocals", SHORT_LYRICS, seed=5)
+    assert renderer.singer.analysis_cache_bytes > 0
+    assert np.array_equal(again.audio, vocal_song.audio)

@@ -58,14 +58,6 @@ PORTAMENTO_S = 0.06
 # An unstressed syllable moved to its spoken place keeps at least this much of
 # a note on either side (see speech_timed).
 MIN_NOTE_S = 0.06
-# The voice speaks each line this much slower than its natural pace before the
-# line is re-timed onto the notes (Piper's length scale): a singer's diction.
-# Consonants and vowel transitions spoken slowly keep their shape when they are
-# fitted onto the melody; at the natural pace they were smeared ("Lift me up"
-# heard as "Where's the up"). Lines alone, seed 1: 0.616 -> 0.729 (23 lines of
-# 8 prompts) and 0.710 -> 0.768 (29 lines of 10 others); 1.3 / 1.6 / 2.5 gave
-# 0.642 / 0.697 / 0.632 on the first set (docs/decisions/0019).
-DICTION_LENGTH_SCALE = 2.0
 
 Floats = npt.NDArray[np.float64]
 
@@ -217,7 +209,7 @@ class Singer:
         return tuple(symbols), parts
 
     def _analyse(self, symbols: tuple[str, ...]) -> tuple[_Analysis, list[tuple[int, int]], int]:
-        spoken = self.voice.speak(symbols, length_scale=DICTION_LENGTH_SCALE)
+        spoken = self.voice.speak(symbols)
         fs = spoken.sample_rate
         with self._analysis_lock:
             cached = self._analysis.get(symbols)

@@ -122,34 +122,3 @@ def test_speech_timing_leaves_every_note_some_length() -> None:
     cramped = [_note(0.0, 0.05, True), _note(0.05, 0.08, False), _note(0.08, 1.0, True)]
     assert speech_timed(cramped, [0.0, 0.3, 0.31]) == cramped
 
-
-def test_lines_are_spoken_slowly_but_sung_in_the_melodys_time(renderer: SongRenderer) -> None:
-    """The voice speaks the line at the diction pace (DICTION_LENGTH_SCALE) before the
-    re-timing, and the sung phrase still takes the melody's time, not the speech's."""
-    score = compose("Pop song, BPM: 100", "Lift me up into the light", 1)
-    notes = list(score.vocal[0].notes)
-    timed = timed_notes(notes, score.seconds_per_beat)
-    scales: list[float] = []
-    voice = renderer.voice
-    real_speak = voice.speak
-
-    class Spy:
-        def knows(self, symbol: str) -> bool:
-            return voice.knows(symbol)
-
-        def speak(self, symbols: tuple[str, ...], length_scale: float = 1.0):  # type: ignore[no-untyped-def]
-            scales.append(length_scale)
-            return real_speak(symbols, length_scale)
-
-    sung = singer_module.Singer(Spy()).sing(  # type: ignore[arg-type]
-        timed, [[n.pitch for n in notes]], [VoiceSettings()]
-    )
-    assert scales == [singer_module.DICTION_LENGTH_SCALE]
-    assert singer_module.DICTION_LENGTH_SCALE > 1.0
-    natural = real_speak(singer_module.Singer(voice)._symbols(timed)[0])
-    slow = real_speak(singer_module.Singer(voice)._symbols(timed)[0], scales[0])
-    assert len(slow.audio) > 1.5 * len(natural.audio)
-    # Sung length: from the first consonant to the held last note's end, as laid out.
-    seconds = len(sung.takes[0]) / sung.sample_rate
-    assert abs(seconds - (sung.layout[-1][3] - sung.offset)) < 0.05
-    assert seconds < timed[-1].end - sung.offset + 0.3

@@ -121,4 +121,3 @@ def test_speech_timing_leaves_every_note_some_length() -> None:
     # No room at all: the melody's own slots.
     cramped = [_note(0.0, 0.05, True), _note(0.05, 0.08, False), _note(0.08, 1.0, True)]
     assert speech_timed(cramped, [0.0, 0.3, 0.31]) == cramped
-

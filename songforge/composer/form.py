@@ -100,6 +100,31 @@ def _place_lines(
     return lines, cursor
 
 
+def _balanced(
+    lines: list[PlannedLine], cursor: float, room: float, beats_per_bar: int
+) -> tuple[list[PlannedLine], float]:
+    """Lines of unequal length (a 1-bar line beside a 2-bar one) in a section they
+    do not fill each get the longest line's room, when that still fits: a chorus
+    of 2 + 1 bars sung twice fills its 8 bars as 2 + 2 + 2 + 2 (the shorter line
+    holds its last note) instead of leaving two bars of band alone. Songwriters
+    balance phrases that way; the voice then sings most of its section."""
+    if not lines or cursor >= room:
+        return lines, cursor
+    longest = max(line.beats for line in lines)
+    if all(line.beats == longest for line in lines):
+        return lines, cursor
+    balanced: list[PlannedLine] = []
+    start = 0.0
+    for line in lines:
+        balanced.append(PlannedLine(line.line, start, longest, line.index))
+        start += longest
+        if line.line.pause_after:
+            start += beats_per_bar
+    if start > room:
+        return lines, cursor
+    return balanced, start
+
+
 def plan_form(
     lyric_sections: list[LyricSection],
     syllable_counts: dict[str, int],
@@ -153,6 +178,7 @@ def plan_form(
                 )
                 if stretch == 2:
                     break
+            lines, cursor = _balanced(lines, cursor, total_bars * beats_per_bar, beats_per_bar)
             planned.append(PlannedSection(section.kind, section.label, total_bars, 0.0, lines))
             if section.kind == "chorus":
                 choruses_seen += 1

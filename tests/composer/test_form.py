@@ -76,3 +76,20 @@ def test_a_requested_duration_is_planned_exactly(seconds: float, prompt: str) ->
     assert score.duration_seconds <= seconds + bar or seconds < 20
     if seconds >= 30:
         assert score.duration_seconds >= seconds - 8.0
+
+
+def test_unequal_lines_are_balanced_to_fill_their_section() -> None:
+    """A chorus of a 2-bar line and a 1-bar line, sung twice, would leave two of its
+    8 bars to the band; each line gets 2 bars instead (the short one holds longer)."""
+    from songforge.composer.form import plan_form
+
+    sections = parse_lyrics("[Chorus]\nWe are golden, we are shining\nNever gonna be the same\n")
+    counts = {"We are golden, we are shining": 8, "Never gonna be the same": 7}
+    (chorus,) = [s for s in plan_form(sections, counts, 112.0, 0.7) if s.lines]
+    assert chorus.bars == 8
+    assert [line.beats for line in chorus.lines] == [8.0] * 4
+    assert [line.start for line in chorus.lines] == [0.0, 8.0, 16.0, 24.0]
+    # Lines that already share a length are left as they were.
+    even = {"We are golden, we are shining": 8, "Never gonna be the same": 8}
+    (chorus,) = [s for s in plan_form(sections, even, 112.0, 0.7) if s.lines]
+    assert [line.beats for line in chorus.lines] == [8.0] * 4

@@ -53,6 +53,20 @@ class GenreProfile:
     # The lead instrument answers the singer in the gaps between sung lines (a jazz
     # sax, a bossa flute, an orchestral violin) instead of waiting for the solo.
     fills: bool = False
+    # The kit plays the genre's whole groove (kick, snare, hats) at least at this
+    # energy wherever it plays: a lo-fi beat is the song's floor, not a build-up,
+    # so a quiet verse keeps its backbeat instead of thinning to kick and hats.
+    beat_floor: float = 0.0
+    # The band (never the voice) through a low-pass at this frequency (Hz): the
+    # dull top of a sampled record or a worn tape (lo-fi's "dusty" sound).
+    band_lowpass_hz: float | None = None
+    # Sidechain: chords, pad, bass and colour dip on each kick by this much (0..1).
+    pump: float = 0.0
+    # Bars of the band alone before the first and after the last sung section
+    # (form.plan_form); None: the usual short intro and outro. An orchestral song
+    # opens on the orchestra and ends on it: without that stretch a tagger hears
+    # a voice with accompaniment, not an orchestra (docs/decisions/0020).
+    frame_bars: int | None = None
 
 
 def _p(*names: str) -> frozenset[str]:
@@ -116,6 +130,7 @@ GENRES: dict[str, GenreProfile] = {
             energy=0.85,
             texture=("riser",),
             voice_default="female",
+            pump=0.45,
         ),
         GenreProfile(
             name="rock",
@@ -388,9 +403,11 @@ GENRES: dict[str, GenreProfile] = {
             chorus=("i", "bVI", "bVII", "i"),
             bridge=("iv", "v", "i", "i"),
             drums="latin",
-            bass="root8",
-            chords_program=24,
-            chords_style="strum",
+            # Salsa: the piano's montuno over the clave, the tumbao bass (off the
+            # one, anticipating the next chord), congas, bell and brass stabs.
+            bass="tumbao",
+            chords_program=0,
+            chords_style="montuno",
             bass_program=33,
             lead_program=56,
             pad_program=None,
@@ -455,8 +472,9 @@ GENRES: dict[str, GenreProfile] = {
             horns_program=60,
             horns_style="swell",
             timpani=True,
-            levels=(("chords", 5.0), ("pad", 9.0), ("bass", 3.0)),
+            levels=(("band", 4.0), ("chords", 5.0), ("pad", 9.0), ("bass", 3.0)),
             fills=True,
+            frame_bars=8,
         ),
         GenreProfile(
             name="disco",
@@ -555,6 +573,13 @@ GENRES: dict[str, GenreProfile] = {
             swing=0.16,
             energy=0.4,
             texture=("crackle",),
+            # The beat is the floor of the song (a lo-fi producer loops it under every
+            # section), louder than a pop kit, dull on top like a sampled record, the
+            # keys and bass breathing with the kick; the crackle is heard.
+            beat_floor=0.55,
+            band_lowpass_hz=4500.0,
+            pump=0.2,
+            levels=(("drums", 4.0), ("bass", 2.0), ("texture", 6.0)),
         ),
         GenreProfile(
             name="gospel",

@@ -79,6 +79,9 @@ class MixSettings:
     # that is not a voice), and the guitars' drive.
     levels: dict[str, float] = field(default_factory=dict)
     drive: float = 0.0
+    # The band's top rolled off at this frequency (Hz), the voices and the record's
+    # own texture untouched (lo-fi's dusty sound).
+    band_lowpass_hz: float | None = None
 
 
 def _active_rms(x: Audio) -> float:
@@ -164,6 +167,12 @@ def mix(
         if audio.shape[0] < frames:
             audio = np.pad(audio, ((0, frames - audio.shape[0]), (0, 0)))
         role = stem.role
+        # The band's low-pass joins each part's own EQ cascade (one filter pass).
+        dull = (
+            [effects.lowpass_sos(settings.band_lowpass_hz, sr)]
+            if settings.band_lowpass_hz and role not in VOICE_ROLES and role != "texture"
+            else []
+        )
         if role in ("vocals", "harmony"):
             audio = effects.apply(
                 audio,
@@ -172,11 +181,11 @@ def mix(
                 effects.peaking_sos(250.0, -2.0, 1.0, sr),
             )
         elif role == "bass":
-            audio = effects.apply(audio, effects.lowpass_sos(4000.0, sr))
+            audio = effects.apply(audio, effects.lowpass_sos(4000.0, sr), *dull)
         elif role in ("drums", "timpani"):
-            audio = effects.apply(audio, effects.highpass_sos(30.0, sr))
+            audio = effects.apply(audio, effects.highpass_sos(30.0, sr), *dull)
         else:
-            stages = [effects.highpass_sos(140.0 if role != "pad" else 200.0, sr)]
+            stages = [effects.highpass_sos(140.0 if role != "pad" else 200.0, sr), *dull]
             if voice is not None:
                 stages.append(effects.peaking_sos(2500.0, -3.5, 0.9, sr))
             audio = effects.apply(audio, *stages)

@@ -159,13 +159,15 @@ class SongRenderer:
         kick_times = (
             [score.seconds(n.start) for n in drums.notes if n.pitch == KICK] if drums else []
         )
+        profile = GENRES[score.genre]
         settings = MixSettings(
             reverb_seconds=3.2 if score.genre in ("ambient", "classical") else 1.8,
             reverb_amount=1.6 if score.genre in ("ambient", "ballad", "classical") else 1.0,
-            pump=0.45 if score.genre == "edm" else 0.0,
+            pump=profile.pump,
             kick_times=kick_times,
-            levels=dict(GENRES[score.genre].levels),
-            drive=GENRES[score.genre].drive,
+            levels=dict(profile.levels),
+            drive=profile.drive,
+            band_lowpass_hz=profile.band_lowpass_hz,
         )
         # The instruments are rendered one at a time as the mixer asks for them.
         parts = len(voices) + len(score.tracks) + 2

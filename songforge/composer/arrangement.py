@@ -186,36 +186,7 @@ def _ostinato(chord: Chord, pitches: list[int], section: Section, velocity: int)
     ]
 
 
-# Salsa piano montuno over a bar of eighths: "O" the chord's top note doubled an
-# octave below (the right hand's octaves), "c" the inner chord tones between them;
-# the last eighth anticipates the next chord, as the pianist does.
-MONTUNO_BAR = "OcO.cOcO"
-
-
-def _montuno(chord: Chord, pitches: list[int], section: Section, velocity: int) -> list[Note]:
-    """Salsa piano: a syncopated eighth-note figure in octaves over the clave."""
-    top = pitches[-1] if pitches[-1] >= 64 else pitches[-1] + 12
-    inner = [p + 12 if p < top - 12 else p for p in pitches[:-1]]
-    notes: list[Note] = []
-    for k in range(round(chord.length * 2)):
-        mark = MONTUNO_BAR[k % 8]
-        beat = chord.start + k * 0.5
-        if mark == "O":
-            accent = 6 if k % 8 in (2, 5) else 0
-            notes += [Note(beat, 0.4, p, velocity + accent) for p in (top - 12, top)]
-        elif mark == "c":
-            notes += [Note(beat, 0.3, p, velocity - 14) for p in inner]
-    return notes
-
-
-PATTERNED = {
-    "chug": _chug,
-    "clav": _clav,
-    "comp": _comp,
-    "bossa": _bossa,
-    "ostinato": _ostinato,
-    "montuno": _montuno,
-}
+PATTERNED = {"chug": _chug, "clav": _clav, "comp": _comp, "bossa": _bossa, "ostinato": _ostinato}
 
 # Funk slap bass over a bar: "T" thumbed root, "P" popped octave, "7" popped
 # minor seventh, "5" thumbed fifth, "g" a ghosted dead note.
@@ -330,13 +301,6 @@ def bass_part(
             notes.append(Note(s, chord.length * 0.95, root, velocity))
         elif style_name == "slap":
             notes += _slap(chord, root, velocity)
-        elif style_name == "tumbao":
-            # Salsa bass: nothing on the one; the fifth on the and of two, then the
-            # next chord's root anticipated on four and held over the barline.
-            following = chords[index + 1].root if index + 1 < len(chords) else chord.root
-            notes.append(Note(s + 1.5, 1.4, fifth - 12 if fifth - 12 >= 33 else fifth, velocity))
-            if chord.length >= 4:
-                notes.append(Note(s + 3.0, 1.9, nearest_pitch(following, 38), velocity + 5))
         else:  # root4
             for k in range(int(chord.length)):
                 notes.append(Note(s + k, 0.95, root, velocity))

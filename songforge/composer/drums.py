@@ -29,7 +29,6 @@ KICK, RIM, SNARE, CLAP, HAT, PEDAL, OPEN, CRASH, RIDE, TOM_LO, TOM_HI = (
     50,
 )
 SHAKER, CONGA_HI, CONGA_LO, TIMBALE, COWBELL = 70, 62, 64, 65, 56
-CONGA_OPEN, CLAVES = 63, 75
 
 # name -> {drum: "x...x..." 16-step strings}; "x" strong hit, "o" soft hit.
 PATTERNS: dict[str, dict[int, str]] = {
@@ -46,16 +45,11 @@ PATTERNS: dict[str, dict[int, str]] = {
     "ballad": {KICK: "x.......x.......", RIM: "....x.......x...", HAT: "x...x...x...x..."},
     "country": {KICK: "x.......x.......", SNARE: "....x.......x...", HAT: "x.x.x.x.x.x.x.x."},
     "onedrop": {KICK: "........x.......", RIM: "........x.......", HAT: "x.x.x.x.x.x.x.x."},
-    # Latin (salsa): the son clave (3-2, written in one bar of cut time) on claves,
-    # the conga's tumbao (heel-toe, a slap on two, open tones on four and its and),
-    # the bongo player's bell on the beats, shaker sixteenths over a tresillo kick.
     "latin": {
         KICK: "x..x..x.x..x..x.",
-        CLAVES: "x..x..x...x.x...",
+        RIM: "...x..x....x..x.",
         SHAKER: "xoxoxoxoxoxoxoxo",
-        CONGA_HI: "o.o.x.o.o.o...o.",
-        CONGA_OPEN: "............x.x.",
-        COWBELL: "x...o...x...o...",
+        CONGA_HI: "..o..x....o..x..",
     },
     # Jazz: the ride's "spang-a-lang" (the off-beat eighths are swung by the genre's
     # swing) and the hi-hat foot on 2 and 4 keep time; no backbeat. A kick and snare
@@ -90,7 +84,7 @@ PATTERNS: dict[str, dict[int, str]] = {
     # Synthwave: straight eighths, a big gated snare on 2 and 4.
     "synthwave": {KICK: "x.......x.x.....", SNARE: "....x.......x...", HAT: "x.x.x.x.x.x.x.x."},
 }
-LIGHT_KEEP = {KICK, HAT, RIDE, RIM, SHAKER, PEDAL, CLAVES}
+LIGHT_KEEP = {KICK, HAT, RIDE, RIM, SHAKER, PEDAL}
 
 
 def drum_bar(style: str, bar_start: float, energy: float, fill: bool, crash: bool) -> list[Note]:

@@ -403,11 +403,9 @@ GENRES: dict[str, GenreProfile] = {
             chorus=("i", "bVI", "bVII", "i"),
             bridge=("iv", "v", "i", "i"),
             drums="latin",
-            # Salsa: the piano's montuno over the clave, the tumbao bass (off the
-            # one, anticipating the next chord), congas, bell and brass stabs.
-            bass="tumbao",
-            chords_program=0,
-            chords_style="montuno",
+            bass="root8",
+            chords_program=24,
+            chords_style="strum",
             bass_program=33,
             lead_program=56,
             pad_program=None,

@@ -8,7 +8,7 @@ from songforge.composer.compose import compose
 from songforge.composer.drums import PATTERNS
 from songforge.composer.genres import GENRES
 from songforge.composer.prompt import parse_prompt
-from songforge.composer.score import Score, Track
+from songforge.composer.score import Note, Score, Section, Track
 
 
 def test_at_least_twenty_genres_each_its_own() -> None:
@@ -131,3 +131,31 @@ def test_jazz_sax_answers_the_singer_between_lines_without_singing_over_words() 
     assert not [
         n for n in _track(pop, "lead").notes if any(s.start <= n.start < s.end(4) for s in pop_sung)
     ]
+
+
+def _in(notes: list[Note], section: Section) -> list[Note]:
+    return [n for n in notes if section.start <= n.start < section.end(4)]
+
+
+def test_lofi_keeps_its_backbeat_in_a_quiet_verse_and_sounds_dusty() -> None:
+    prompt = "Lo-fi chill hop beat, dusty drums, mellow keys, relaxed female vocal"
+    score = compose(prompt, "[Verse]\nRainy window, coffee cup\n[Chorus]\nTake it slow", seed=1)
+    verse = next(s for s in score.sections if s.kind == "verse")
+    assert verse.energy < 0.4  # a quiet verse: other genres thin out to kick and hats here
+    drums = _in(_track(score, "drums").notes, verse)
+    assert any(n.pitch == 38 for n in drums)  # the snare's backbeat is still there
+    lofi = GENRES["lofi"]
+    assert lofi.band_lowpass_hz and lofi.band_lowpass_hz < 6000 and lofi.pump > 0
+    assert GENRES["edm"].pump > lofi.pump  # EDM pumps hardest
+
+
+def test_orchestra_opens_and_closes_the_song_alone() -> None:
+    prompt = "Epic cinematic orchestral piece with strings, brass and timpani, female vocal"
+    score = compose(prompt, "[Verse]\nAcross the mountains\n[Chorus]\nRise up", seed=1)
+    intro, outro = score.sections[0], score.sections[-1]
+    assert (intro.kind, outro.kind) == ("intro", "outro")
+    assert intro.bars == outro.bars == GENRES["classical"].frame_bars == 8
+    assert not intro.sung and not outro.sung
+    pop = compose("catchy pop song", "[Verse]\nAcross the mountains\n[Chorus]\nRise up", seed=1)
+    assert pop.sections[0].bars <= 4 and pop.sections[-1].bars == 4
+

@@ -111,3 +111,22 @@ def test_genre_levels_move_a_role() -> None:
     _, plain = mix(iter([Stem("drums", "drums", _noise(3))]), SR, frames, MixSettings())
     _, moved = mix(iter([Stem("drums", "drums", _noise(3))]), SR, frames, loud)
     assert abs(_db(moved["drums"]) - _db(plain["drums"]) - 4.0) < 0.2
+
+
+def test_band_lowpass_dulls_the_band_and_leaves_the_voices_alone() -> None:
+    """A genre's "dusty" low-pass (lo-fi) takes the band's top off, not the voice's."""
+    frames = SR * 2
+
+    def top_share(x: np.ndarray) -> float:  # type: ignore[type-arg]
+        spectrum = np.abs(np.fft.rfft(x[:, 0])) ** 2
+        bins = np.fft.rfftfreq(x.shape[0], 1 / SR)
+        return float(spectrum[bins > 2500].sum() / spectrum.sum())
+
+    def parts(settings: MixSettings) -> dict[str, np.ndarray]:  # type: ignore[type-arg]
+        stems = [Stem("vocals", "vocals", _noise(4)), Stem("drums", "drums", _noise(5))]
+        return mix(iter(stems), SR, frames, settings)[1]
+
+    plain = parts(MixSettings(reverb_amount=0.0))
+    dusty = parts(MixSettings(reverb_amount=0.0, band_lowpass_hz=1200.0))
+    assert top_share(dusty["drums"]) < 0.5 * top_share(plain["drums"])
+    assert abs(top_share(dusty["vocals"]) - top_share(plain["vocals"])) < 1e-6

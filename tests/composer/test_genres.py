@@ -158,4 +158,3 @@ def test_orchestra_opens_and_closes_the_song_alone() -> None:
     assert not intro.sung and not outro.sung
     pop = compose("catchy pop song", "[Verse]\nAcross the mountains\n[Chorus]\nRise up", seed=1)
     assert pop.sections[0].bars <= 4 and pop.sections[-1].bars == 4
-

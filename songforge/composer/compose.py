@@ -172,7 +172,15 @@ def _whole_song(
     """The user's sections grown, block by block, into a song of the wanted length."""
 
     def plan(sections: list[LyricSection]) -> list[PlannedSection]:
-        return plan_form(sections, counts, style.bpm, style.energy, BEATS_PER_BAR, syllable_seconds)
+        return plan_form(
+            sections,
+            counts,
+            style.bpm,
+            style.energy,
+            BEATS_PER_BAR,
+            syllable_seconds,
+            GENRES[style.genre].frame_bars,
+        )
 
     sections = song_sections(lyric_sections)
     planned = plan(sections)

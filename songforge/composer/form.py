@@ -132,11 +132,17 @@ def plan_form(
     energy: float,
     beats_per_bar: int = 4,
     syllable_seconds: float = 0.25,
+    frame_bars: int | None = None,
 ) -> list[PlannedSection]:
-    """Sections in order; ``syllable_counts`` maps a line's text to its syllable count."""
+    """Sections in order; ``syllable_counts`` maps a line's text to its syllable count.
+
+    ``frame_bars``: the added intro and outro are this long (a genre whose band
+    opens and closes the song alone: an orchestra's overture); by default a short
+    intro (2 bars under 80 BPM, else 4) and a 4-bar outro."""
     scale = 0.6 + 0.6 * energy
     planned: list[PlannedSection] = []
-    intro_bars = 2 if bpm < 80 else 4
+    intro_bars = frame_bars or (2 if bpm < 80 else 4)
+    outro_bars = frame_bars or 4
     if not lyric_sections:
         for kind, bars in INSTRUMENTAL_FORM:
             if kind == "intro":
@@ -193,7 +199,7 @@ def plan_form(
                 ):
                     planned.append(PlannedSection("interlude", "interlude", 4, 0.0))
         if lyric_sections[-1].kind != "outro" or lyric_sections[-1].lines:
-            planned.append(PlannedSection("outro", "outro", 4, 0.0))
+            planned.append(PlannedSection("outro", "outro", outro_bars, 0.0))
 
     counts: dict[str, int] = {}
     for item in planned:

@@ -53,6 +53,13 @@ class GenreProfile:
     # The lead instrument answers the singer in the gaps between sung lines (a jazz
     # sax, a bossa flute, an orchestral violin) instead of waiting for the solo.
     fills: bool = False
+    # Sidechain: chords, pad, bass and colour dip on each kick by this much (0..1).
+    pump: float = 0.0
+    # Bars of the band alone before the first and after the last sung section
+    # (form.plan_form); None: the usual short intro and outro. An orchestral song
+    # opens on the orchestra and ends on it: without that stretch a tagger hears
+    # a voice with accompaniment, not an orchestra (docs/decisions/0020).
+    frame_bars: int | None = None
 
 
 def _p(*names: str) -> frozenset[str]:
@@ -116,6 +123,7 @@ GENRES: dict[str, GenreProfile] = {
             energy=0.85,
             texture=("riser",),
             voice_default="female",
+            pump=0.45,
         ),
         GenreProfile(
             name="rock",
@@ -455,8 +463,9 @@ GENRES: dict[str, GenreProfile] = {
             horns_program=60,
             horns_style="swell",
             timpani=True,
-            levels=(("chords", 5.0), ("pad", 9.0), ("bass", 3.0)),
+            levels=(("band", 4.0), ("chords", 5.0), ("pad", 9.0), ("bass", 3.0)),
             fills=True,
+            frame_bars=8,
         ),
         GenreProfile(
             name="disco",

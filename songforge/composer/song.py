@@ -168,13 +168,14 @@ class SongRenderer:
         kick_times = (
             [score.seconds(n.start) for n in drums.notes if n.pitch == KICK] if drums else []
         )
+        profile = GENRES[score.genre]
         settings = MixSettings(
             reverb_seconds=3.2 if score.genre in ("ambient", "classical") else 1.8,
             reverb_amount=1.6 if score.genre in ("ambient", "ballad", "classical") else 1.0,
-            pump=0.45 if score.genre == "edm" else 0.0,
+            pump=profile.pump,
             kick_times=kick_times,
-            levels=dict(GENRES[score.genre].levels),
-            drive=GENRES[score.genre].drive,
+            levels=dict(profile.levels),
+            drive=profile.drive,
         )
         # The band's dips under the lead, made now so that the lead itself (a
         # full-length buffer) is let go before the mix.

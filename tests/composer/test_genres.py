@@ -131,3 +131,20 @@ def test_jazz_sax_answers_the_singer_between_lines_without_singing_over_words() 
     assert not [
         n for n in _track(pop, "lead").notes if any(s.start <= n.start < s.end(4) for s in pop_sung)
     ]
+
+
+def test_orchestra_opens_and_closes_the_song_alone() -> None:
+    prompt = "Epic cinematic orchestral piece with strings, brass and timpani, female vocal"
+    score = compose(prompt, "[Verse]\nAcross the mountains\n[Chorus]\nRise up", seed=1)
+    intro, outro = score.sections[0], score.sections[-1]
+    assert (intro.kind, outro.kind) == ("intro", "outro")
+    assert intro.bars == outro.bars == GENRES["classical"].frame_bars == 8
+    assert not intro.sung and not outro.sung
+    pop = compose("catchy pop song", "[Verse]\nAcross the mountains\n[Chorus]\nRise up", seed=1)
+    assert pop.sections[0].bars <= 4 and pop.sections[-1].bars == 4
+
+
+def test_edm_pumps_and_the_others_do_not() -> None:
+    # The sidechain is a genre's setting (it was a special case of the renderer).
+    assert GENRES["edm"].pump > 0
+    assert [name for name, genre in GENRES.items() if genre.pump > 0] == ["edm"]

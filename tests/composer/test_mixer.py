@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from songforge.composer.mixer import (
@@ -62,19 +64,27 @@ def test_only_the_stems_asked_for_are_kept() -> None:
     assert all(s.audio.shape[0] == 0 for s in stems)
 
 
-def test_the_voice_bus_is_the_voices_with_their_reverb_and_leaves_the_mix_alone() -> None:
-    frames = SR * SECONDS
+def _voice_and_band(*extra: Stem) -> tuple[np.ndarray, Callable[[], list[Stem]]]:  # type: ignore[type-arg]
+    """A voice, its stems (lead and harmony) and a band; ``fresh()`` gives new copies
+    each time (the mixer lets go of each stem's audio once mixed)."""
     voice = _noise(3)[:, 0] * 2
     stems = [
         Stem("vocals", "vocals", np.stack([voice, voice], axis=1)),
         Stem("harmony", "harmony", _noise(4)),
         Stem("drums", "drums", _noise(1)),
         Stem("chords", "chords", _noise(2)),
+        *extra,
     ]
 
     def fresh() -> list[Stem]:
-        return [Stem(s.name, s.role, s.audio.copy()) for s in stems]
+        return [Stem(s.name, s.role, s.audio.copy(), s.gain_db, s.pan) for s in stems]
 
+    return voice, fresh
+
+
+def test_the_voice_bus_is_the_voices_with_their_reverb_and_leaves_the_mix_alone() -> None:
+    frames = SR * SECONDS
+    voice, fresh = _voice_and_band()
     settings = MixSettings()
     plain, _ = mix(iter(fresh()), SR, frames, settings, frozenset(), voice=voice)
     mixed, parts = mix(iter(fresh()), SR, frames, settings, None, voice=voice, voice_bus=True)
@@ -125,19 +135,11 @@ def test_genre_levels_move_a_role() -> None:
 def test_mixing_on_several_threads_gives_the_same_samples() -> None:
     """The parts are processed two at a time but added in order: not a bit differs."""
     frames = SR * SECONDS
-    voice = _noise(3)[:, 0] * 2
-    stems = [
-        Stem("vocals", "vocals", np.stack([voice, voice], axis=1)),
-        Stem("harmony", "harmony", _noise(4)),
-        Stem("drums", "drums", _noise(1)),
-        Stem("chords", "chords", _noise(2), gain_db=-2.0, pan=0.3),
+    voice, fresh = _voice_and_band(
+        Stem("keys", "chords", _noise(7), gain_db=-2.0, pan=0.3),
         Stem("bass", "bass", _noise(5)),
         Stem("pad", "pad", _noise(6)),
-    ]
-
-    def fresh() -> list[Stem]:
-        return [Stem(s.name, s.role, s.audio.copy(), s.gain_db, s.pan) for s in stems]
-
+    )
     settings = MixSettings(pump=0.4, kick_times=[0.5, 1.0, 1.5], drive=0.3)
     one, parts_one = mix(iter(fresh()), SR, frames, settings, None, voice=voice, workers=1)
     two, parts_two = mix(iter(fresh()), SR, frames, settings, None, voice=voice, workers=2)

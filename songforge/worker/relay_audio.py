@@ -18,6 +18,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -54,7 +56,33 @@ def audio_workers() -> int:
 AUDIO_NICENESS = 5
 
 
-def _warm_up() -> None:
+# How often an audio process checks that the worker that started it is alive.
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this audio process when ``parent``, the worker that started it, is gone.
+
+    A worker killed outright (SIGKILL, the OOM killer) cannot shut its pool down,
+    and an idle pool process waits on its task queue for ever: the queue's pipe
+    never reports the end, since the process holds a writing end of it too. Its
+    parent then becomes another process (init), which a thread notices. The
+    worker's pid comes from the worker itself, not from ``os.getppid()`` here: a
+    worker killed while this process was still starting would already be gone.
+    (PR_SET_PDEATHSIG is not used: it fires when the *thread* that spawned the
+    process ends, and the pool spawns from whichever thread submits.)
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _warm_up(worker: int) -> None:
+    _exit_with_parent(worker)
     with suppress(OSError):
         os.nice(AUDIO_NICENESS)
     # Imports are done by unpickling finish_audio; this finds LAME's version once,
@@ -82,6 +110,7 @@ class AudioPool:
                 # spawn: the worker process runs threads and an event loop.
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_warm_up,
+                initargs=(os.getpid(),),
             )
         return self._pool
 

@@ -108,8 +108,11 @@ class AsyncReads:
                 pooled = bool(pool.idle)
                 try:
                     connection = pool.idle.pop() if pooled else await self._connect()
-                except Exception as exc:
-                    raise _as_sqlalchemy_error(sql, bound, exc) from exc
+                except (*_CONNECTION_LOST, asyncpg.PostgresError) as exc:
+                    # Whatever keeps a connection from being made (refused, a missing
+                    # database, too many clients) leaves the database out of reach: 503,
+                    # as psycopg's connect errors are answered on the other paths.
+                    raise OperationalError(sql, bound, exc, connection_invalidated=True) from exc
                 try:
                     row = await connection.fetchrow(sql, *bound)
                 except BaseException as exc:

@@ -82,9 +82,13 @@ def test_an_absent_server_is_an_outage_and_a_bad_read_is_a_bug(postgres_url: str
         finally:
             await reads.close()
 
-    with pytest.raises(OperationalError) as lost:
-        asyncio.run(go(away, ANSWER, {"n": 2}))
-    assert lost.value.connection_invalidated
+    # A server that answers but will not let us in (here: no such database) is
+    # out of reach too, as psycopg's failed connections are.
+    shut = AsyncReads(str(make_url(postgres_url).set(database="songforge_no_such_database")))
+    for reads in (away, shut):
+        with pytest.raises(OperationalError) as lost:
+            asyncio.run(go(reads, ANSWER, {"n": 2}))
+        assert lost.value.connection_invalidated
     for prepared, parameters in ((missing, {}), (ANSWER, {"n": "not a number"})):
         with pytest.raises(DBAPIError) as bug:
             asyncio.run(go(here, prepared, parameters))

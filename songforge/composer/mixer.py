@@ -118,10 +118,6 @@ def level_gain(x: Audio, target_db: float) -> float:
     return float(10 ** (target_db / 20.0) / rms)
 
 
-def level(x: Audio, target_db: float) -> Audio:
-    return (x * level_gain(x, target_db)).astype(np.float32)
-
-
 def pump_curve(frames: int, sr: int, kick_times: list[float], depth: float) -> Audio:
     curve = np.ones(frames, dtype=np.float32)
     if depth <= 0 or not kick_times:
@@ -263,8 +259,7 @@ def _processed(
     target = ROLE_LEVEL_DB.get(role, -24.0) + settings.levels.get(role, 0.0)
     if role not in VOICE_ROLES:
         target += settings.levels.get("band", 0.0)
-    # In place (the filtered buffer is this part's own): the same float32 product
-    # as level(), without two more full-length copies.
+    # In place (the filtered buffer is this part's own): no full-length copies.
     audio *= np.float32(level_gain(audio, target + stem.gain_db))
     if stem.pan:
         audio = effects.balance(audio, stem.pan)

@@ -157,7 +157,7 @@ async def measure(args: argparse.Namespace, url: str, workdir: Path) -> None:
             for index in range(2000):
                 await call(target, method, paths[index % len(paths)], headers, body)
             profile.disable()
-            pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
+            pstats.Stats(profile).sort_stats(args.sort).print_stats(40)
     context.db.dispose()
 
 
@@ -166,6 +166,9 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--profile", choices=["finished", "queued", "create"])
+    parser.add_argument(
+        "--sort", choices=["cumulative", "tottime"], default="cumulative", help="profile order"
+    )
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as tmp,

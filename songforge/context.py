@@ -14,7 +14,7 @@ from songforge.db.database import Database, needed
 from songforge.db.group_commit import GroupCommit
 from songforge.db.types import utcnow
 from songforge.metrics import Metrics
-from songforge.services.caches import FinishedTaskCache, KeyCache
+from songforge.services.caches import FinishedTaskCache, KeyCache, RefreshClaims
 from songforge.services.eta import recent_run_seconds
 from songforge.services.invalidation import Invalidation, NoInvalidation, build_invalidation
 from songforge.services.music_tasks import TaskCreation
@@ -58,6 +58,7 @@ class AppContext:
     # figures meanwhile instead of all reading them at once.
     _live_refreshing: bool = False
     _run_seconds_cache: dict[str, tuple[float, float | None]] = field(default_factory=dict)
+    _refresh_claims: RefreshClaims = field(default_factory=RefreshClaims)
     _together: GroupCommit[NewTask, CreateResult] | None = None
 
     @classmethod
@@ -167,9 +168,18 @@ class AppContext:
         ``conn`` None: from the cache or ``ConnectionNeeded``."""
         now = time.monotonic()
         cached = self._run_seconds_cache.get(model)
-        if cached is not None and now - cached[0] < RUN_SECONDS_CACHE_SECONDS:
+        if cached is not None and (
+            now - cached[0] < RUN_SECONDS_CACHE_SECONDS
+            # On the event loop one caller claims the re-read; the others keep
+            # the last figure meanwhile (services/caches.py).
+            or (conn is None and not self._refresh_claims.claim(model))
+        ):
             return cached[1]
-        value = recent_run_seconds(needed(conn), model)
+        try:
+            value = recent_run_seconds(needed(conn), model)
+        finally:
+            if conn is not None:
+                self._refresh_claims.release(model)
         self._run_seconds_cache[model] = (now, value)
         return value
 

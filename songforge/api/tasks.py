@@ -109,7 +109,7 @@ def _render_polled(
 async def get_task(request: Request) -> Response:
     # The most frequent call of all (clients poll it): async, and without the
     # thread pool on its usual paths: a finished task's kept answer needs no
-    # database; any other task is one read awaited on the loop (read_first).
+    # database; any other task is one read awaited on the loop (read_by_key).
     context = get_context(request)
     task_id = request.path_params["task_id"]
     # Database.call: the key is in the cache, or read in the thread pool.
@@ -123,10 +123,8 @@ async def get_task(request: Request) -> Response:
         task = context.finished_tasks.get(task_id)
         head: QueueHead | None = None
         if task is None or task.account_id != caller.account_id:
-            row = await context.db.read_first(
-                TASK_AND_HEAD, {"task_id": task_id, "account_id": caller.account_id}
-            )
-            if row is None:
+            row = await context.db.read_by_key(TASK_AND_HEAD, task_id)
+            if row is None or row.account_id != caller.account_id:
                 raise not_found(f"No task {task_id!r}")
             task, head = task_and_head_from_row(row)
             context.finished_tasks.put(task)

@@ -5,7 +5,8 @@ for a poll that is one short read, and handing it to a thread and back cost more
 than the read (the wake-up and the GIL passing between threads, ~0.3 ms of the
 loop's time per request, measured in-process). This pool keeps up to ``size``
 connections (the Database's pool size), so a read is one round trip awaited on the
-loop.
+loop. A poll reads by key (db/keyed_read.py): the polls waiting at the same time are
+one statement (``by_key``), since a query's cost is mostly per statement.
 
 Why asyncpg here while SQLAlchemy runs on psycopg everywhere else: the poll is the
 hottest request there is, and per query asyncpg spends about a quarter of the CPU
@@ -34,6 +35,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from songforge.db.keyed_read import KeyedRead
 from songforge.db.prepared import PreparedRead, PreparedRow
 
 CONNECT_TIMEOUT_SECONDS = 5
@@ -60,6 +62,10 @@ class _LoopPool:
     def __init__(self, size: int) -> None:
         self.idle: list[asyncpg.Connection] = []
         self.slots = asyncio.Semaphore(size)
+        # Keyed reads waiting for their statement: per read, key -> its callers.
+        self.waiting: dict[KeyedRead, dict[Any, list[asyncio.Future[PreparedRow | None]]]] = {}
+        # Kept: the loop holds only a weak reference to its tasks.
+        self.drains: set[asyncio.Task[None]] = set()
 
 
 # libpq's client-side options that a psycopg URL may carry and asyncpg does not know:
@@ -94,36 +100,85 @@ class AsyncReads:
             weakref.WeakKeyDictionary()
         )
 
-    async def first(
-        self, prepared: PreparedRead, parameters: Mapping[str, Any]
-    ) -> PreparedRow | None:
-        """The first row of ``prepared`` for ``parameters``, read on this loop."""
-        sql, bound = prepared.bound(self._dialect, parameters)
+    def _pool(self) -> _LoopPool:
         loop = asyncio.get_running_loop()
         pool = self._pools.get(loop)
         if pool is None:
             pool = self._pools[loop] = _LoopPool(self._size)
+        return pool
+
+    async def by_key(self, keyed: KeyedRead, key: Any) -> PreparedRow | None:
+        """``keyed``'s row for ``key`` (None: there is none), read on this loop in
+        one statement with every other key of ``keyed`` asked for meanwhile.
+
+        The first caller schedules the statement; the callers that come before it
+        starts (the rest of this turn of the loop, or while every pooled
+        connection is busy) join it. An error fails every caller of the statement.
+        """
+        pool = self._pool()
+        future: asyncio.Future[PreparedRow | None] = asyncio.get_running_loop().create_future()
+        waiting = pool.waiting.get(keyed)
+        if waiting is None:
+            waiting = pool.waiting[keyed] = {}
+            drain = asyncio.get_running_loop().create_task(self._read_waiting(pool, keyed))
+            pool.drains.add(drain)
+            drain.add_done_callback(pool.drains.discard)
+        waiting.setdefault(key, []).append(future)
+        return await future
+
+    async def _read_waiting(self, pool: _LoopPool, keyed: KeyedRead) -> None:
+        # Let the requests already read in this turn of the loop join (as
+        # db/group_commit.py does for writes).
+        await asyncio.sleep(0)
         async with pool.slots:
-            while True:
-                pooled = bool(pool.idle)
-                try:
-                    connection = pool.idle.pop() if pooled else await self._connect()
-                except (*_CONNECTION_LOST, asyncpg.PostgresError) as exc:
-                    # Whatever keeps a connection from being made (refused, a missing
-                    # database, too many clients) leaves the database out of reach: 503,
-                    # as psycopg's connect errors are answered on the other paths.
-                    raise OperationalError(sql, bound, exc, connection_invalidated=True) from exc
-                try:
-                    row = await connection.fetchrow(sql, *bound)
-                except BaseException as exc:
-                    await _close_quietly(connection)
-                    if not isinstance(exc, (*_CONNECTION_LOST, asyncpg.PostgresError)):
-                        raise
-                    if pooled and _connection_lost(exc):
-                        continue  # the server dropped an idle connection: try another
-                    raise _as_sqlalchemy_error(sql, bound, exc) from exc
-                pool.idle.append(connection)
-                return prepared.decode(self._dialect, tuple(row)) if row is not None else None
+            waiting = pool.waiting.pop(keyed)
+            try:
+                rows = await self._fetch_holding_slot(pool, keyed.many, {"keys": list(waiting)})
+            except BaseException as exc:
+                for futures in waiting.values():
+                    for future in futures:
+                        _fail(future, exc)
+                if not isinstance(exc, Exception):
+                    raise
+                return
+        found = {keyed.key_of(row): row for row in rows}
+        for key, futures in waiting.items():
+            for future in futures:
+                if not future.done():  # else its caller went away
+                    future.set_result(found.get(key))
+
+    async def fetch(
+        self, prepared: PreparedRead, parameters: Mapping[str, Any]
+    ) -> list[PreparedRow]:
+        """Every row of ``prepared`` for ``parameters``, read on this loop."""
+        pool = self._pool()
+        async with pool.slots:
+            return await self._fetch_holding_slot(pool, prepared, parameters)
+
+    async def _fetch_holding_slot(
+        self, pool: _LoopPool, prepared: PreparedRead, parameters: Mapping[str, Any]
+    ) -> list[PreparedRow]:
+        sql, bound = prepared.bound(self._dialect, parameters)
+        while True:
+            pooled = bool(pool.idle)
+            try:
+                connection = pool.idle.pop() if pooled else await self._connect()
+            except (*_CONNECTION_LOST, asyncpg.PostgresError) as exc:
+                # Whatever keeps a connection from being made (refused, a missing
+                # database, too many clients) leaves the database out of reach: 503,
+                # as psycopg's connect errors are answered on the other paths.
+                raise OperationalError(sql, bound, exc, connection_invalidated=True) from exc
+            try:
+                rows = await connection.fetch(sql, *bound)
+            except BaseException as exc:
+                await _close_quietly(connection)
+                if not isinstance(exc, (*_CONNECTION_LOST, asyncpg.PostgresError)):
+                    raise
+                if pooled and _connection_lost(exc):
+                    continue  # the server dropped an idle connection: try another
+                raise _as_sqlalchemy_error(sql, bound, exc) from exc
+            pool.idle.append(connection)
+            return [prepared.decode(self._dialect, tuple(row)) for row in rows]
 
     async def _connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self._dsn, timeout=self._timeout)
@@ -134,6 +189,15 @@ class AsyncReads:
         if pool is not None:
             for connection in pool.idle:
                 await _close_quietly(connection)
+
+
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(error, asyncio.CancelledError):
+        future.cancel()
+    else:
+        future.set_exception(error)
 
 
 def _as_sqlalchemy_error(sql: str, bound: Any, error: BaseException) -> DBAPIError:

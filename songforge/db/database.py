@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -22,7 +22,8 @@ from sqlalchemy.exc import DisconnectionError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from songforge.db.async_reads import AsyncReads
-from songforge.db.prepared import PreparedRead, PreparedRow
+from songforge.db.keyed_read import KeyedRead
+from songforge.db.prepared import PreparedRow
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -93,7 +94,7 @@ class Database:
             self._configure_sqlite(self.engine)
         else:
             self._ping_idle_connections(self.engine)
-        # PostgreSQL's hottest reads skip the thread pool (read_first).
+        # PostgreSQL's hottest reads skip the thread pool (read_by_key).
         self._async_reads = None if self.is_sqlite else AsyncReads(url, size=pool_size)
 
     @staticmethod
@@ -289,27 +290,25 @@ class Database:
                 delay = min(delay * 2, BUSY_RETRY_MAX_SECONDS)
         return await self.call(function, *args, **kwargs)
 
-    async def read_first(
-        self, prepared: PreparedRead, parameters: Mapping[str, Any]
-    ) -> PreparedRow | None:
-        """One row of a prepared read, without a transaction, from async code.
+    async def read_by_key(self, keyed: KeyedRead, key: Any) -> PreparedRow | None:
+        """``keyed``'s row for ``key`` (None: there is none), without a transaction,
+        from async code.
 
         SQLite answers inline on this thread's kept connection (``read_now``);
-        PostgreSQL is awaited on the event loop through psycopg's async driver
-        (db/async_reads.py) instead of a round trip through the thread pool.
+        PostgreSQL is awaited on the event loop (db/async_reads.py), in one statement
+        with the other keys of ``keyed`` asked for at the same time, instead of a
+        round trip through the thread pool.
         """
         if self._async_reads is None:
-            return await self.call(self._read_first_now, prepared, parameters)
-        return await self._async_reads.first(prepared, parameters)
+            return await self.call(self._read_by_key_now, keyed, key)
+        return await self._async_reads.by_key(keyed, key)
 
-    def _read_first_now(
-        self, prepared: PreparedRead, parameters: Mapping[str, Any]
-    ) -> PreparedRow | None:
+    def _read_by_key_now(self, keyed: KeyedRead, key: Any) -> PreparedRow | None:
         with self.read_now() as connection:
-            return prepared.first(connection, parameters)
+            return keyed.single.first(connection, {"key": key})
 
     async def close_async(self) -> None:
-        """Close what ``read_first`` opened on this event loop (before ``dispose``)."""
+        """Close what ``read_by_key`` opened on this event loop (before ``dispose``)."""
         if self._async_reads is not None:
             await self._async_reads.close()
 

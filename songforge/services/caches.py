@@ -7,6 +7,9 @@
   second. A generation counter keeps a key read from the database before a
   revocation arrived from being cached after it. Expiry is checked on every
   request against the cached value.
+- Refresh claims: when a cached figure runs out, one caller re-reads it and the
+  others keep the old figure meanwhile (``RefreshClaims``), instead of every request
+  in flight at that moment leaving the event loop for the thread pool to read it.
 - Finished tasks: a completed or failed task never changes again, so polls of
   finished tasks need no database work at all. Beside each one, the answers
   already rendered for it (the API's encoded TASK object, per base URL and link
@@ -85,6 +88,42 @@ class KeyCache:
         with self._lock:
             self._generation += 1
             self._entries.clear()
+
+
+# How long a claimed refresh keeps others on the old figure at most: a claim is
+# made on the event loop and the refresh runs in the thread pool right after, in
+# milliseconds; this bound only matters when that never happens (the request went away).
+REFRESH_CLAIM_SECONDS = 1.0
+
+
+class RefreshClaims:
+    """Who re-reads an expired cache entry, per key (thread-safe).
+
+    ``claim(key)`` is True for the first caller (it must refresh, then ``release``)
+    and False while that claim stands: the others answer from the old entry. A
+    claim never released stands for ``REFRESH_CLAIM_SECONDS``.
+    """
+
+    def __init__(
+        self, hold: float = REFRESH_CLAIM_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._hold = hold
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._claims: dict[str, float] = {}
+
+    def claim(self, key: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            since = self._claims.get(key)
+            if since is not None and now - since < self._hold:
+                return False
+            self._claims[key] = now
+            return True
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._claims.pop(key, None)
 
 
 # Rendered answers kept per finished task: one per base URL and link expiry

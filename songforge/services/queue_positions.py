@@ -13,9 +13,10 @@ Claims take tasks from the head in this same order, so whatever the snapshot
 holds before the current head has left the queue: claims are exact at once. A
 task newer than the snapshot adds the count of the tasks queued after the
 snapshot and ahead of it (only the newest tasks: a short index range). What the
-snapshot cannot see until its next refresh (at most ``ttl``) is a task cancelled
-from the middle of the queue, or a retried task put back in it: the position
-may count the one or miss the other for that long. When the head itself is not
+snapshot cannot see until its next refresh (at most ``ttl``, and the moment one
+poll takes to refresh it while the others answer from the old one) is a task
+cancelled from the middle of the queue, or a retried task put back in it: the
+position may count the one or miss the other for that long. When the head itself is not
 in the snapshot (requeued, or everything in it was claimed), the snapshot is
 refreshed at once.
 """
@@ -43,8 +44,10 @@ from sqlalchemy import (
 )
 
 from songforge.db.database import needed
-from songforge.db.prepared import PreparedRead, PreparedRow
+from songforge.db.keyed_read import KeyedRead
+from songforge.db.prepared import PreparedRow
 from songforge.db.tables import tasks
+from songforge.services.caches import RefreshClaims
 from songforge.services.task_records import TaskRecord, TaskStage, TaskStatus, record_from_row
 
 SNAPSHOT_TTL_SECONDS = 1.0
@@ -107,17 +110,19 @@ def _head_of_task_model(column: ColumnElement[Any]) -> ScalarSelect[Any]:
     )
 
 
-# A poll's one statement: the caller's task and the head of its model's queue
-# (parameters ``task_id`` and ``account_id``). Run on the driver's own cursor
-# (db/prepared.py, Database.read_first): it is the hottest read there is. A row
-# read again unchanged is not decoded again (a queued task's row changes when it
-# moves; clients poll it every second or so). 1,024 rows of up to a few KB each.
-TASK_AND_HEAD = PreparedRead(
+# A poll's one statement: a task by id (parameter ``key``; the caller checks that
+# the task is its own) and the head of its model's queue. Run on the driver's own
+# cursor (db/prepared.py), and on PostgreSQL for every poll waiting at the same time
+# at once (db/keyed_read.py, Database.read_by_key): it is the hottest read there is.
+# A row read again unchanged is not decoded again (a queued task's row changes when
+# it moves; clients poll it every second or so). 1,024 rows of up to a few KB each.
+TASK_AND_HEAD = KeyedRead(
     select(
         tasks,
         _head_of_task_model(_HEAD_ROW.c.priority).label("queue_head_priority"),
         _head_of_task_model(_HEAD_ROW.c.created_at).label("queue_head_created_at"),
-    ).where(tasks.c.id == bindparam("task_id"), tasks.c.account_id == bindparam("account_id")),
+    ),
+    tasks.c.id,
     remember=1024,
 )
 
@@ -178,6 +183,7 @@ class QueuePositions:
         self._clock = clock
         self._lock = threading.Lock()
         self._snapshots: dict[str, _Snapshot] = {}
+        self._claims = RefreshClaims(clock=clock)
         # How many snapshots were read (for tests: the backlog is read rarely).
         self.refreshes = 0
 
@@ -200,8 +206,7 @@ class QueuePositions:
 
     def _position(self, conn: Connection | None, task: TaskRecord, head: Key) -> int:
         snapshot = self._snapshots.get(task.model)
-        stale = snapshot is None or self._clock() - snapshot.taken_at > self._ttl
-        if snapshot is None or stale or not snapshot.holds(head):
+        if snapshot is None or not snapshot.holds(head) or self._refresh_due(conn, snapshot, task):
             snapshot = self._refresh(needed(conn), task.model)
         if not snapshot.holds(head):
             # Raced with a claim or a requeue between the two reads: count.
@@ -221,8 +226,19 @@ class QueuePositions:
         )
         return len(snapshot.keys) - snapshot.rank(head) + int(newer) + 1
 
+    def _refresh_due(self, conn: Connection | None, snapshot: _Snapshot, task: TaskRecord) -> bool:
+        if self._clock() - snapshot.taken_at <= self._ttl:
+            return False
+        # With a connection at hand, refresh. On the event loop, the caller that
+        # claims the refresh goes for it (ConnectionNeeded: the thread pool) and the
+        # others answer from this snapshot meanwhile.
+        return conn is not None or self._claims.claim(task.model)
+
     def _refresh(self, conn: Connection, model: str) -> _Snapshot:
-        rows = conn.execute(_SNAPSHOT, {"model": model}).all()
+        try:
+            rows = conn.execute(_SNAPSHOT, {"model": model}).all()
+        finally:
+            self._claims.release(model)
         snapshot = _Snapshot(self._clock(), [(int(p), c) for p, c in rows])
         with self._lock:
             self._snapshots[model] = snapshot

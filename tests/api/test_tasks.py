@@ -107,7 +107,7 @@ def test_mp3_rules_hold_end_to_end(
 
 
 def test_queue_position_and_eta_while_waiting(live_server: LiveServer) -> None:
-    # On both backends: a queued poll is read on the event loop (Database.read_first)
+    # On both backends: a queued poll is read on the event loop (Database.read_by_key)
     # and its position and ETA come from caches or, cold, from one more read.
     engine = gated_tone_engine()
     server = live_server

@@ -1,20 +1,26 @@
-"""Database.read_first: PostgreSQL reads awaited on the event loop (asyncpg),
-surviving a server that dropped the pooled connection."""
+"""PostgreSQL reads awaited on the event loop (asyncpg, db/async_reads.py): keyed
+reads waiting together are one statement; a dropped connection is replaced; the
+driver's errors come out as SQLAlchemy's."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, func, literal, select, text
+from sqlalchemy import Column, MetaData, String, Table, bindparam, func, literal, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from songforge.db.async_reads import AsyncReads
 from songforge.db.database import Database
-from songforge.db.prepared import PreparedRead
+from songforge.db.keyed_read import KeyedRead
+from songforge.db.prepared import PreparedRead, PreparedRow
+
+pytestmark = pytest.mark.postgres
 
 ANSWER = PreparedRead(select((literal(40) + bindparam("n")).label("answer")))
 BACKEND_PID = PreparedRead(
@@ -22,42 +28,122 @@ BACKEND_PID = PreparedRead(
 )
 
 
-def test_a_read_is_answered_on_the_event_loop_on_both_backends(database_url: str) -> None:
-    db = Database(database_url)
-
-    async def go() -> int:
-        try:
-            row = await db.read_first(ANSWER, {"n": 2})
-        finally:
-            await db.close_async()
-        assert row is not None
-        return int(row.answer)
-
-    assert asyncio.run(go()) == 42
+@pytest.fixture
+def things(postgres_url: str) -> Iterator[Table]:
+    db = Database(postgres_url)
+    metadata = MetaData()
+    table = Table(
+        f"keyed_{uuid.uuid4().hex[:8]}",
+        metadata,
+        Column("id", String(8), primary_key=True),
+        Column("owner", String(16), nullable=False),
+    )
+    metadata.create_all(db.engine)
+    with db.write() as conn:
+        conn.execute(table.insert(), [{"id": f"k{i}", "owner": f"o{i}"} for i in range(20)])
+        conn.execute(table.insert(), [{"id": "longkey1", "owner": "prefix"}])
+    yield table
+    metadata.drop_all(db.engine)
     db.dispose()
 
 
-@pytest.mark.postgres
+class CountedReads(AsyncReads):
+    """Counts the statements sent (one per round trip)."""
+
+    statements = 0
+
+    async def _fetch_holding_slot(self, *args: Any, **kwargs: Any) -> list[PreparedRow]:
+        self.statements += 1
+        return await super()._fetch_holding_slot(*args, **kwargs)
+
+
+def test_keyed_reads_waiting_together_are_one_statement(postgres_url: str, things: Table) -> None:
+    reads = CountedReads(postgres_url)
+    keyed = KeyedRead(select(things), things.c.id)
+    # Twenty callers, one key asked twice, one missing, one longer than the column
+    # (a cast to varchar(8) would cut it to a key that exists).
+    keys = [f"k{i}" for i in range(17)] + ["k3", "missing", "longkey1-and-more"]
+
+    async def go() -> list[PreparedRow | None]:
+        try:
+            return await asyncio.gather(*(reads.by_key(keyed, key) for key in keys))
+        finally:
+            await reads.close()
+
+    rows = asyncio.run(go())
+    assert reads.statements == 1
+    found = [None if row is None else (row.id, row.owner) for row in rows]
+    assert found == [(f"k{i}", f"o{i}") for i in range(17)] + [("k3", "o3"), None, None]
+
+
+def test_a_failed_statement_fails_each_of_its_reads_and_the_next_ones_are_read(
+    postgres_url: str, things: Table
+) -> None:
+    reads = AsyncReads(postgres_url)
+    keyed = KeyedRead(select(things), things.c.id)
+    absent = Table("no_such_table", MetaData(), Column("id", String(8), primary_key=True))
+    broken = KeyedRead(select(absent), absent.c.id)
+
+    async def go() -> tuple[list[Any], PreparedRow | None]:
+        try:
+            failed = await asyncio.gather(
+                *(reads.by_key(broken, f"k{i}") for i in range(3)), return_exceptions=True
+            )
+            return failed, await reads.by_key(keyed, "k1")
+        finally:
+            await reads.close()
+
+    failed, after = asyncio.run(go())
+    assert len(failed) == 3 and all(isinstance(error, DBAPIError) for error in failed)
+    assert not any(isinstance(error, OperationalError) for error in failed)
+    assert after is not None and after.owner == "o1"
+
+
+def test_a_caller_that_went_away_leaves_the_others_answered(
+    postgres_url: str, things: Table
+) -> None:
+    reads = AsyncReads(postgres_url)
+    keyed = KeyedRead(select(things), things.c.id)
+
+    async def go() -> list[PreparedRow | None]:
+        try:
+            leaving = asyncio.ensure_future(reads.by_key(keyed, "k1"))
+            staying = [asyncio.ensure_future(reads.by_key(keyed, f"k{i}")) for i in (1, 2)]
+            await asyncio.sleep(0)
+            leaving.cancel()
+            return list(await asyncio.gather(*staying))
+        finally:
+            await reads.close()
+
+    rows = asyncio.run(go())
+    assert [row.owner if row is not None else None for row in rows] == ["o1", "o2"]
+
+
+def test_a_key_read_needs_its_key_column_selected(things: Table) -> None:
+    with pytest.raises(ValueError, match="key column"):
+        KeyedRead(select(things.c.owner), things.c.id)
+
+
 def test_a_connection_the_server_dropped_is_replaced(postgres_url: str) -> None:
     db = Database(postgres_url)
+    reads = AsyncReads(postgres_url)
 
     async def go() -> tuple[int, int]:
         try:
             return await kill_and_read()
         finally:
-            await db.close_async()
+            await reads.close()
 
     async def kill_and_read() -> tuple[int, int]:
-        first = await db.read_first(BACKEND_PID, {"label": "x"})
-        assert first is not None
+        [first] = await reads.fetch(BACKEND_PID, {"label": "x"})
         pid = int(first.backend)
         # A server restart, or an idle timeout, kills the pooled connection.
         with db.engine.connect() as admin:
             admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
             admin.commit()
         await asyncio.sleep(0.1)
-        second = await db.read_first(BACKEND_PID, {"label": "y"})
-        assert second is not None and second.label == "y"
+        [second] = await reads.fetch(BACKEND_PID, {"label": "y"})
+        assert second.label == "y"
         return pid, int(second.backend)
 
     before, after = asyncio.run(go())
@@ -65,7 +151,6 @@ def test_a_connection_the_server_dropped_is_replaced(postgres_url: str) -> None:
     db.dispose()
 
 
-@pytest.mark.postgres
 def test_an_absent_server_is_an_outage_and_a_bad_read_is_a_bug(postgres_url: str) -> None:
     # api/error_handlers.py answers the first 503 (a lost connection) and the
     # others 500, as it does psycopg's errors on the synchronous paths.
@@ -78,7 +163,7 @@ def test_an_absent_server_is_an_outage_and_a_bad_read_is_a_bug(postgres_url: str
 
     async def go(reads: AsyncReads, prepared: PreparedRead, parameters: dict[str, Any]) -> None:
         try:
-            await reads.first(prepared, parameters)
+            await reads.fetch(prepared, parameters)
         finally:
             await reads.close()
 
@@ -96,23 +181,20 @@ def test_an_absent_server_is_an_outage_and_a_bad_read_is_a_bug(postgres_url: str
         assert not bug.value.connection_invalidated
 
 
-@pytest.mark.postgres
 def test_a_url_with_libpq_options_reads_too(postgres_url: str) -> None:
     # The URL is psycopg's; asyncpg would pass libpq's client options on to the
     # server as settings, which it refuses. application_name is a server setting.
     url = make_url(postgres_url).update_query_dict(
         {"connect_timeout": "3", "keepalives": "1", "application_name": "songforge-poll"}
     )
-    db = Database(str(url.render_as_string(hide_password=False)))
+    reads = AsyncReads(str(url.render_as_string(hide_password=False)))
     name = PreparedRead(select(func.current_setting("application_name").label("name")))
 
     async def go() -> str:
         try:
-            row = await db.read_first(name, {})
+            [row] = await reads.fetch(name, {})
         finally:
-            await db.close_async()
-        assert row is not None
+            await reads.close()
         return str(row.name)
 
     assert asyncio.run(go()) == "songforge-poll"
-    db.dispose()

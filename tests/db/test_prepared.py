@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, bindparam, func, select
 
 from songforge.db.database import Database
+from songforge.db.keyed_read import KeyedRead
 from songforge.db.prepared import PreparedRead, PreparedRow
 from songforge.db.types import UTCDateTime
 from songforge.services.task_records import TaskStatus
@@ -105,14 +106,14 @@ def test_a_remembered_row_is_decoded_once_until_it_changes(table: tuple[Database
 def test_the_event_loop_read_decodes_and_remembers_rows_on_both_backends(
     table: tuple[Database, Table],
 ) -> None:
-    # Database.read_first: SQLite inline, PostgreSQL on asyncpg (db/async_reads.py),
+    # Database.read_by_key: SQLite inline, PostgreSQL on asyncpg (db/async_reads.py),
     # whose JSON arrives as text, so its rows too can be remembered.
     db, things = table
     statement = select(things).where(things.c.id == bindparam("id"))
-    remembering = PreparedRead(statement, remember=4)
+    remembering = KeyedRead(select(things), things.c.id, remember=4)
 
     async def read(key: str) -> PreparedRow | None:
-        return await db.read_first(remembering, {"id": key})
+        return await db.read_by_key(remembering, key)
 
     async def go() -> list[PreparedRow | None]:
         try:

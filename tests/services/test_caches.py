@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from songforge.services.caches import ANSWERS_PER_TASK, FinishedTaskCache
+from songforge.services.caches import ANSWERS_PER_TASK, FinishedTaskCache, RefreshClaims
 from songforge.services.task_records import TaskRecord, TaskStage, TaskStatus
 from tests.records import task_record
 
@@ -65,3 +65,14 @@ def test_answers_per_task_are_bounded() -> None:
         cache.keep_answer(task, f"http://host{index}/ 60", b"x")
     kept = [i for i in range(ANSWERS_PER_TASK + 1) if cache.answer(task.id, f"http://host{i}/ 60")]
     assert len(kept) <= ANSWERS_PER_TASK and ANSWERS_PER_TASK in kept
+
+
+def test_a_refresh_is_claimed_once_until_released_or_for_a_moment() -> None:
+    now = [100.0]
+    claims = RefreshClaims(hold=1.0, clock=lambda: now[0])
+    assert claims.claim("m") and not claims.claim("m")
+    assert claims.claim("other")
+    claims.release("m")
+    assert claims.claim("m")
+    now[0] += 1.1  # never released: it stands no longer than its hold
+    assert claims.claim("m")

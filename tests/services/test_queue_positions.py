@@ -6,9 +6,12 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-from songforge.db.database import Database
+import pytest
+
+from songforge.db.database import ConnectionNeeded, Database
 from songforge.db.migrate import upgrade_to_head
 from songforge.services.accounts import create_account
+from songforge.services.caches import REFRESH_CLAIM_SECONDS
 from songforge.services.orders import grant_credits
 from songforge.services.queue import claim_next_task, fail_attempt
 from songforge.services.queue_positions import (
@@ -147,14 +150,17 @@ def test_an_empty_queue_and_a_single_task(database_url: str) -> None:
 def _task_and_head(
     db: Database, account_id: str, task_id: str
 ) -> tuple[TaskRecord, QueueHead] | None:
-    """The poll's read (Database.read_first of TASK_AND_HEAD), as the API makes it."""
+    """The poll's read (Database.read_by_key of TASK_AND_HEAD), as the API makes it:
+    someone else's task is not found."""
 
     async def read() -> tuple[TaskRecord, QueueHead] | None:
         try:
-            row = await db.read_first(TASK_AND_HEAD, {"task_id": task_id, "account_id": account_id})
+            row = await db.read_by_key(TASK_AND_HEAD, task_id)
         finally:
             await db.close_async()
-        return task_and_head_from_row(row) if row is not None else None
+        if row is None or row.account_id != account_id:
+            return None
+        return task_and_head_from_row(row)
 
     return asyncio.run(read())
 
@@ -175,4 +181,36 @@ def test_the_head_read_with_the_task_gives_the_same_positions(database_url: str)
             found.append(positions.position(conn, task, head))
     assert found == [1, 2, 3, 4]
     assert found == [_exact(db, ids)[t] for t in ids[1:]]
+    db.dispose()
+
+
+def test_an_expired_snapshot_is_refreshed_by_one_poll_while_the_others_use_it(
+    database_url: str,
+) -> None:
+    # On the event loop (no connection) the first poll to find the snapshot expired
+    # claims the refresh and goes for a connection (the thread pool); the polls in
+    # flight meanwhile answer from the old snapshot instead of all reading it.
+    db, account, model = _setup(database_url)
+    clock = Clock()
+    positions = QueuePositions(ttl=1.0, clock=clock)
+    ids = [_create(db, account, model) for _ in range(3)]
+    assert _positions(db, positions, ids) == {t: i + 1 for i, t in enumerate(ids)}
+    with db.read() as conn:
+        tasks = [load_task(conn, t) for t in ids]
+        head = QueueHead((tasks[0].priority, tasks[0].created_at))  # type: ignore[union-attr]
+    clock.now += 1.5
+    with pytest.raises(ConnectionNeeded):
+        positions.position(None, tasks[0], head)  # type: ignore[arg-type]
+    assert [positions.position(None, t, head) for t in tasks] == [1, 2, 3]  # type: ignore[arg-type]
+    assert positions.refreshes == 1
+    with db.read() as conn:  # the claimer, rerun with a connection
+        assert positions.position(conn, tasks[1], head) == 2  # type: ignore[arg-type]
+    assert positions.refreshes == 2
+    # A claim whose refresh never came stands for a moment only.
+    clock.now += 1.5
+    with pytest.raises(ConnectionNeeded):
+        positions.position(None, tasks[0], head)  # type: ignore[arg-type]
+    clock.now += REFRESH_CLAIM_SECONDS + 0.1
+    with pytest.raises(ConnectionNeeded):
+        positions.position(None, tasks[0], head)  # type: ignore[arg-type]
     db.dispose()

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from songforge import __version__
 from songforge.api import catalog, music, ops, task_files, tasks
@@ -20,6 +21,8 @@ from songforge.db.migrate import upgrade_to_head
 from songforge.settings import Settings
 
 OPENAPI_URL = "/api/openapi.json"
+# FastAPI's native OpenTelemetry, unless asked for (Settings.opentelemetry).
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
@@ -47,6 +50,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         docs_url=None,
         redoc_url=None,
         openapi_url=OPENAPI_URL,
+        telemetry=None if settings.opentelemetry else TELEMETRY_OFF,
     )
     app.state.context = context
     install_error_handlers(app)

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # FastAPI's own OpenTelemetry spans and metrics per request, for an operator who
+    # configures OpenTelemetry providers (e.g. with opentelemetry-instrument). Off by
+    # default: songforge's figures are Prometheus metrics at /metrics, and FastAPI
+    # otherwise looks the providers up again on every request (~5 % of a poll's CPU).
+    opentelemetry: bool = False
     # Refuse insecure set-ups (plain-HTTP cookies, generated secret) when true.
     production: bool = False
 

@@ -14,7 +14,12 @@ from songforge.db.database import Database, needed
 from songforge.db.group_commit import GroupCommit
 from songforge.db.types import utcnow
 from songforge.metrics import Metrics
-from songforge.services.caches import FinishedTaskCache, KeyCache, RefreshClaims
+from songforge.services.caches import (
+    FinishedTaskCache,
+    KeyCache,
+    RefreshClaims,
+    UnfinishedAnswers,
+)
 from songforge.services.eta import recent_run_seconds
 from songforge.services.invalidation import Invalidation, NoInvalidation, build_invalidation
 from songforge.services.music_tasks import TaskCreation
@@ -49,6 +54,7 @@ class AppContext:
     key_cache: KeyCache = field(default_factory=KeyCache)
     invalidation: Invalidation = field(default_factory=NoInvalidation)
     finished_tasks: FinishedTaskCache = field(default_factory=FinishedTaskCache)
+    unfinished_answers: UnfinishedAnswers = field(default_factory=UnfinishedAnswers)
     queue_positions: QueuePositions = field(default_factory=QueuePositions)
     # This server's own worker processes still loading, per model (``songforge serve``
     # sets it to its WorkerSupervisor's ``starting``; elsewhere nobody is starting).

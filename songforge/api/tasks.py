@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -24,9 +25,10 @@ from songforge.context import AppContext
 from songforge.db.database import ConnectionNeeded
 from songforge.errors import invalid, not_found
 from songforge.services.queue_positions import TASK_AND_HEAD, QueueHead, task_and_head_from_row
-from songforge.services.task_progress import task_progress
+from songforge.services.task_progress import Progress, task_progress
 from songforge.services.task_records import STATUSES, TaskRecord
 from songforge.services.tasks import cancel_task, list_tasks
+from songforge.services.workers import Startup
 
 router = APIRouter()
 
@@ -41,30 +43,37 @@ def base_url(context: AppContext, request: Request) -> str:
     return context.settings.public_url or request_base_url(request)
 
 
-def _views(
+def _progress(
     context: AppContext,
-    url: str,
     conn: Connection | None,
-    tasks: list[TaskRecord],
+    task: TaskRecord,
+    live: Mapping[str, int],
+    starting: Mapping[str, Startup],
     head: QueueHead | None = None,
+) -> Progress:
+    return task_progress(
+        conn,
+        task,
+        catalog=context.catalog,
+        live_workers=live,
+        run_seconds=context.recent_run_seconds,
+        starting=starting,
+        positions=context.queue_positions,
+        head=head,
+    )
+
+
+def _views(
+    context: AppContext, url: str, conn: Connection | None, tasks: list[TaskRecord]
 ) -> list[dict[str, Any]]:
-    """TASK objects; ``head`` (one task only) is its queue's head, read with it."""
+    """TASK objects."""
     unfinished = any(not t.finished for t in tasks)
     live = context.live_workers() if unfinished else {}
     starting = context.starting_workers() if unfinished else {}
     return [
         task_view(
             task,
-            task_progress(
-                conn,
-                task,
-                catalog=context.catalog,
-                live_workers=live,
-                run_seconds=context.recent_run_seconds,
-                starting=starting,
-                positions=context.queue_positions,
-                head=head,
-            ),
+            _progress(context, conn, task, live, starting),
             signer=context.signer,
             base_url=url,
         )
@@ -97,12 +106,34 @@ def _render_polled(
     """The encoded TASK answer. Queue position and ETA come from the per-process
     caches when they can, else one more read; a finished task's answer is kept."""
     try:
-        body = encode_answer(_views(context, url, None, [task], head)[0])
+        body = _polled_answer(context, url, variant, None, task, head)
     except ConnectionNeeded:
         # Runs in the thread pool on PostgreSQL (Database.call).
         with context.db.read_now() as conn:
-            body = encode_answer(_views(context, url, conn, [task], head)[0])
+            body = _polled_answer(context, url, variant, conn, task, head)
     context.finished_tasks.keep_answer(task, variant, body)
+    return body
+
+
+def _polled_answer(
+    context: AppContext,
+    url: str,
+    variant: str,
+    conn: Connection | None,
+    task: TaskRecord,
+    head: QueueHead | None,
+) -> bytes:
+    """``task``'s answer; an unfinished one's is rendered again only when its row,
+    its queue position or its ETA changed (clients poll far more often)."""
+    if task.finished:
+        return encode_answer(_views(context, url, conn, [task])[0])
+    live, starting = context.live_workers(), context.starting_workers()
+    progress = _progress(context, conn, task, live, starting, head)
+    key = (variant, progress)
+    body = context.unfinished_answers.get(task, key)
+    if body is None:
+        body = encode_answer(task_view(task, progress, signer=context.signer, base_url=url))
+        context.unfinished_answers.keep(task, key, body)
     return body
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 from datetime import datetime
 
@@ -176,3 +176,35 @@ class FinishedTaskCache:
             if len(answers) >= ANSWERS_PER_TASK:
                 answers.clear()
             answers[variant] = body
+
+
+# Unfinished tasks whose last answer is kept; beyond it, forgetting them all is
+# simpler than tracking recency and costs one rendering each.
+UNFINISHED_ANSWERS = 10_000
+
+
+class UnfinishedAnswers:
+    """The last answer rendered per unfinished task, for a given record and progress.
+
+    The record is compared by identity: a row read again unchanged comes back as
+    the same record (db/prepared.py remembers rows), and any change to the task
+    is a new record, so a kept answer is never older than the row it answers for.
+    """
+
+    def __init__(self, capacity: int = UNFINISHED_ANSWERS) -> None:
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[TaskRecord, Hashable, bytes]] = {}
+
+    def get(self, task: TaskRecord, key: Hashable) -> bytes | None:
+        """The answer kept for ``task`` (this very record) under ``key``."""
+        entry = self._entries.get(task.id)
+        if entry is None or entry[0] is not task or entry[1] != key:
+            return None
+        return entry[2]
+
+    def keep(self, task: TaskRecord, key: Hashable, body: bytes) -> None:
+        with self._lock:
+            if len(self._entries) >= self._capacity:
+                self._entries.clear()
+            self._entries[task.id] = (task, key, body)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from songforge.services.caches import ANSWERS_PER_TASK, FinishedTaskCache, RefreshClaims
+from songforge.services.caches import (
+    ANSWERS_PER_TASK,
+    FinishedTaskCache,
+    RefreshClaims,
+    UnfinishedAnswers,
+)
 from songforge.services.task_records import TaskRecord, TaskStage, TaskStatus
 from tests.records import task_record
 
@@ -76,3 +81,15 @@ def test_a_refresh_is_claimed_once_until_released_or_for_a_moment() -> None:
     assert claims.claim("m")
     now[0] += 1.1  # never released: it stands no longer than its hold
     assert claims.claim("m")
+
+
+def test_an_unfinished_answer_is_kept_for_the_same_record_and_progress_only() -> None:
+    answers = UnfinishedAnswers(capacity=2)
+    queued = task_record(status=TaskStatus.IN_PROGRESS, stage=TaskStage.QUEUED)
+    answers.keep(queued, ("v", 3), b"third")
+    assert answers.get(queued, ("v", 3)) == b"third"
+    assert answers.get(queued, ("v", 2)) is None  # it moved up the queue
+    assert answers.get(replace(queued), ("v", 3)) is None  # the row was read anew
+    answers.keep(task_record(id="tsk_b"), 1, b"b")
+    answers.keep(task_record(id="tsk_c"), 1, b"c")  # over capacity: forgets the others
+    assert answers.get(queued, ("v", 3)) is None

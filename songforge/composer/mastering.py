@@ -80,29 +80,14 @@ def _k_weighting(sr: int) -> npt.NDArray[np.float64]:
 def loudness(x: Audio, sr: int) -> float:
     """Integrated loudness (LUFS, BS.1770-4 gating), vectorised."""
     channels = x if x.ndim == 2 else x[:, None]
-    sos = _k_weighting(sr).astype(np.float32)
-    # Each channel alone through the same float32 filter: the values sosfilt gives the
-    # channels of a (frames, channels) array, one channel per thread.
-    weighted = _on_threads(
-        lambda c: sosfilt(sos, channels[:, c].astype(np.float32)), range(channels.shape[1])
-    )
+    weighted = _k_weighted(channels, sr)
     step = int(0.1 * sr)
     blocks = channels.shape[0] // step
     if blocks < 4:
         total = _power(weighted, 0, channels.shape[0])
         mean = float(total.mean()) if total.size else 0.0
         return -0.691 + 10 * np.log10(mean) if mean > 0 else -70.0
-    # Each 100 ms block's mean power; a block's mean depends on its own samples only,
-    # so summing a stretch of whole blocks at a time gives the same values.
-    stretches = range(0, blocks, POWER_BLOCKS_AT_ONCE)
-
-    def block_means(first: int) -> npt.NDArray[np.float64]:
-        last = min(blocks, first + POWER_BLOCKS_AT_ONCE)
-        power = _power(weighted, first * step, last * step)
-        means: npt.NDArray[np.float64] = power.reshape(last - first, step).mean(axis=1)
-        return means
-
-    hundred = np.concatenate(_on_threads(block_means, stretches))
+    hundred = _block_means(weighted, step, blocks)
     # 400 ms blocks with 75 % overlap = mean of four consecutive 100 ms blocks.
     z = (hundred[:-3] + hundred[1:-2] + hundred[2:-1] + hundred[3:]) / 4.0
     with np.errstate(divide="ignore"):
@@ -115,6 +100,31 @@ def loudness(x: Audio, sr: int) -> float:
     if final.size == 0:
         return -70.0
     return float(-0.691 + 10 * np.log10(final.mean()))
+
+
+def _k_weighted(channels: Audio, sr: int) -> list[npt.NDArray[np.float32]]:
+    """Each channel of (frames, channels) K-weighted, one channel per thread: the
+    values one sosfilt call over all the channels gives (the same float32 filter)."""
+    sos = _k_weighting(sr).astype(np.float32)
+    return _on_threads(
+        lambda c: sosfilt(sos, channels[:, c].astype(np.float32)), range(channels.shape[1])
+    )
+
+
+def _block_means(
+    weighted: Sequence[npt.NDArray[np.float32]], step: int, blocks: int
+) -> npt.NDArray[np.float64]:
+    """The mean power of each of the first ``blocks`` blocks of ``step`` frames. A
+    block's mean depends on its own samples only, so summing a stretch of whole
+    blocks at a time, on two threads, gives the values of one pass over the song."""
+
+    def stretch_means(first: int) -> npt.NDArray[np.float64]:
+        last = min(blocks, first + POWER_BLOCKS_AT_ONCE)
+        power = _power(weighted, first * step, last * step)
+        means: npt.NDArray[np.float64] = power.reshape(last - first, step).mean(axis=1)
+        return means
+
+    return np.concatenate(_on_threads(stretch_means, range(0, blocks, POWER_BLOCKS_AT_ONCE)))
 
 
 def _power(

@@ -1,9 +1,9 @@
-"""effects.block_peaks gives exactly what the per-frame peak envelope gives, per block."""
+"""The mixer's effects: block peaks as the per-frame peak envelope gives them, per
+block; filters applied in place as applied to a copy."""
 
 from __future__ import annotations
 
 import numpy as np
-
 import pytest
 
 from songforge.composer import effects

@@ -56,6 +56,11 @@ VOICE_BUS = "voice bus"
 DUCKED = frozenset({"chords", "pad", "lead", "colour", "horns"})
 # The rhythm section dips less under the voice than the parts that share its range.
 LIGHTLY_DUCKED = frozenset({"drums", "bass", "timpani"})
+# Songs at least this long have each part filtered in place (effects.apply_in_place):
+# a five-minute song's peak memory was 1.38-1.53 GB, over the 1.5 GB goal in some runs.
+# Shorter songs keep sosfilt's own copy: writing the filtered blocks back over an
+# interleaved buffer costs ~40 ms per three-minute part (docs/decisions/0022).
+FILTER_IN_PLACE_SECONDS = 240.0
 # The parts a genre's "drive" distorts: the guitars (rhythm and solo).
 DRIVEN = frozenset({"chords", "lead"})
 
@@ -166,7 +171,8 @@ def mix(
 
     ``stems`` may be a generator: each stem is processed, added and let go
     before the next is drawn, so a song's parts are never all in memory at
-    once (a three-minute stereo stem is 60 MB). ``voice`` is what the band
+    once (a three-minute stereo stem is 60 MB). A stem's buffer may be filtered in
+    place (FILTER_IN_PLACE_SECONDS): the caller hands it over. ``voice`` is what the band
     ducks under (the lead vocal); ``ducks`` (duck_curves of it) may be given
     instead, so that the caller need not hold the voice through the mix.
     ``workers`` parts are drawn and processed at once (see ordered.py); the
@@ -230,29 +236,34 @@ def _processed(
     """One part as it goes into the mix: EQ, drive, level, pan, ducking.
 
     Runs on the mixer's worker threads: reads the shared curves, writes only
-    its own buffers. The stem's raw audio is let go as soon as it is filtered.
+    its own buffers. The stem's raw audio is let go as soon as it is filtered (in
+    place for a long song).
     """
     audio = stem.audio[:frames]
     if audio.shape[0] < frames:
         audio = np.pad(audio, ((0, frames - audio.shape[0]), (0, 0)))
     role = stem.role
     if role in ("vocals", "harmony"):
-        audio = effects.apply(
-            audio,
+        stages = [
             effects.highpass_sos(110.0, sr),
             effects.peaking_sos(3000.0, 3.0, 0.8, sr),
             effects.peaking_sos(250.0, -2.0, 1.0, sr),
-        )
+        ]
     elif role == "bass":
-        audio = effects.apply(audio, effects.lowpass_sos(4000.0, sr))
+        stages = [effects.lowpass_sos(4000.0, sr)]
     elif role in ("drums", "timpani"):
-        audio = effects.apply(audio, effects.highpass_sos(30.0, sr))
+        stages = [effects.highpass_sos(30.0, sr)]
     else:
         stages = [effects.highpass_sos(140.0 if role != "pad" else 200.0, sr)]
         if with_voice:
             stages.append(effects.peaking_sos(2500.0, -3.5, 0.9, sr))
+    if frames >= FILTER_IN_PLACE_SECONDS * sr:
+        # The raw part is the mixer's to change: filtered in place, a part in flight
+        # holds one full-length buffer instead of two (the same samples).
+        audio = effects.apply_in_place(audio.astype(np.float32, copy=False), *stages)
+    else:
         audio = effects.apply(audio, *stages)
-    # effects.apply returned a new buffer: the raw part is no longer needed.
+    # The raw part is no longer needed (or is now the filtered one).
     stem.audio = np.zeros((0, 2), dtype=np.float32)
     if role in DRIVEN and settings.drive > 0:
         audio = effects.drive(audio, settings.drive, sr)

@@ -1,9 +1,12 @@
-"""effects.block_peaks gives exactly what the per-frame peak envelope gives, per block."""
+"""The mixer's effects: block peaks as the per-frame peak envelope gives them, per
+block; filters applied in place as applied to a copy."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from songforge.composer import effects
 from songforge.composer.effects import block_peaks, peak_envelope
 
 
@@ -17,3 +20,21 @@ def test_block_peaks_are_the_peak_envelope_maxed_per_block() -> None:
         expected = peak_envelope(x)[:whole].reshape(-1, hop).max(axis=1)
         assert np.array_equal(block_peaks(x, hop), expected)
     assert block_peaks(stereo[:100], hop).shape == (0,)
+
+
+@pytest.mark.parametrize("shape", [(200_000, 2), (65536, 2), (70_001,), (10, 2)])
+def test_apply_in_place_is_apply_bit_for_bit(shape: tuple[int, ...]) -> None:
+    # Blocks of FILTER_BLOCK frames with the filters' state carried over: the same
+    # samples as one sosfilt call over the whole part.
+    x = (np.random.default_rng(3).standard_normal(shape) * 0.3).astype(np.float32)
+    stages = (
+        effects.highpass_sos(110.0, 44100),
+        effects.peaking_sos(3000.0, 3.0, 0.8, 44100),
+        effects.peaking_sos(250.0, -2.0, 1.0, 44100),
+    )
+    expected = effects.apply(x, *stages)
+    buffer = x.copy()
+    result = effects.apply_in_place(buffer, *stages)
+    assert result is buffer
+    assert np.array_equal(result, expected)
+    assert not np.array_equal(result, x)

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyloudnorm
-from scipy.signal import resample_poly
+import pytest
+from scipy.signal import resample_poly, sosfilt
 
+from songforge.composer import mastering
 from songforge.composer.mastering import loudness, master, mastered_with_gain, true_peak
 
 SR = 44100
@@ -25,6 +27,32 @@ def test_loudness_matches_pyloudnorm() -> None:
     x = _music()
     reference = pyloudnorm.Meter(SR).integrated_loudness(x.astype(np.float64))
     assert abs(loudness(x, SR) - reference) < 0.05
+
+
+def _block_means_one_shot(x: np.ndarray, sr: int) -> np.ndarray:  # type: ignore[type-arg]
+    """The 100 ms blocks' mean power as loudness computed it in one pass over the song
+    (both channels filtered at once, the whole song's power in float64)."""
+    sos = mastering._k_weighting(sr).astype(np.float32)
+    weighted = sosfilt(sos, x.astype(np.float32), axis=0)
+    total = (np.asarray(weighted, dtype=np.float64) ** 2).sum(axis=1)
+    step = int(0.1 * sr)
+    blocks = total.shape[0] // step
+    return total[: blocks * step].reshape(blocks, step).mean(axis=1)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("at_once", [3, mastering.POWER_BLOCKS_AT_ONCE])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_block_powers_by_channel_and_stretch_are_the_one_pass_values(
+    monkeypatch: pytest.MonkeyPatch, at_once: int, channels: int
+) -> None:
+    # Channels on their own threads, power summed a few blocks at a time (a stretch
+    # left over): every 100 ms block's mean power bit for bit, hence the loudness.
+    monkeypatch.setattr(mastering, "POWER_BLOCKS_AT_ONCE", at_once)
+    x = _music(3.05)[:, :channels]
+    step = int(0.1 * SR)
+    means = mastering._block_means(mastering._k_weighted(x, SR), step, x.shape[0] // step)
+    assert means.shape == (30,)
+    assert np.array_equal(means, _block_means_one_shot(x, SR))
 
 
 def test_true_peak_matches_full_oversampling() -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 
+from songforge.composer import effects, mixer
 from songforge.composer.mixer import (
     ROLE_LEVEL_DB,
     VOICE_BUS,
@@ -170,3 +172,24 @@ def test_ducks_made_ahead_mix_as_the_voice_does() -> None:
     ducks = duck_curves(voice, SR, settings.duck_db)
     by_ducks, _ = mix(iter(fresh()), SR, frames, settings, ducks=ducks, workers=2)
     assert np.array_equal(by_voice, by_ducks)
+
+
+def test_parts_filtered_in_place_mix_as_filtered_copies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long song's parts are filtered over their own buffers (less memory): the same
+    mix and stems, bit for bit, as with sosfilt's copy. A part longer than the song
+    and a bass (another filter) are in it."""
+    frames = SR * SECONDS
+    long_keys = np.concatenate([_noise(9), _noise(10)[: SR // 2]])
+    voice, fresh = _voice_and_band(
+        Stem("bass", "bass", _noise(5), pan=0.3), Stem("keys", "chords", long_keys)
+    )
+    settings = MixSettings(pump=0.5, kick_times=[0.5, 1.5, 2.5], drive=0.4)
+    copied, copied_parts = mix(iter(fresh()), SR, frames, settings, None, voice=voice)
+    monkeypatch.setattr(mixer, "FILTER_IN_PLACE_SECONDS", 1.0)
+    monkeypatch.setattr(effects, "FILTER_BLOCK", 4096)  # several blocks per part
+    stems = fresh()
+    in_place, in_place_parts = mix(iter(stems), SR, frames, settings, None, voice=voice, workers=2)
+    assert np.array_equal(copied, in_place)
+    assert copied_parts.keys() == in_place_parts.keys()
+    assert all(np.array_equal(copied_parts[k], in_place_parts[k]) for k in copied_parts)
+    assert all(s.audio.shape[0] == 0 for s in stems)

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -122,7 +123,7 @@ class AsyncReads:
             waiting = pool.waiting[keyed] = {}
             drain = asyncio.get_running_loop().create_task(self._read_waiting(pool, keyed))
             pool.drains.add(drain)
-            drain.add_done_callback(pool.drains.discard)
+            drain.add_done_callback(partial(_drained, pool, keyed, waiting))
         waiting.setdefault(key, []).append(future)
         return await future
 
@@ -189,6 +190,23 @@ class AsyncReads:
         if pool is not None:
             for connection in pool.idle:
                 await _close_quietly(connection)
+
+
+def _drained(
+    pool: _LoopPool,
+    keyed: KeyedRead,
+    waiting: dict[Any, list[asyncio.Future[PreparedRow | None]]],
+    drain: asyncio.Task[None],
+) -> None:
+    pool.drains.discard(drain)
+    # A statement cancelled before it took its callers (the loop shutting down; a
+    # task cancelled before its first step never runs its body) leaves none of them
+    # waiting, and the next read of ``keyed`` schedules a statement of its own.
+    if pool.waiting.get(keyed) is waiting:
+        del pool.waiting[keyed]
+        for futures in waiting.values():
+            for future in futures:
+                _fail(future, asyncio.CancelledError())
 
 
 def _fail(future: asyncio.Future[Any], error: BaseException) -> None:

@@ -119,6 +119,28 @@ def test_a_caller_that_went_away_leaves_the_others_answered(
     assert [row.owner if row is not None else None for row in rows] == ["o1", "o2"]
 
 
+def test_a_statement_cancelled_before_it_ran_leaves_no_caller_waiting(
+    postgres_url: str, things: Table
+) -> None:
+    reads = AsyncReads(postgres_url)
+    keyed = KeyedRead(select(things), things.c.id)
+
+    async def go() -> tuple[list[Any], PreparedRow | None]:
+        try:
+            callers = [asyncio.ensure_future(reads.by_key(keyed, f"k{i}")) for i in (1, 2)]
+            await asyncio.sleep(0)  # the callers are waiting; their statement is scheduled
+            for drain in list(reads._pool().drains):
+                drain.cancel()
+            outcomes = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), 5)
+            return outcomes, await asyncio.wait_for(reads.by_key(keyed, "k3"), 5)
+        finally:
+            await reads.close()
+
+    outcomes, after = asyncio.run(go())
+    assert all(isinstance(outcome, asyncio.CancelledError) for outcome in outcomes)
+    assert after is not None and after.owner == "o3"
+
+
 def test_a_key_read_needs_its_key_column_selected(things: Table) -> None:
     with pytest.raises(ValueError, match="key column"):
         KeyedRead(select(things.c.owner), things.c.id)

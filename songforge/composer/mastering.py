@@ -12,14 +12,14 @@ value is computed as before, in the same order, so the master is the same, bit f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import maximum_filter1d
 from scipy.signal import resample_poly, sosfilt
+
+from songforge.composer.ordered import ordered_map
 
 Audio = npt.NDArray[np.float32]
 
@@ -30,17 +30,6 @@ THREADS = 2
 # 100 ms loudness blocks whose power is summed at a time: a few MB of float64 instead
 # of two full-length float64 copies of the song (~200 MB for three minutes).
 POWER_BLOCKS_AT_ONCE = 64
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def _on_threads(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """``[fn(item) for item in items]``, up to THREADS at once; results in order."""
-    if len(items) <= 1:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(THREADS, len(items))) as pool:
-        return list(pool.map(fn, items))
 
 
 def _k_weighting(sr: int) -> npt.NDArray[np.float64]:
@@ -106,8 +95,12 @@ def _k_weighted(channels: Audio, sr: int) -> list[npt.NDArray[np.float32]]:
     """Each channel of (frames, channels) K-weighted, one channel per thread: the
     values one sosfilt call over all the channels gives (the same float32 filter)."""
     sos = _k_weighting(sr).astype(np.float32)
-    return _on_threads(
-        lambda c: sosfilt(sos, channels[:, c].astype(np.float32)), range(channels.shape[1])
+    return list(
+        ordered_map(
+            lambda c: sosfilt(sos, channels[:, c].astype(np.float32)),
+            range(channels.shape[1]),
+            THREADS,
+        )
     )
 
 
@@ -124,7 +117,8 @@ def _block_means(
         means: npt.NDArray[np.float64] = power.reshape(last - first, step).mean(axis=1)
         return means
 
-    return np.concatenate(_on_threads(stretch_means, range(0, blocks, POWER_BLOCKS_AT_ONCE)))
+    stretches = range(0, blocks, POWER_BLOCKS_AT_ONCE)
+    return np.concatenate(list(ordered_map(stretch_means, stretches, THREADS)))
 
 
 def _power(
@@ -166,7 +160,7 @@ def true_peak(x: Audio) -> float:
         up = resample_poly(segments, 4, 1, axis=1)[:, 4 * pad : -4 * pad]
         return float(np.abs(up).max())
 
-    return max(sample_peak, *_on_threads(channel_peak, range(channels.shape[1])))
+    return max(sample_peak, *ordered_map(channel_peak, range(channels.shape[1]), THREADS))
 
 
 def limit(x: Audio, sr: int, ceiling: float) -> Audio:

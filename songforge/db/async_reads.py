@@ -148,14 +148,6 @@ class AsyncReads:
                 if not future.done():  # else its caller went away
                     future.set_result(found.get(key))
 
-    async def fetch(
-        self, prepared: PreparedRead, parameters: Mapping[str, Any]
-    ) -> list[PreparedRow]:
-        """Every row of ``prepared`` for ``parameters``, read on this loop."""
-        pool = self._pool()
-        async with pool.slots:
-            return await self._fetch_holding_slot(pool, prepared, parameters)
-
     async def _fetch_holding_slot(
         self, pool: _LoopPool, prepared: PreparedRead, parameters: Mapping[str, Any]
     ) -> list[PreparedRow]:

@@ -11,21 +11,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, bindparam, func, literal, select, text
+from sqlalchemy import Column, MetaData, String, Table, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from songforge.db.async_reads import AsyncReads
 from songforge.db.database import Database
 from songforge.db.keyed_read import KeyedRead
-from songforge.db.prepared import PreparedRead, PreparedRow
+from songforge.db.prepared import PreparedRow
 
 pytestmark = pytest.mark.postgres
-
-ANSWER = PreparedRead(select((literal(40) + bindparam("n")).label("answer")))
-BACKEND_PID = PreparedRead(
-    select(bindparam("label").label("label"), func.pg_backend_pid().label("backend"))
-)
 
 
 @pytest.fixture
@@ -146,9 +141,10 @@ def test_a_key_read_needs_its_key_column_selected(things: Table) -> None:
         KeyedRead(select(things.c.owner), things.c.id)
 
 
-def test_a_connection_the_server_dropped_is_replaced(postgres_url: str) -> None:
+def test_a_connection_the_server_dropped_is_replaced(postgres_url: str, things: Table) -> None:
     db = Database(postgres_url)
     reads = AsyncReads(postgres_url)
+    backend = KeyedRead(select(things.c.id, func.pg_backend_pid().label("backend")), things.c.id)
 
     async def go() -> tuple[int, int]:
         try:
@@ -157,15 +153,16 @@ def test_a_connection_the_server_dropped_is_replaced(postgres_url: str) -> None:
             await reads.close()
 
     async def kill_and_read() -> tuple[int, int]:
-        [first] = await reads.fetch(BACKEND_PID, {"label": "x"})
+        first = await reads.by_key(backend, "k1")
+        assert first is not None
         pid = int(first.backend)
         # A server restart, or an idle timeout, kills the pooled connection.
         with db.engine.connect() as admin:
             admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
             admin.commit()
         await asyncio.sleep(0.1)
-        [second] = await reads.fetch(BACKEND_PID, {"label": "y"})
-        assert second.label == "y"
+        second = await reads.by_key(backend, "k2")
+        assert second is not None and second.id == "k2"
         return pid, int(second.backend)
 
     before, after = asyncio.run(go())
@@ -173,7 +170,9 @@ def test_a_connection_the_server_dropped_is_replaced(postgres_url: str) -> None:
     db.dispose()
 
 
-def test_an_absent_server_is_an_outage_and_a_bad_read_is_a_bug(postgres_url: str) -> None:
+def test_an_absent_server_is_an_outage_and_a_bad_read_is_a_bug(
+    postgres_url: str, things: Table
+) -> None:
     # api/error_handlers.py answers the first 503 (a lost connection) and the
     # others 500, as it does psycopg's errors on the synchronous paths.
     with socket.socket() as probe:
@@ -181,11 +180,13 @@ def test_an_absent_server_is_an_outage_and_a_bad_read_is_a_bug(postgres_url: str
         closed_port = probe.getsockname()[1]
     away = AsyncReads(str(make_url(postgres_url).set(host="127.0.0.1", port=closed_port)))
     here = AsyncReads(postgres_url)
-    missing = PreparedRead(select(text("1 AS one")).select_from(text("no_such_table")))
+    keyed = KeyedRead(select(things), things.c.id)
+    absent = Table("no_such_table", MetaData(), Column("id", String(8), primary_key=True))
+    missing = KeyedRead(select(absent), absent.c.id)
 
-    async def go(reads: AsyncReads, prepared: PreparedRead, parameters: dict[str, Any]) -> None:
+    async def go(reads: AsyncReads, read: KeyedRead, key: Any) -> None:
         try:
-            await reads.fetch(prepared, parameters)
+            await reads.by_key(read, key)
         finally:
             await reads.close()
 
@@ -194,29 +195,33 @@ def test_an_absent_server_is_an_outage_and_a_bad_read_is_a_bug(postgres_url: str
     shut = AsyncReads(str(make_url(postgres_url).set(database="songforge_no_such_database")))
     for reads in (away, shut):
         with pytest.raises(OperationalError) as lost:
-            asyncio.run(go(reads, ANSWER, {"n": 2}))
+            asyncio.run(go(reads, keyed, "k1"))
         assert lost.value.connection_invalidated
-    for prepared, parameters in ((missing, {}), (ANSWER, {"n": "not a number"})):
+    # A missing table, and a key of the wrong type (asyncpg's DataError).
+    for read, key in ((missing, "k1"), (keyed, 5)):
         with pytest.raises(DBAPIError) as bug:
-            asyncio.run(go(here, prepared, parameters))
+            asyncio.run(go(here, read, key))
         assert not isinstance(bug.value, OperationalError)
         assert not bug.value.connection_invalidated
 
 
-def test_a_url_with_libpq_options_reads_too(postgres_url: str) -> None:
+def test_a_url_with_libpq_options_reads_too(postgres_url: str, things: Table) -> None:
     # The URL is psycopg's; asyncpg would pass libpq's client options on to the
     # server as settings, which it refuses. application_name is a server setting.
     url = make_url(postgres_url).update_query_dict(
         {"connect_timeout": "3", "keepalives": "1", "application_name": "songforge-poll"}
     )
     reads = AsyncReads(str(url.render_as_string(hide_password=False)))
-    name = PreparedRead(select(func.current_setting("application_name").label("name")))
+    name = KeyedRead(
+        select(things.c.id, func.current_setting("application_name").label("name")), things.c.id
+    )
 
     async def go() -> str:
         try:
-            [row] = await reads.fetch(name, {})
+            row = await reads.by_key(name, "k1")
         finally:
             await reads.close()
+        assert row is not None
         return str(row.name)
 
     assert asyncio.run(go()) == "songforge-poll"

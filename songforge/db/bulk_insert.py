@@ -34,14 +34,20 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         conn.execute(insert(table), list(rows))
         return
     columns = tuple(rows[0])
-    document = json.dumps(
-        [{name: row[name] for name in columns} for row in rows], default=_json_value
+    conn.exec_driver_sql(
+        insert_from_document(conn.dialect, table.name, columns), (rows_document(rows, columns),)
     )
-    conn.exec_driver_sql(_statement(conn.dialect, table.name, columns), (document,))
+
+
+def rows_document(rows: Sequence[Mapping[str, Any]], columns: tuple[str, ...]) -> str:
+    """``rows``' ``columns`` as the JSON document ``insert_from_document`` unpacks."""
+    return json.dumps([{name: row[name] for name in columns} for row in rows], default=_json_value)
 
 
 @lru_cache(maxsize=64)
-def _statement(dialect: Dialect, table: str, columns: tuple[str, ...]) -> str:
+def insert_from_document(dialect: Dialect, table: str, columns: tuple[str, ...]) -> str:
+    """PostgreSQL's INSERT of ``columns`` from one JSON document (its one ``%s``),
+    also usable as a data-modifying WITH query (services/task_batch_sql.py)."""
     # Each object becomes a row of the table's own row type (its columns' types);
     # the columns not given (an autoincrement id) are left to their defaults.
     quote = dialect.identifier_preparer.quote

@@ -6,8 +6,10 @@ free balance, in that order), but read and written once per batch instead of
 once per create: the accounts (with their counters of unfinished tasks) and
 keys involved are read (and locked, on PostgreSQL) once, every decision is taken
 here on those figures, then one UPDATE per account and per key, one multi-row
-INSERT of ledger rows and one of tasks (db/bulk_insert.py). About six statements
-for a batch of any size, where one create alone runs six. Used by the group
+INSERT of ledger rows and one of tasks (db/bulk_insert.py). On SQLite that is
+about six statements for a batch of any size, where one create alone runs six;
+on PostgreSQL the reads are one statement and the writes one more
+(services/task_batch_sql.py). Used by the group
 commit of the create route (db/group_commit.py); requests with an Idempotency-Key
 keep the one-by-one path.
 
@@ -32,7 +34,9 @@ from songforge.db.bulk_insert import insert_rows
 from songforge.db.database import Database
 from songforge.db.tables import accounts, api_keys, ledger_entries, tasks
 from songforge.db.types import utcnow
+from songforge.services import task_batch_sql
 from songforge.services.ids import new_id
+from songforge.services.task_batch_sql import AccountFigures, AccountHold, KeyCommitment, KeyFigures
 from songforge.services.task_records import TaskRecord
 from songforge.services.tasks import (
     CreateResult,
@@ -44,6 +48,7 @@ from songforge.services.tasks import (
     unfinished_tasks,
 )
 
+# SQLite's reads and writes, one statement each (PostgreSQL's: task_batch_sql).
 _ACCOUNTS = select(
     accounts.c.id, accounts.c.balance, accounts.c.held, accounts.c.unfinished_tasks
 ).where(accounts.c.id.in_(bindparam("ids", expanding=True)))
@@ -97,32 +102,71 @@ def _ordered(ids: set[str]) -> list[str]:
     return sorted(ids)
 
 
-def _read_accounts(
-    conn: Connection, db: Database, ids: list[str], max_concurrent: int
-) -> dict[str, _Account]:
-    statement = _ACCOUNTS.order_by(accounts.c.id)
+def _read_figures(
+    conn: Connection, db: Database, account_ids: list[str], key_ids: list[str], max_concurrent: int
+) -> tuple[dict[str, _Account], dict[str, _Key]]:
+    """The accounts' and keys' figures, their rows locked (on PostgreSQL) until
+    the transaction ends."""
     if db.lock_clause_supported():
-        statement = statement.with_for_update()
-    found: dict[str, _Account] = {}
-    for row in conn.execute(statement, {"ids": ids}).all():
-        active = unfinished_tasks(conn, row.id, int(row.unfinished_tasks), max_concurrent)
-        found[row.id] = _Account(balance=int(row.balance), held=int(row.held), active=active)
-    return found
-
-
-def _read_keys(conn: Connection, db: Database, ids: list[str]) -> dict[str, _Key]:
-    if not ids:
-        return {}
-    statement = _KEYS.order_by(api_keys.c.id)
-    if db.lock_clause_supported():
-        statement = statement.with_for_update()
-    return {
+        account_rows, key_rows = task_batch_sql.lock_figures(conn, account_ids, key_ids)
+    else:
+        account_rows = [
+            AccountFigures(*row) for row in conn.execute(_ACCOUNTS, {"ids": account_ids})
+        ]
+        key_rows = (
+            [KeyFigures(*row) for row in conn.execute(_KEYS, {"ids": key_ids})] if key_ids else []
+        )
+    found_accounts = {
+        row.id: _Account(
+            balance=int(row.balance),
+            held=int(row.held),
+            active=unfinished_tasks(conn, row.id, int(row.unfinished_tasks), max_concurrent),
+        )
+        for row in account_rows
+    }
+    found_keys = {
         row.id: _Key(
             cap=None if row.credit_cap is None else int(row.credit_cap),
             committed=int(row.credits_committed),
         )
-        for row in conn.execute(statement, {"ids": ids})
+        for row in key_rows
     }
+    return found_accounts, found_keys
+
+
+def _write(
+    conn: Connection,
+    db: Database,
+    commitments: list[KeyCommitment],
+    holds: list[AccountHold],
+    ledger_rows: list[dict[str, Any]],
+    task_rows: list[dict[str, Any]],
+) -> None:
+    """Write what the batch decided; ``FiguresMoved`` (before the commit) when an
+    UPDATE's condition no longer held."""
+    if not task_rows:
+        return
+    if db.lock_clause_supported():
+        keys_changed, accounts_changed = task_batch_sql.write_batch(
+            conn, commitments, holds, ledger_rows, task_rows
+        )
+        if keys_changed != len(commitments) or accounts_changed != len(holds):
+            raise FiguresMoved("a key or an account changed while its creates were decided")
+        return
+    for commitment in commitments:
+        changed = conn.execute(
+            _COMMIT_TOTAL, {"key": commitment.key_id, "amount": commitment.amount}
+        ).rowcount
+        if changed != 1:
+            raise FiguresMoved(f"key {commitment.key_id} changed while its creates were decided")
+    for hold in holds:
+        changed = conn.execute(
+            _HOLD_TOTAL, {"account": hold.account_id, "amount": hold.amount, "tasks": hold.tasks}
+        ).rowcount
+        if changed != 1:
+            raise FiguresMoved(f"account {hold.account_id} changed while its creates were decided")
+    insert_rows(conn, ledger_entries, ledger_rows)
+    insert_rows(conn, tasks, task_rows)
 
 
 def _distinct_times(count: int) -> list[datetime]:
@@ -148,8 +192,7 @@ def create_tasks(
     outcome per task: its result, or the refusal create_task would have raised."""
     account_ids = _ordered({new.account_id for new in batch})
     key_ids = _ordered({new.api_key_id for new in batch if new.api_key_id is not None})
-    found_accounts = _read_accounts(conn, db, account_ids, max_concurrent)
-    found_keys = _read_keys(conn, db, key_ids)
+    found_accounts, found_keys = _read_figures(conn, db, account_ids, key_ids, max_concurrent)
 
     outcomes: list[CreateResult | Exception] = []
     task_rows: list[dict[str, Any]] = []
@@ -192,19 +235,7 @@ def create_tasks(
         )
         outcomes.append(CreateResult(task=task, replayed=False))
 
-    for key_id, key in found_keys.items():
-        if not key.added:
-            continue
-        if conn.execute(_COMMIT_TOTAL, {"key": key_id, "amount": key.added}).rowcount != 1:
-            raise FiguresMoved(f"key {key_id} changed while its creates were decided")
-    for account_id, account in found_accounts.items():
-        if account.tasks:
-            moved = conn.execute(
-                _HOLD_TOTAL,
-                {"account": account_id, "amount": account.added, "tasks": account.tasks},
-            ).rowcount
-            if moved != 1:
-                raise FiguresMoved(f"account {account_id} changed while its creates were decided")
-    insert_rows(conn, ledger_entries, ledger_rows)
-    insert_rows(conn, tasks, task_rows)
+    commitments = [KeyCommitment(i, key.added) for i, key in found_keys.items() if key.added]
+    holds = [AccountHold(i, a.added, a.tasks) for i, a in found_accounts.items() if a.tasks]
+    _write(conn, db, commitments, holds, ledger_rows, task_rows)
     return outcomes

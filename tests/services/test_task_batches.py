@@ -15,6 +15,7 @@ from songforge.db.database import Database
 from songforge.db.group_commit import GroupCommit
 from songforge.db.migrate import upgrade_to_head
 from songforge.db.tables import api_keys, tasks
+from songforge.services import task_batches
 from songforge.services.accounts import create_account, get_account
 from songforge.services.billing import ledger_for
 from songforge.services.errors import (
@@ -171,4 +172,81 @@ def test_a_key_missing_or_an_account_missing_is_refused_like_one_create(
         with pytest.raises(type(batched)) as raised:
             create_task(db, new, max_concurrent=4)
         assert str(raised.value) == str(batched)
+    db.dispose()
+
+
+def test_a_batch_of_several_accounts_and_keys_leaves_what_one_by_one_leaves(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    upgrade_to_head(db)
+    pairs = [(_account(db, 100, cap=70), _account(db, 100, cap=70)) for _ in range(3)]
+    expected: list[str] = []
+    for (account, key), _ in pairs:
+        for new in _plan(account, key):
+            try:
+                expected.append(_outcome(create_task(db, new, max_concurrent=4)))
+            except DomainError as exc:
+                expected.append(_outcome(exc))
+    # The same creates, the accounts' interleaved, in one transaction.
+    plans = [_plan(account, key) for _, (account, key) in pairs]
+    interleaved = [plan[i] for i in range(len(plans[0])) for plan in plans]
+    with db.write() as conn:
+        outcomes = create_tasks(conn, db, interleaved, max_concurrent=4)
+    by_account = [[_outcome(o) for o in outcomes[k :: len(plans)]] for k in range(len(plans))]
+    assert [o for outcome in by_account for o in outcome] == expected
+    for one_by_one, batched in pairs:
+        assert _state(db, *batched) == _state(db, *one_by_one)
+    db.dispose()
+
+
+def test_a_batch_is_two_statements_on_postgresql_whatever_its_size(database_url: str) -> None:
+    db = Database(database_url)
+    upgrade_to_head(db)
+    first, second = _account(db, 10_000, cap=5_000), _account(db, 10_000, cap=None)
+    batch = [
+        NewTask(account, key, "m", PRICE, {"prompt": str(i)}, max_attempts=1)
+        for i in range(10)
+        for account, key in (first, second)
+    ]
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE
+            statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    with db.write() as conn:
+        outcomes = create_tasks(conn, db, batch, max_concurrent=100)
+    sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert all(isinstance(o, CreateResult) for o in outcomes)
+    assert _state(db, *first)["tasks"] == 10 and _state(db, *second)["tasks"] == 10
+    # SQLite: a read each of accounts and keys, an UPDATE per key and account, two INSERTs.
+    assert len(statements) == (2 if db.lock_clause_supported() else 8)
+    db.dispose()
+
+
+def test_a_figure_that_moved_fails_the_batch_before_it_commits(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(database_url)
+    upgrade_to_head(db)
+    account, key = _account(db, 2 * PRICE, cap=None)
+    before = _state(db, account, key)
+    read = task_batches._read_figures
+
+    def stale(*args: Any, **kwargs: Any) -> Any:
+        # As if the balance had been read before someone spent it: 100 times too much.
+        found_accounts, found_keys = read(*args, **kwargs)
+        for figures in found_accounts.values():
+            figures.balance *= 100
+        return found_accounts, found_keys
+
+    monkeypatch.setattr(task_batches, "_read_figures", stale)
+    batch = [
+        NewTask(account, key, "m", PRICE, {"prompt": str(i)}, max_attempts=1) for i in range(3)
+    ]
+    with pytest.raises(task_batches.FiguresMoved), db.write() as conn:
+        create_tasks(conn, db, batch, max_concurrent=100)
+    assert _state(db, account, key) == before  # nothing of it was written
     db.dispose()

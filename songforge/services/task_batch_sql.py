@@ -1,0 +1,146 @@
+"""A batch of creates on PostgreSQL: its figures read and locked in one statement,
+its four writes in one more.
+
+services/task_batches.py decides a batch of creates on the figures of the
+accounts and keys involved, read and locked once, then writes what it decided:
+one UPDATE per key and per account, the ledger rows and the task rows. On SQLite
+those are calls into the process, microseconds each. On PostgreSQL each statement
+is a round trip from the group commit's thread, and the batch holds the account
+rows' locks across all of them (BEGIN, two reads, the UPDATEs, two INSERTs,
+COMMIT: eight round trips for one account and key) until its commit; every
+other batch of the same account waits for that. Here the two reads are one
+statement and the writes one more (data-modifying WITH queries, each run exactly
+once against the same snapshot): four round trips with BEGIN and COMMIT, for any
+number of accounts and keys. docs/decisions/0013, item 26.
+
+The UPDATEs keep their conditions, as the separate statements had them: the
+caller compares the rows they changed with the rows it meant to change, and a
+figure that moved fails the batch before it commits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+
+from songforge.db.bulk_insert import insert_from_document, rows_document
+from songforge.db.tables import ledger_entries, tasks
+
+# Accounts first, then keys, each in id order: the order the single create locks
+# them in (account, then key), so the two paths cannot deadlock. UNION ALL runs
+# its branches in order.
+_LOCKED_FIGURES = """
+SELECT 'account', id, balance, held, unfinished_tasks
+FROM (
+    SELECT id, balance, held, unfinished_tasks FROM accounts
+    WHERE id = ANY(%s::text[]) ORDER BY id FOR UPDATE
+) AS locked_accounts
+UNION ALL
+SELECT 'key', id, credit_cap, credits_committed, NULL
+FROM (
+    SELECT id, credit_cap, credits_committed FROM api_keys
+    WHERE id = ANY(%s::text[]) ORDER BY id FOR UPDATE
+) AS locked_keys
+"""
+
+_KEY_COMMITMENTS = """
+    UPDATE api_keys SET credits_committed = api_keys.credits_committed + added.amount
+    FROM json_to_recordset(%s::json) AS added(id text, amount bigint)
+    WHERE api_keys.id = added.id
+      AND (api_keys.credit_cap IS NULL
+           OR api_keys.credits_committed + added.amount <= api_keys.credit_cap)
+    RETURNING api_keys.id
+"""
+
+_ACCOUNT_HOLDS = """
+    UPDATE accounts SET held = accounts.held + added.amount,
+                        unfinished_tasks = accounts.unfinished_tasks + added.tasks
+    FROM json_to_recordset(%s::json) AS added(id text, amount bigint, tasks integer)
+    WHERE accounts.id = added.id AND accounts.balance - accounts.held >= added.amount
+    RETURNING accounts.id
+"""
+
+
+class AccountFigures(NamedTuple):
+    id: str
+    balance: int
+    held: int
+    unfinished_tasks: int
+
+
+class KeyFigures(NamedTuple):
+    id: str
+    credit_cap: int | None
+    credits_committed: int
+
+
+class AccountHold(NamedTuple):
+    account_id: str
+    amount: int
+    tasks: int
+
+
+class KeyCommitment(NamedTuple):
+    key_id: str
+    amount: int
+
+
+def lock_figures(
+    conn: Connection, account_ids: Sequence[str], key_ids: Sequence[str]
+) -> tuple[list[AccountFigures], list[KeyFigures]]:
+    """The accounts' and keys' figures, their rows locked until the transaction ends."""
+    found_accounts: list[AccountFigures] = []
+    found_keys: list[KeyFigures] = []
+    result = conn.exec_driver_sql(_LOCKED_FIGURES, (list(account_ids), list(key_ids)))
+    for kind, row_id, first, second, counter in result:
+        if kind == "account":
+            found_accounts.append(AccountFigures(row_id, int(first), int(second), int(counter)))
+        else:
+            cap = None if first is None else int(first)
+            found_keys.append(KeyFigures(row_id, cap, int(second)))
+    return found_accounts, found_keys
+
+
+def write_batch(
+    conn: Connection,
+    commitments: Sequence[KeyCommitment],
+    holds: Sequence[AccountHold],
+    ledger_rows: Sequence[Mapping[str, Any]],
+    task_rows: Sequence[Mapping[str, Any]],
+) -> tuple[int, int]:
+    """Add the keys' commitments and the accounts' holds, and insert the ledger's
+    and the tasks' rows (at least one of each), in one statement.
+
+    Returns how many keys and how many accounts the UPDATEs changed: fewer than
+    given means a figure moved (its condition no longer held).
+    """
+    ledger_columns, task_columns = tuple(ledger_rows[0]), tuple(task_rows[0])
+    statement = _write_statement(conn.dialect, ledger_columns, task_columns)
+    changed_keys, changed_accounts = conn.exec_driver_sql(
+        statement,
+        (
+            json.dumps([{"id": c.key_id, "amount": c.amount} for c in commitments]),
+            json.dumps([{"id": h.account_id, "amount": h.amount, "tasks": h.tasks} for h in holds]),
+            rows_document(ledger_rows, ledger_columns),
+            rows_document(task_rows, task_columns),
+        ),
+    ).one()
+    return int(changed_keys), int(changed_accounts)
+
+
+@lru_cache(maxsize=16)
+def _write_statement(
+    dialect: Dialect, ledger_columns: tuple[str, ...], task_columns: tuple[str, ...]
+) -> str:
+    return f"""
+WITH committed AS ({_KEY_COMMITMENTS}),
+held AS ({_ACCOUNT_HOLDS}),
+ledger AS ({insert_from_document(dialect, ledger_entries.name, ledger_columns)}),
+queued AS ({insert_from_document(dialect, tasks.name, task_columns)})
+SELECT (SELECT count(*) FROM committed), (SELECT count(*) FROM held)
+"""

@@ -1,0 +1,138 @@
+"""services/task_batch_sql.py: PostgreSQL's batch statements lock what they read and
+write only what their conditions allow."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from songforge.db.database import Database
+from songforge.db.migrate import upgrade_to_head
+from songforge.db.tables import accounts, api_keys, ledger_entries, tasks
+from songforge.services.accounts import create_account
+from songforge.services.keys import create_key
+from songforge.services.orders import grant_credits
+from songforge.services.task_batch_sql import (
+    AccountFigures,
+    AccountHold,
+    KeyCommitment,
+    KeyFigures,
+    lock_figures,
+    write_batch,
+)
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def db(postgres_url: str) -> Iterator[Database]:
+    database = Database(postgres_url)
+    upgrade_to_head(database)
+    yield database
+    database.dispose()
+
+
+def _account(db: Database, credits: int, cap: int | None) -> tuple[str, str]:
+    with db.write() as conn:
+        account = create_account(conn, email=f"{uuid.uuid4().hex[:12]}@example.com")
+        grant_credits(conn, account.id, credits, provider="operator")
+        key = create_key(conn, account.id, credit_cap=cap).key
+    return account.id, key.id
+
+
+def _rows(account: str, task_id: str, amount: int) -> tuple[dict[str, object], dict[str, object]]:
+    now = datetime.now(UTC)
+    ledger: dict[str, object] = {
+        "account_id": account,
+        "kind": "hold",
+        "amount": amount,
+        "balance_after": 0,
+        "held_after": amount,
+        "task_id": task_id,
+        "order_id": None,
+        "note": "",
+        "created_at": now,
+    }
+    task: dict[str, object] = {
+        "id": task_id,
+        "account_id": account,
+        "api_key_id": None,
+        "model": "m",
+        "input": {"prompt": "x"},
+        "status": "IN_PROGRESS",
+        "stage": "queued",
+        "created_at": now,
+        "price": amount,
+        "credits_held": amount,
+    }
+    return ledger, task
+
+
+def test_the_figures_are_read_and_their_rows_stay_locked(db: Database) -> None:
+    (first, first_key), (second, _) = _account(db, 100, cap=40), _account(db, 7, cap=None)
+    other = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
+    with db.write() as conn:
+        found_accounts, found_keys = lock_figures(conn, [first, second], [first_key])
+        assert found_accounts == [
+            AccountFigures(*row) for row in sorted([(first, 100, 0, 0), (second, 7, 0, 0)])
+        ]
+        assert found_keys == [KeyFigures(first_key, 40, 0)]
+        for table, row_id in ((accounts, first), (accounts, second), (api_keys, first_key)):
+            with other.connect() as elsewhere, pytest.raises(sa.exc.OperationalError):
+                elsewhere.execute(
+                    sa.select(table.c.id).where(table.c.id == row_id).with_for_update(nowait=True)
+                )
+    with other.connect() as elsewhere:  # released at the commit
+        elsewhere.execute(sa.select(accounts.c.id).with_for_update(nowait=True))
+    other.dispose()
+
+
+def test_one_statement_writes_the_holds_commitments_and_rows(db: Database) -> None:
+    (first, first_key), (second, second_key) = _account(db, 100, cap=40), _account(db, 50, None)
+    ids = [f"tsk_{uuid.uuid4().hex[:16]}" for _ in range(3)]
+    rows = [_rows(first, ids[0], 30), _rows(second, ids[1], 50), _rows(second, ids[2], 0)]
+    with db.write() as conn:
+        changed = write_batch(
+            conn,
+            [KeyCommitment(first_key, 30), KeyCommitment(second_key, 50)],
+            [AccountHold(first, 30, 1), AccountHold(second, 50, 2)],
+            [ledger for ledger, _ in rows],
+            [task for _, task in rows],
+        )
+    assert changed == (2, 2)
+    with db.read() as conn:
+        figures = conn.execute(
+            sa.select(accounts.c.id, accounts.c.held, accounts.c.unfinished_tasks)
+        ).all()
+        assert {tuple(row) for row in figures} >= {(first, 30, 1), (second, 50, 2)}
+        committed = dict(conn.execute(sa.select(api_keys.c.id, api_keys.c.credits_committed)).all())
+        assert committed[first_key] == 30 and committed[second_key] == 50
+        stored = conn.execute(sa.select(tasks.c.id).where(tasks.c.id.in_(ids))).scalars()
+        assert sorted(stored) == sorted(ids)
+        held = conn.execute(
+            sa.select(ledger_entries.c.task_id).where(ledger_entries.c.task_id.in_(ids))
+        ).scalars()
+        assert sorted(held) == sorted(ids)
+
+
+def test_a_hold_or_commitment_its_condition_refuses_is_not_counted(db: Database) -> None:
+    (first, first_key), (second, _) = _account(db, 100, cap=40), _account(db, 50, None)
+    rows = [_rows(first, f"tsk_{uuid.uuid4().hex[:16]}", 30)]
+    with pytest.raises(_RolledBack), db.write() as conn:
+        changed = write_batch(
+            conn,
+            [KeyCommitment(first_key, 41)],  # over the key's cap of 40
+            [AccountHold(first, 30, 1), AccountHold(second, 51, 1)],  # 51 > 50 free
+            [ledger for ledger, _ in rows],
+            [task for _, task in rows],
+        )
+        assert changed == (0, 1)
+        raise _RolledBack
+
+
+class _RolledBack(Exception):
+    pass

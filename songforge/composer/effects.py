@@ -12,8 +12,12 @@ import numpy as np
 import numpy.typing as npt
 from scipy.signal import butter, oaconvolve, sosfilt
 
+from songforge.composer.ordered import ordered_map
+
 Audio = npt.NDArray[np.float32]
 Sos = npt.NDArray[np.float64]
+# Threads for the reverb's two channels.
+REVERB_THREADS = 2
 
 
 def highpass_sos(cutoff: float, sr: int) -> Sos:
@@ -149,23 +153,31 @@ def reverb_ir(sr: int, seconds: float, seed: int = 7) -> Audio:
 
 
 def reverb(x: Audio, sr: int, seconds: float = 1.8) -> Audio:
-    """Wet-only reverb of a stereo signal, same length as the input."""
+    """Wet-only reverb of a stereo signal, same length as the input.
+
+    Each channel is reverberated on its own thread (REVERB_THREADS): the reverb ran on
+    one core at the end of the mix while the other idled. scipy's filters and FFTs
+    release the GIL, and a channel's values are those of the two-channel calls
+    (sosfilt and the convolution treat each channel alone)."""
     # The tail is computed at a quarter of the rate: reverb is dark anyway and it
     # is the single most expensive block of the mix.
     factor = 4 if sr % 4 == 0 else 1
     ir = reverb_ir(sr // factor, seconds)
-    low = x
-    if factor > 1:
-        low = lowpass(x, sr / factor * 0.4, sr)[::factor]
-    wet = np.stack(
-        [oaconvolve(low[:, c], ir[:, c], mode="full")[: low.shape[0]] for c in (0, 1)], axis=1
-    ).astype(np.float32)
-    if factor > 1:
-        wet = np.repeat(wet, factor, axis=0)[: x.shape[0]]
-        wet = lowpass(wet, sr / factor * 0.4, sr)
-        if wet.shape[0] < x.shape[0]:
-            wet = np.pad(wet, ((0, x.shape[0] - wet.shape[0]), (0, 0)))
-    return np.asarray(wet, dtype=np.float32)
+    wet = np.zeros((x.shape[0], 2), dtype=np.float32)
+
+    def channel(c: int) -> None:
+        low = x[:, c]
+        if factor > 1:
+            low = lowpass(low, sr / factor * 0.4, sr)[::factor]
+        tail = oaconvolve(low, ir[:, c], mode="full")[: low.shape[0]].astype(np.float32)
+        if factor > 1:
+            tail = lowpass(np.repeat(tail, factor)[: x.shape[0]], sr / factor * 0.4, sr)
+        # A decimated tail one sample short of the input leaves zeros at the end.
+        wet[: tail.shape[0], c] = tail
+
+    for _ in ordered_map(channel, (0, 1), REVERB_THREADS):
+        pass
+    return wet
 
 
 def envelope(x: Audio, sr: int, attack: float, release: float) -> Audio:

@@ -8,7 +8,7 @@ consonants that carry the words live.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -72,6 +72,10 @@ class Stem:
     audio: Audio  # (frames, 2)
     gain_db: float = 0.0
     pan: float = 0.0
+    # Renders the part's audio when set (``audio`` is then unused): the mixer calls it
+    # on its worker threads, so two parts render at once instead of one at a time
+    # while being drawn from the stream.
+    make: Callable[[], Audio] | None = None
 
 
 @dataclass
@@ -239,7 +243,8 @@ def _processed(
     its own buffers. The stem's raw audio is let go as soon as it is filtered (in
     place for a long song).
     """
-    audio = stem.audio[:frames]
+    audio = (stem.make() if stem.make is not None else stem.audio)[:frames]
+    stem.make = None
     if audio.shape[0] < frames:
         audio = np.pad(audio, ((0, frames - audio.shape[0]), (0, 0)))
     role = stem.role

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,10 @@ HARMONY_GAIN_DB = -5.0
 # A phrase's takes (lead first) at SAMPLE_RATE, where they start relative to the
 # phrase's first note (seconds, <= 0), and each note's layout (SungPhrase.layout).
 _Takes = tuple[tuple[Audio, ...], float, tuple[NoteLayout, ...]]
+
+
+# A lazy part's audio until the mixer renders it (Stem.make).
+_NOTHING_YET = np.zeros((0, 2), dtype=np.float32)
 
 
 def _no_progress(stage: str, fraction: float) -> None:
@@ -156,14 +161,6 @@ class SongRenderer:
         timings["sing"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        voices: list[Stem] = []
-        if lead is not None:
-            voices.append(Stem("vocals", "vocals", effects.pan(lead, 0.0)))
-        if harmony is not None:
-            delayed = np.concatenate([np.zeros(int(0.012 * SAMPLE_RATE), np.float32), harmony])
-            wide = np.stack([harmony, delayed[: harmony.shape[0]]], axis=1).astype(np.float32)
-            voices.append(Stem("harmony", "harmony", wide, gain_db=HARMONY_GAIN_DB))
-        del harmony
         drums = next((t for t in score.tracks if t.role == "drums"), None)
         kick_times = (
             [score.seconds(n.start) for n in drums.notes if n.pitch == KICK] if drums else []
@@ -177,10 +174,23 @@ class SongRenderer:
             levels=dict(profile.levels),
             drive=profile.drive,
         )
-        # The band's dips under the lead, made now so that the lead itself (a
-        # full-length buffer) is let go before the mix.
-        ducks = duck_curves(lead, SAMPLE_RATE, settings.duck_db) if lead is not None else None
-        del lead
+        # The band's dips under the lead (made now so that the lead itself, a
+        # full-length buffer, is let go before the mix) and the voices' stereo stems,
+        # made at once: this ran on one core between the singing and the mix.
+        voices: list[Stem] = []
+        with ThreadPoolExecutor(max_workers=2) as helpers:
+            ducks_made = (
+                helpers.submit(duck_curves, lead, SAMPLE_RATE, settings.duck_db)
+                if lead is not None
+                else None
+            )
+            wide = helpers.submit(_widened, harmony) if harmony is not None else None
+            if lead is not None:
+                voices.append(Stem("vocals", "vocals", effects.pan(lead, 0.0)))
+            if wide is not None:
+                voices.append(Stem("harmony", "harmony", wide.result(), gain_db=HARMONY_GAIN_DB))
+            ducks = ducks_made.result() if ducks_made is not None else None
+        del lead, harmony, wide, ducks_made
         # The instruments are rendered one at a time as the mixer asks for them.
         parts = len(voices) + len(score.tracks) + 2
         drawn = _reporting(itertools.chain(voices, self._play(score, frames)), parts, progress)
@@ -297,10 +307,19 @@ class SongRenderer:
     # ---- instruments -------------------------------------------------------------------
 
     def _play(self, score: Score, frames: int) -> Iterator[Stem]:
-        """Each part's audio, rendered only when the mixer asks for it."""
+        """Each part, rendered only when the mixer processes it (on its threads)."""
         for track in score.tracks:
-            yield self._play_track(score, track, frames)
+            yield Stem(
+                track.name,
+                track.role,
+                _NOTHING_YET,
+                gain_db=track.gain_db,
+                make=partial(self._track_audio, score, track, frames),
+            )
         yield from self._textures(score, frames)
+
+    def _track_audio(self, score: Score, track: Track, frames: int) -> Audio:
+        return self._play_track(score, track, frames).audio
 
     def _play_track(self, score: Score, track: Track, frames: int) -> Stem:
         spb = score.seconds_per_beat
@@ -363,6 +382,23 @@ def _to_rate(audio: Audio, rate: int) -> Audio:
 
     g = gcd(rate, SAMPLE_RATE)
     return np.asarray(resample_poly(audio, SAMPLE_RATE // g, rate // g), dtype=np.float32)
+
+
+# The harmony's right channel lags its left by this much: a wider voice.
+HARMONY_DELAY_SECONDS = 0.012
+
+
+def _widened(harmony: Audio) -> Audio:
+    """The harmony as a stereo stem: left as sung, right HARMONY_DELAY_SECONDS later
+    (the right's first samples silent). Written straight into the stem, not
+    concatenated, stacked and copied (three full-length buffers more)."""
+    frames = harmony.shape[0]
+    delay = min(frames, int(HARMONY_DELAY_SECONDS * SAMPLE_RATE))
+    wide = np.empty((frames, 2), dtype=np.float32)
+    wide[:, 0] = harmony
+    wide[:delay, 1] = 0.0
+    wide[delay:, 1] = harmony[: frames - delay]
+    return wide
 
 
 def _place(target: Audio, audio: Audio, start_seconds: float) -> None:

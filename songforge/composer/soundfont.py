@@ -1,12 +1,16 @@
 """Rendering parts through a General MIDI soundfont with tinysoundfont.
 
 The soundfont is installed by scripts/install (Debian ``timgm6mb-soundfont``,
-``fluid-soundfont-gm``). One synthesiser is loaded per process and reused for
-every part; each part is rendered alone so the mixer can treat it alone.
+``fluid-soundfont-gm``). SYNTHS synthesisers are loaded per process and reused
+for every part, so that the mixer's threads render two parts at once (the
+synthesiser lets the GIL go while it renders); each part is rendered alone, from
+a reset synthesiser, so the mixer can treat it alone and which synthesiser
+renders it makes no difference to its samples.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,9 @@ SOUNDFONT_CANDIDATES = (
 DRUM_CHANNEL = 9
 RELEASE_TAIL_S = 1.5
 BLOCK = 512
+# Synthesisers loaded at once: one per mixer thread (song.MIX_THREADS); the parts
+# were rendered one at a time, a third of the mix's wall time (docs/decisions/0024).
+SYNTHS = 2
 
 
 def find_soundfont(preferred: str | None = None) -> Path | None:
@@ -38,21 +45,27 @@ def find_soundfont(preferred: str | None = None) -> Path | None:
 
 
 class SoundfontRenderer:
-    def __init__(self, path: Path, sample_rate: int = 44100) -> None:
+    def __init__(self, path: Path, sample_rate: int = 44100, synths: int = SYNTHS) -> None:
         self.path = path
         self.sample_rate = sample_rate
-        self._synth: Any = None
+        self.synths = synths
+        # The loaded synthesisers not rendering now; a render takes one and gives it back.
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._sfid = 0
-        self._lock = threading.Lock()
+        self._loaded = False
+        self._loading = threading.Lock()
 
     def load(self) -> None:
-        if self._synth is not None:
-            return
-        import tinysoundfont
+        with self._loading:
+            if self._loaded:
+                return
+            import tinysoundfont
 
-        synth = tinysoundfont.Synth(samplerate=self.sample_rate, gain=-3.0)
-        self._sfid = synth.sfload(str(self.path), max_voices=128)
-        self._synth = synth
+            for _ in range(self.synths):
+                synth = tinysoundfont.Synth(samplerate=self.sample_rate, gain=-3.0)
+                self._sfid = synth.sfload(str(self.path), max_voices=128)
+                self._idle.put(synth)
+            self._loaded = True
 
     def render(
         self, notes: list[Note], program: int, seconds_per_beat: float, total_frames: int
@@ -73,8 +86,8 @@ class SoundfontRenderer:
             events.append((max(start + 1, stop), 0, note.pitch, 0))
         events.sort()
         channel = DRUM_CHANNEL if program < 0 else 0
-        with self._lock:
-            synth = self._synth
+        synth = self._idle.get()
+        try:
             synth.notes_off()
             synth.sounds_off()
             synth.generate(BLOCK)
@@ -89,21 +102,24 @@ class SoundfontRenderer:
             for frame, kind, pitch, velocity in events:
                 frame = min(frame, total_frames)
                 if frame > position:
-                    self._fill(out, position, frame)
+                    _fill(synth, out, position, frame)
                     position = frame
                 if kind == 1:
                     synth.noteon(channel, pitch, velocity)
                 else:
                     synth.noteoff(channel, pitch)
             if position < total_frames:
-                self._fill(out, position, total_frames)
+                _fill(synth, out, position, total_frames)
             synth.notes_off()
+        finally:
+            self._idle.put(synth)
         return out
 
-    def _fill(self, out: npt.NDArray[np.float32], start: int, stop: int) -> None:
-        count = stop - start
-        if count <= 0:
-            return
-        view = self._synth.generate(count)
-        data = np.frombuffer(view, dtype=np.float32).reshape(-1, 2)
-        out[start:stop] = data[:count]
+
+def _fill(synth: Any, out: npt.NDArray[np.float32], start: int, stop: int) -> None:
+    count = stop - start
+    if count <= 0:
+        return
+    view = synth.generate(count)
+    data = np.frombuffer(view, dtype=np.float32).reshape(-1, 2)
+    out[start:stop] = data[:count]

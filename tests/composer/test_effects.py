@@ -1,10 +1,12 @@
 """The mixer's effects: block peaks as the per-frame peak envelope gives them, per
-block; filters applied in place as applied to a copy."""
+block; filters applied in place as applied to a copy; the reverb on a thread per channel as
+over both at once."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.signal import oaconvolve
 
 from songforge.composer import effects
 from songforge.composer.effects import block_peaks, peak_envelope
@@ -38,3 +40,26 @@ def test_apply_in_place_is_apply_bit_for_bit(shape: tuple[int, ...]) -> None:
     assert result is buffer
     assert np.array_equal(result, expected)
     assert not np.array_equal(result, x)
+
+
+def _reverb_both_channels_at_once(x: np.ndarray, sr: int, seconds: float) -> np.ndarray:  # type: ignore[type-arg]
+    """The reverb as one call over both channels (before each had its own thread)."""
+    factor = 4 if sr % 4 == 0 else 1
+    ir = effects.reverb_ir(sr // factor, seconds)
+    low = effects.lowpass(x, sr / factor * 0.4, sr)[::factor] if factor > 1 else x
+    wet = np.stack(
+        [oaconvolve(low[:, c], ir[:, c], mode="full")[: low.shape[0]] for c in (0, 1)], axis=1
+    ).astype(np.float32)
+    if factor > 1:
+        wet = np.repeat(wet, factor, axis=0)[: x.shape[0]]
+        wet = effects.lowpass(wet, sr / factor * 0.4, sr)
+    return np.asarray(wet, dtype=np.float32)
+
+
+@pytest.mark.parametrize(("frames", "sr"), [(40_003, 8000), (30_001, 8001), (7, 8000)])
+def test_reverb_on_a_thread_per_channel_is_the_two_channel_reverb(frames: int, sr: int) -> None:
+    x = (np.random.default_rng(5).standard_normal((frames, 2)) * 0.2).astype(np.float32)
+    x[:, 1] *= 0.5  # the channels differ: a swap would show
+    wet = effects.reverb(x, sr, 0.5)
+    assert wet.dtype == np.float32 and wet.shape == x.shape
+    assert np.array_equal(wet, _reverb_both_channels_at_once(x, sr, 0.5))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -193,3 +194,34 @@ def test_parts_filtered_in_place_mix_as_filtered_copies(monkeypatch: pytest.Monk
     assert copied_parts.keys() == in_place_parts.keys()
     assert all(np.array_equal(copied_parts[k], in_place_parts[k]) for k in copied_parts)
     assert all(s.audio.shape[0] == 0 for s in stems)
+
+
+def test_parts_rendered_by_the_mixer_mix_as_parts_rendered_ahead() -> None:
+    """A part may come as a renderer (Stem.make) that the mixer's threads call: the same
+    mix and stems, bit for bit, and each renderer called once, off the caller's thread."""
+    frames = SR * SECONDS
+    voice, fresh = _voice_and_band(
+        Stem("keys", "chords", _noise(7), gain_db=-2.0), Stem("bass", "bass", _noise(5), pan=0.3)
+    )
+    settings = MixSettings(pump=0.4, kick_times=[0.5, 1.0], drive=0.3)
+    ahead, ahead_parts = mix(iter(fresh()), SR, frames, settings, None, voice=voice, workers=2)
+    called: list[str] = []
+
+    def renderer(audio: np.ndarray) -> Callable[[], np.ndarray]:  # type: ignore[type-arg]
+        def make() -> np.ndarray:  # type: ignore[type-arg]
+            called.append(threading.current_thread().name)
+            return audio
+
+        return make
+
+    lazy = [
+        Stem(s.name, s.role, np.zeros((0, 2), np.float32), s.gain_db, s.pan, renderer(s.audio))
+        for s in fresh()
+    ]
+    by_mixer, by_mixer_parts = mix(iter(lazy), SR, frames, settings, None, voice=voice, workers=2)
+    assert np.array_equal(ahead, by_mixer)
+    assert ahead_parts.keys() == by_mixer_parts.keys()
+    assert all(np.array_equal(ahead_parts[k], by_mixer_parts[k]) for k in ahead_parts)
+    assert len(called) == len(lazy)
+    assert threading.main_thread().name not in called
+    assert all(s.make is None for s in lazy)

@@ -75,6 +75,10 @@ class PiperVoice:
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
+        # Its worker threads sleep when a run ends instead of spinning for more work:
+        # the singer calls the voice from one thread while another runs WORLD, and on a
+        # machine with two cores a spinning thread takes the core WORLD needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             model.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )

@@ -13,9 +13,6 @@ import sqlalchemy as sa
 from songforge.db.database import Database
 from songforge.db.migrate import upgrade_to_head
 from songforge.db.tables import accounts, api_keys, ledger_entries, tasks
-from songforge.services.accounts import create_account
-from songforge.services.keys import create_key
-from songforge.services.orders import grant_credits
 from songforge.services.task_batch_sql import (
     AccountFigures,
     AccountHold,
@@ -24,6 +21,7 @@ from songforge.services.task_batch_sql import (
     lock_figures,
     write_batch,
 )
+from tests.services.test_task_batches import _account
 
 pytestmark = pytest.mark.postgres
 
@@ -34,14 +32,6 @@ def db(postgres_url: str) -> Iterator[Database]:
     upgrade_to_head(database)
     yield database
     database.dispose()
-
-
-def _account(db: Database, credits: int, cap: int | None) -> tuple[str, str]:
-    with db.write() as conn:
-        account = create_account(conn, email=f"{uuid.uuid4().hex[:12]}@example.com")
-        grant_credits(conn, account.id, credits, provider="operator")
-        key = create_key(conn, account.id, credit_cap=cap).key
-    return account.id, key.id
 
 
 def _rows(account: str, task_id: str, amount: int) -> tuple[dict[str, object], dict[str, object]]:

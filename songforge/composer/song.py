@@ -319,9 +319,7 @@ class SongRenderer:
         yield from self._textures(score, frames)
 
     def _track_audio(self, score: Score, track: Track, frames: int) -> Audio:
-        return self._play_track(score, track, frames).audio
-
-    def _play_track(self, score: Score, track: Track, frames: int) -> Stem:
+        """The part's stereo audio, placed at its pan (its Stem is made by _play)."""
         spb = score.seconds_per_beat
         if track.source.startswith("synth-"):
             kind = track.source
@@ -329,15 +327,13 @@ class SongRenderer:
             kind = _fallback(track.role)
         else:
             audio = self.soundfont.render(track.notes, track.program, spb, frames)
-            return Stem(
-                track.name, track.role, effects.balance(audio, track.pan), gain_db=track.gain_db
-            )
+            return effects.balance(audio, track.pan)
         if kind == "synth-drums":
             style_name = GENRES[score.genre].drums
             mono = render_synth_drums(track.notes, spb, frames, SAMPLE_RATE, style_name)
         else:
             mono = render_synth(track.notes, kind, spb, frames, SAMPLE_RATE)
-        return Stem(track.name, track.role, effects.pan(mono, track.pan), gain_db=track.gain_db)
+        return effects.pan(mono, track.pan)
 
     def _textures(self, score: Score, frames: int) -> Iterator[Stem]:
         profile = GENRES[score.genre]

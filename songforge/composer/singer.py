@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from songforge.composer.mastering import limiter_gain
 from songforge.composer.score import SungNote
 from songforge.composer.voice import PiperVoice
 from songforge.composer.world import world
@@ -58,6 +59,21 @@ PORTAMENTO_S = 0.06
 # An unstressed syllable moved to its spoken place keeps at least this much of
 # a note on either side (see speech_timed).
 MIN_NOTE_S = 0.06
+# A take's peaks are held within this many dB of its RMS, as a vocal chain's
+# limiter holds them. With the deliberate diction the voice's bus peaked 24 dB
+# over its RMS (21 dB before; the engine test's song, decision 0025): left in,
+# the master's limiter pulls the whole mix down under each such peak, and the
+# voice's stem alone passed full scale where the band happened to cancel it.
+PEAK_CREST_DB = 15.0
+# The voice speaks each line this much slower than its natural pace before it is
+# re-timed onto the notes: a singer articulates more deliberately than a speaker,
+# and Whisper hears the slowed consonants better (docs/decisions/0019, 0021).
+DICTION_LENGTH_SCALE = 2.0
+# The consonants between two vowels (a coda and the next onset) take at most this
+# share of the time from one vowel's start to the next, unless the voice's own
+# pace needs more: where the notes are short (a fast song) the slowed consonants
+# are sung back near speaking pace instead of eating the vowels (0021).
+CONSONANT_SHARE = 0.5
 
 Floats = npt.NDArray[np.float64]
 
@@ -100,9 +116,14 @@ class SungPhrase:
 
 @dataclass
 class _Analysis:
+    """A spoken line's WORLD analysis. The envelopes are kept as float32 (half the
+    bytes of WORLD's float64: a slowed line's are ~6 MB in float64, and the cache and
+    two singing threads hold several); a rendition copies the frames it sings back to
+    float64 for WORLD's synthesis."""
+
     f0: Floats
-    sp: Floats
-    ap: Floats
+    sp: npt.NDArray[np.float32]
+    ap: npt.NDArray[np.float32]
 
     @property
     def nbytes(self) -> int:
@@ -164,6 +185,29 @@ def speech_timed(notes: list[TimedNote], spoken_starts: list[float]) -> list[Tim
     return [replace(note, start=starts[k], end=ends[k]) for k, note in enumerate(notes)]
 
 
+def fit_consonants(
+    notes: list[TimedNote], on_len: list[float], co_len: list[float], slowed: float
+) -> None:
+    """Shorten, in place, the consonants that would crowd out a vowel.
+
+    ``on_len``/``co_len``: each note's onset and coda in seconds as the voice,
+    speaking ``slowed`` times slower than its natural pace, said them (capped).
+    Between one vowel's start and the next, the coda and the next onset share at
+    most CONSONANT_SHARE of the time; where they need more, both are shortened
+    in proportion, but never below the length they have at the voice's natural
+    pace (``/ slowed``): a slow song sings the deliberate consonants whole, a
+    fast one sings them back near speaking pace and keeps its vowels.
+    """
+    for i in range(len(notes) - 1):
+        need = co_len[i] + on_len[i + 1]
+        span = notes[i + 1].start - notes[i].start
+        room = max(CONSONANT_SHARE * span, need / max(1.0, slowed))
+        if need > room:
+            factor = room / need
+            co_len[i] *= factor
+            on_len[i + 1] *= factor
+
+
 def midi_to_hz(pitch: float | Floats) -> Floats:
     return np.asarray(440.0 * 2.0 ** ((np.asarray(pitch, dtype=np.float64) - 69.0) / 12.0))
 
@@ -209,12 +253,14 @@ class Singer:
         return tuple(symbols), parts
 
     def _analyse(self, symbols: tuple[str, ...]) -> tuple[_Analysis, list[tuple[int, int]], int]:
-        spoken = self.voice.speak(symbols)
+        scale = DICTION_LENGTH_SCALE
+        spoken = self.voice.speak(symbols, length_scale=scale)
         fs = spoken.sample_rate
+        key = (*symbols, f"@{scale:.3f}")
         with self._analysis_lock:
-            cached = self._analysis.get(symbols)
+            cached = self._analysis.get(key)
             if cached is not None:
-                self._analysis.move_to_end(symbols)
+                self._analysis.move_to_end(key)
         if cached is None:
             pw = world()
             x = spoken.audio.astype(np.float64)
@@ -222,8 +268,12 @@ class Singer:
             f0 = pw.stonemask(x, f0, times, fs)
             sp = pw.cheaptrick(x, f0, times, fs)
             ap = pw.d4c(x, f0, times, fs)
-            cached = _Analysis(f0=np.asarray(f0), sp=np.asarray(sp), ap=np.asarray(ap))
-            self._remember(symbols, cached)
+            cached = _Analysis(
+                f0=np.asarray(f0),
+                sp=np.asarray(sp, dtype=np.float32),
+                ap=np.asarray(ap, dtype=np.float32),
+            )
+            self._remember(key, cached)
         return cached, list(spoken.spans), fs
 
     def _remember(self, symbols: tuple[str, ...], analysis: _Analysis) -> None:
@@ -285,6 +335,8 @@ class Singer:
         co_len = [
             min(CLUSTER_CAP_S, (s[2][1] - s[2][0]) * frame, CONSONANT_CAP_S * 1.6) for s in segments
         ]
+        if not held:
+            fit_consonants(notes, on_len, co_len, DICTION_LENGTH_SCALE)
 
         # Target layout per note: [onset][vowel][coda] in seconds.
         layout: list[tuple[float, float, float, float]] = []
@@ -353,8 +405,8 @@ class Singer:
 
         active = src_index >= 0
         safe = np.where(active, src_index, 0)
-        sp = analysis.sp[safe].copy()
-        ap = analysis.ap[safe].copy()
+        sp = analysis.sp[safe].astype(np.float64)
+        ap = analysis.ap[safe].astype(np.float64)
         src_voiced = analysis.f0[safe] > 0
         sp[consonant] *= CONSONANT_GAIN
         _revoice_vowels(sp, ap, vowel & active, src_voiced, analysis, segments)
@@ -421,8 +473,19 @@ class Singer:
                 ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
                 audio[:fade] *= ramp
                 audio[-fade:] *= ramp[::-1]
-            takes.append(audio)
+            takes.append(_peaks_held(audio, fs))
         return SungPhrase(takes=tuple(takes), sample_rate=fs, offset=begin, layout=tuple(layout))
+
+
+def _peaks_held(audio: npt.NDArray[np.float32], fs: int) -> npt.NDArray[np.float32]:
+    """``audio`` with its peaks limited to PEAK_CREST_DB over its RMS, in place."""
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+    if rms <= 0.0:
+        return audio
+    gain = limiter_gain(audio, fs, rms * 10.0 ** (PEAK_CREST_DB / 20.0))
+    if gain is not None:
+        audio *= gain
+    return audio
 
 
 def _steady_vowels(
@@ -463,8 +526,8 @@ def _steady_vowels(
         source = middle(lo, hi)
         if voicing[index] < 0.5 <= voicing[best]:
             source = middle(*segments[best][1])
-        sp[a:b] = analysis.sp[source].mean(axis=0)
-        ap[a:b] = analysis.ap[source].mean(axis=0)
+        sp[a:b] = analysis.sp[source].mean(axis=0, dtype=np.float64)
+        ap[a:b] = analysis.ap[source].mean(axis=0, dtype=np.float64)
         count = b - a
         swell = np.ones(count)
         rise = min(count // 3, int(0.25 / frame))
@@ -499,9 +562,9 @@ def _revoice_vowels(
     voiced_src = source[analysis.f0[source] > 0] if source.size else source
     if voiced_src.size < 4:
         return
-    energy_src = analysis.sp[voiced_src].sum(axis=1)
+    energy_src = analysis.sp[voiced_src].sum(axis=1, dtype=np.float64)
     reference = float(np.median(energy_src))
-    ap_cap = analysis.ap[voiced_src].mean(axis=0)
+    ap_cap = analysis.ap[voiced_src].mean(axis=0, dtype=np.float64)
     floor = reference * 10.0 ** (-VOWEL_FLOOR_DB / 10.0)
     energy = sp[vowel].sum(axis=1)
     gain = np.clip(floor / np.maximum(energy, 1e-30), 1.0, 10.0 ** (MAX_REVOICE_DB / 10.0))

@@ -121,3 +121,65 @@ def test_speech_timing_leaves_every_note_some_length() -> None:
     # No room at all: the melody's own slots.
     cramped = [_note(0.0, 0.05, True), _note(0.05, 0.08, False), _note(0.08, 1.0, True)]
     assert speech_timed(cramped, [0.0, 0.3, 0.31]) == cramped
+
+
+def test_consonants_keep_to_their_share_between_two_vowels() -> None:
+    share = singer_module.CONSONANT_SHARE
+    # Vowel to vowel 0.4 s: a coda of 0.2 s and an onset of 0.2 s need 0.4 s.
+    notes = [_note(0.0, 0.4, True), _note(0.4, 0.8, False)]
+    on_len, co_len = [0.0, 0.2], [0.2, 0.0]
+    singer_module.fit_consonants(notes, on_len, co_len, slowed=2.0)
+    # Shortened in proportion to share x 0.4 s.
+    assert co_len[0] + on_len[1] == pytest.approx(share * 0.4)
+    assert co_len[0] == pytest.approx(on_len[1])
+    # Consonants that already fit are left alone.
+    roomy = [_note(0.0, 1.0, True), _note(1.0, 2.0, False)]
+    on_len, co_len = [0.1, 0.1], [0.1, 0.05]
+    singer_module.fit_consonants(roomy, on_len, co_len, slowed=2.0)
+    assert (on_len, co_len) == ([0.1, 0.1], [0.1, 0.05])
+
+
+def test_consonants_are_never_sung_faster_than_spoken() -> None:
+    # 0.1 s from vowel to vowel: the share (0.05 s) is shorter than the
+    # consonants at the voice's natural pace (0.3 s / 2): they keep that.
+    notes = [_note(0.0, 0.1, True), _note(0.1, 0.5, False)]
+    on_len, co_len = [0.0, 0.15], [0.15, 0.0]
+    singer_module.fit_consonants(notes, on_len, co_len, slowed=2.0)
+    assert co_len[0] + on_len[1] == pytest.approx(0.3 / 2.0)
+    # The first onset (before the first note) is not touched.
+    assert on_len[0] == 0.0
+
+
+def test_cached_envelopes_are_float32(renderer: SongRenderer) -> None:
+    import numpy as np
+
+    singer = singer_module.Singer(renderer.voice)
+    score = compose("Pop song, BPM: 100", LINES[0], 1)
+    notes = list(score.vocal[0].notes)
+    timed = timed_notes(notes, score.seconds_per_beat)
+    sung = singer.sing(timed, [[n.pitch for n in notes]], [VoiceSettings()])
+    (analysis,) = singer._analysis.values()
+    assert analysis.sp.dtype == analysis.ap.dtype == np.float32
+    assert sung.takes[0].dtype == np.float32 and float(np.abs(sung.takes[0]).max()) > 0.01
+
+
+def test_a_takes_peaks_are_held_within_the_crest_over_its_level() -> None:
+    import numpy as np
+
+    fs = 22050
+    t = np.arange(fs, dtype=np.float64) / fs
+    steady = (0.2 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32)
+    # A steady tone's crest (3 dB) is far under the limit: left as it was.
+    assert np.array_equal(singer_module._peaks_held(steady.copy(), fs), steady)
+    # One burst 30 dB over the tone: brought down to the limit over the take's RMS.
+    burst = steady.copy()
+    burst[fs // 2 : fs // 2 + 40] = 0.2 * 10**1.5
+    rms = float(np.sqrt(np.mean(burst.astype(np.float64) ** 2)))
+    held = singer_module._peaks_held(burst, fs)
+    assert float(np.abs(held).max()) <= rms * 10 ** (singer_module.PEAK_CREST_DB / 20) * 1.001
+    # Only around the burst: untouched before its look-ahead, back within 1 % of
+    # the tone's level once the release has run (0.4 s after a 15 dB dip).
+    assert np.array_equal(held[: fs // 4], steady[: fs // 4])
+    assert np.allclose(held[-fs // 10 :], steady[-fs // 10 :], rtol=0.0, atol=0.002)
+    # Silence is silence.
+    assert not np.any(singer_module._peaks_held(np.zeros(100, dtype=np.float32), fs))

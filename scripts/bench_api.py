@@ -662,7 +662,8 @@ def run_config(
                         file=sys.stderr,
                     )
                     results.append(result)
-                    if phase.name == "create":
+                    # After the last round the config's servers and worker are stopped.
+                    if phase.name == "create" and round_no < args.rounds:
                         drained = drain_created(api_url, key)
                         print(
                             f"{config.title}: the created tasks ran in {drained:.1f} s",

@@ -1,14 +1,16 @@
 """Speech-to-singing with the WORLD vocoder.
 
-The line is first spoken by the voice (with phoneme timings), then re-timed
-like a singer would: the stressed syllables stay on the melody's beats and the
-ones between them are spaced as the voice spoke them (speech_timed); each vowel
-starts on its note, the consonants before it are sung ahead of the beat, the
-consonants after it close the note, consonants keep their spoken length
-(capped), and only the middle of each vowel is stretched. Vowels the voice
-whispered (the ends of its utterances) are sung at the line's level. The pitch
-follows the melody with portamento and a delayed vibrato; the spectral envelope
-can be warped for a higher (female) voice.
+The line is first spoken by the voice (with phoneme timings) at half its natural
+pace, as a singer articulates, then re-timed like a singer would: the stressed
+syllables stay on the melody's beats and the ones between them are spaced as the
+voice spoke them (speech_timed); each vowel starts on its note, the consonants
+before it are sung ahead of the beat, the consonants after it close the note,
+consonants keep their spoken length (capped, and shortened where they would crowd
+out the vowels: fit_consonants), and only the middle of each vowel is stretched.
+Vowels the voice whispered (the ends of its utterances) are sung at the line's
+level. The pitch follows the melody with portamento and a delayed vibrato; the
+spectral envelope can be warped for a higher (female) voice. Each take's peaks
+are held within PEAK_CREST_DB of its level (docs/decisions/0021, 0023, 0025).
 """
 
 from __future__ import annotations

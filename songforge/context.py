@@ -25,7 +25,7 @@ from songforge.services.invalidation import Invalidation, NoInvalidation, build_
 from songforge.services.music_tasks import TaskCreation
 from songforge.services.queue_positions import QueuePositions
 from songforge.services.rate_limits import RateLimiter, build_rate_limiter
-from songforge.services.task_batches import create_tasks
+from songforge.services.task_batches import create_tasks, create_tasks_on_loop
 from songforge.services.tasks import CreateResult, NewTask
 from songforge.services.workers import (
     Startup,
@@ -117,7 +117,16 @@ class AppContext:
                 limit = self.settings.max_concurrent_tasks
                 return create_tasks(conn, db, batch, max_concurrent=limit)
 
-            self._together = GroupCommit(db, run)
+            async def run_on_loop(batch: Sequence[NewTask]) -> list[CreateResult | Exception]:
+                limit = self.settings.max_concurrent_tasks
+                async with db.write_on_loop() as connection:
+                    return await create_tasks_on_loop(connection, batch, max_concurrent=limit)
+
+            # PostgreSQL's batches are awaited on the event loop (decision 0013,
+            # item 28); SQLite's already run inline.
+            self._together = GroupCommit(
+                db, run, run_batch_on_loop=None if db.is_sqlite else run_on_loop
+            )
         return self._together
 
     def _count_created(self, model: str) -> None:

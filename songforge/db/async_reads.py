@@ -43,20 +43,20 @@ CONNECT_TIMEOUT_SECONDS = 5
 
 # The errors of a server that is away or a connection that broke: the read is
 # answered 503 (api/error_handlers.py), or retried on another pooled connection.
-_CONNECTION_LOST = (
+CONNECTION_LOST = (
     OSError,  # refused, reset, no route
     TimeoutError,  # connect_timeout ran out
-    asyncpg.InterfaceError,  # "connection is closed" (but see _connection_lost)
+    asyncpg.InterfaceError,  # "connection is closed" (but see connection_lost)
     asyncpg.PostgresConnectionError,  # SQLSTATE 08: connection exceptions
     asyncpg.CannotConnectNowError,  # 57P03: starting up or in recovery
     asyncpg.AdminShutdownError,  # 57P01: the server is shutting down
 )
 
 
-def _connection_lost(error: BaseException) -> bool:
+def connection_lost(error: BaseException) -> bool:
     # asyncpg's DataError (arguments of the wrong type) is an InterfaceError too,
     # but it is our bug, not an outage.
-    return isinstance(error, _CONNECTION_LOST) and not isinstance(error, asyncpg.DataError)
+    return isinstance(error, CONNECTION_LOST) and not isinstance(error, asyncpg.DataError)
 
 
 class _LoopPool:
@@ -85,16 +85,21 @@ _LIBPQ_ONLY = (
 )
 
 
+def asyncpg_target(url: str) -> tuple[str, float]:
+    """SQLAlchemy's ``url`` as asyncpg's DSN, and its connect timeout in seconds."""
+    parsed = make_url(url)
+    timeout = parsed.query.get("connect_timeout")
+    dsn = (
+        parsed.set(drivername="postgresql")
+        .difference_update_query(_LIBPQ_ONLY)
+        .render_as_string(hide_password=False)
+    )
+    return dsn, float(str(timeout)) if timeout else CONNECT_TIMEOUT_SECONDS
+
+
 class AsyncReads:
     def __init__(self, url: str, *, size: int = 10) -> None:
-        parsed = make_url(url)
-        timeout = parsed.query.get("connect_timeout")
-        self._timeout = float(str(timeout)) if timeout else CONNECT_TIMEOUT_SECONDS
-        self._dsn = (
-            parsed.set(drivername="postgresql")
-            .difference_update_query(_LIBPQ_ONLY)
-            .render_as_string(hide_password=False)
-        )
+        self._dsn, self._timeout = asyncpg_target(url)
         self._dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
         self._size = size
         self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
@@ -156,7 +161,7 @@ class AsyncReads:
             pooled = bool(pool.idle)
             try:
                 connection = pool.idle.pop() if pooled else await self._connect()
-            except (*_CONNECTION_LOST, asyncpg.PostgresError) as exc:
+            except (*CONNECTION_LOST, asyncpg.PostgresError) as exc:
                 # Whatever keeps a connection from being made (refused, a missing
                 # database, too many clients) leaves the database out of reach: 503,
                 # as psycopg's connect errors are answered on the other paths.
@@ -164,12 +169,12 @@ class AsyncReads:
             try:
                 rows = await connection.fetch(sql, *bound)
             except BaseException as exc:
-                await _close_quietly(connection)
-                if not isinstance(exc, (*_CONNECTION_LOST, asyncpg.PostgresError)):
+                await close_quietly(connection)
+                if not isinstance(exc, (*CONNECTION_LOST, asyncpg.PostgresError)):
                     raise
-                if pooled and _connection_lost(exc):
+                if pooled and connection_lost(exc):
                     continue  # the server dropped an idle connection: try another
-                raise _as_sqlalchemy_error(sql, bound, exc) from exc
+                raise as_sqlalchemy_error(sql, bound, exc) from exc
             pool.idle.append(connection)
             return [prepared.decode(self._dialect, tuple(row)) for row in rows]
 
@@ -181,7 +186,7 @@ class AsyncReads:
         pool = self._pools.pop(asyncio.get_running_loop(), None)
         if pool is not None:
             for connection in pool.idle:
-                await _close_quietly(connection)
+                await close_quietly(connection)
 
 
 def _drained(
@@ -210,14 +215,14 @@ def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
         future.set_exception(error)
 
 
-def _as_sqlalchemy_error(sql: str, bound: Any, error: BaseException) -> DBAPIError:
+def as_sqlalchemy_error(sql: str, bound: Any, error: BaseException) -> DBAPIError:
     """The driver's error as SQLAlchemy raises psycopg's from the synchronous paths,
     so the API answers it the same way: a lost server 503, a bad statement 500."""
-    if _connection_lost(error):
+    if connection_lost(error):
         return OperationalError(sql, bound, error, connection_invalidated=True)
     return DBAPIError(sql, bound, error)
 
 
-async def _close_quietly(connection: asyncpg.Connection) -> None:
+async def close_quietly(connection: asyncpg.Connection) -> None:
     with contextlib.suppress(Exception):  # closing a broken connection: nothing to save
         await connection.close(timeout=1)

@@ -12,10 +12,11 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+import asyncpg
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
@@ -23,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from songforge.db.async_reads import AsyncReads
 from songforge.db.keyed_read import KeyedRead
+from songforge.db.loop_transactions import LoopTransactions
 from songforge.db.prepared import PreparedRow
 
 T = TypeVar("T")
@@ -96,6 +98,8 @@ class Database:
             self._ping_idle_connections(self.engine)
         # PostgreSQL's hottest reads skip the thread pool (read_by_key).
         self._async_reads = None if self.is_sqlite else AsyncReads(url, size=pool_size)
+        # PostgreSQL's group transactions of creates skip it too (write_on_loop).
+        self._loop_transactions = None if self.is_sqlite else LoopTransactions(url)
 
     @staticmethod
     def _configure_sqlite(engine: Engine) -> None:
@@ -307,10 +311,21 @@ class Database:
         with self.read_now() as connection:
             return keyed.single.first(connection, {"key": key})
 
+    def write_on_loop(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """A PostgreSQL write transaction awaited on the event loop, on asyncpg
+        (db/loop_transactions.py): committed when the body returns, rolled back
+        when it raises. SQLite has none: its writes run inline already (``call``)."""
+        if self._loop_transactions is None:
+            raise RuntimeError("write_on_loop is PostgreSQL's; SQLite writes inline (call)")
+        return self._loop_transactions.transaction()
+
     async def close_async(self) -> None:
-        """Close what ``read_by_key`` opened on this event loop (before ``dispose``)."""
+        """Close what ``read_by_key`` and ``write_on_loop`` opened on this event
+        loop (before ``dispose``)."""
         if self._async_reads is not None:
             await self._async_reads.close()
+        if self._loop_transactions is not None:
+            await self._loop_transactions.close()
 
     def lock_clause_supported(self) -> bool:
         """Whether SELECT ... FOR UPDATE [SKIP LOCKED] means anything here."""

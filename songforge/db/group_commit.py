@@ -17,13 +17,17 @@ transaction through ``run_batch``, commits, and only then answers each caller.
   raised), nothing of it was written; each job is then run again in a
   transaction of its own, so one bad job fails alone, visibly, and the others
   are written.
+- ``run_batch_on_loop``, when given (PostgreSQL: db/loop_transactions.py), is
+  awaited on the event loop instead; it opens and commits its own transaction,
+  returns one outcome per job (what it commits is not rerun), and raises
+  ``UseThread`` (before writing anything) for a batch it leaves to ``run_batch``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
@@ -38,16 +42,23 @@ Outcome = TypeVar("Outcome")
 DEFAULT_MAX_BATCH = 256
 
 
+class UseThread(Exception):
+    """The batch is for the blocking ``run_batch``; nothing of it was written."""
+
+
 class GroupCommit(Generic[Job, Outcome]):
     def __init__(
         self,
         db: Database,
         run_batch: Callable[[Connection, Sequence[Job]], Sequence[Outcome | Exception]],
         *,
+        run_batch_on_loop: Callable[[Sequence[Job]], Awaitable[Sequence[Outcome | Exception]]]
+        | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
     ) -> None:
         self._db = db
         self._run_batch = run_batch
+        self._run_batch_on_loop = run_batch_on_loop
         self._max_batch = max_batch
         self._waiting: list[tuple[Job, asyncio.Future[Outcome]]] = []
         self._draining = False
@@ -80,7 +91,7 @@ class GroupCommit(Generic[Job, Outcome]):
     async def _write(self, batch: list[tuple[Job, asyncio.Future[Outcome]]]) -> None:
         jobs = [job for job, _ in batch]
         try:
-            outcomes = await self._db.call_waiting(self._transaction, jobs)
+            outcomes = await self._outcomes(jobs)
         except Exception as exc:
             if len(batch) == 1:
                 _settle(batch[0][1], exc)
@@ -94,14 +105,26 @@ class GroupCommit(Generic[Job, Outcome]):
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             _settle(future, outcome)
 
+    async def _outcomes(self, jobs: Sequence[Job]) -> Sequence[Outcome | Exception]:
+        if self._run_batch_on_loop is not None:
+            try:
+                return await self._run_batch_on_loop(jobs)
+            except UseThread:
+                pass
+        return await self._db.call_waiting(self._transaction, jobs)
+
     def _transaction(self, jobs: Sequence[Job]) -> Sequence[Outcome | Exception]:
         # Database.call may rerun this in the thread pool when the SQLite write
         # lock was busy: nothing had started then, so rerunning is safe.
         with self._db.write() as conn:
             outcomes = self._run_batch(conn, jobs)
-            if len(outcomes) != len(jobs):  # checked before the commit
-                raise RuntimeError(f"{len(outcomes)} outcomes for {len(jobs)} jobs")
+            _check_count(outcomes, jobs)  # before the commit
         return outcomes
+
+
+def _check_count(outcomes: Sequence[object], jobs: Sequence[object]) -> None:
+    if len(outcomes) != len(jobs):
+        raise RuntimeError(f"{len(outcomes)} outcomes for {len(jobs)} jobs")
 
 
 def _settle(future: asyncio.Future[Outcome], outcome: Outcome | Exception) -> None:

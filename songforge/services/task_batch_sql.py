@@ -13,6 +13,9 @@ statement and the writes one more (data-modifying WITH queries, each run exactly
 once against the same snapshot): four round trips with BEGIN and COMMIT, for any
 number of accounts and keys. docs/decisions/0013, item 26.
 
+The same two statements run from the event loop on asyncpg (``*_on_loop``,
+db/loop_transactions.py; item 28), numbered ``$1, $2`` where psycopg's are ``%s``.
+
 The UPDATEs keep their conditions, as the separate statements had them: the
 caller compares the rows they changed with the rows it meant to change, and a
 figure that moved fails the batch before it commits.
@@ -20,12 +23,16 @@ figure that moved fails the batch before it commits.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+import asyncpg
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 from songforge.db.bulk_insert import insert_from_document, rows_document
@@ -94,10 +101,21 @@ def lock_figures(
     conn: Connection, account_ids: Sequence[str], key_ids: Sequence[str]
 ) -> tuple[list[AccountFigures], list[KeyFigures]]:
     """The accounts' and keys' figures, their rows locked until the transaction ends."""
+    return _figures(conn.exec_driver_sql(_LOCKED_FIGURES, (list(account_ids), list(key_ids))))
+
+
+async def lock_figures_on_loop(
+    connection: asyncpg.Connection, account_ids: Sequence[str], key_ids: Sequence[str]
+) -> tuple[list[AccountFigures], list[KeyFigures]]:
+    """``lock_figures`` in an asyncpg transaction."""
+    rows = await connection.fetch(_numbered(_LOCKED_FIGURES), list(account_ids), list(key_ids))
+    return _figures(tuple(row) for row in rows)
+
+
+def _figures(rows: Any) -> tuple[list[AccountFigures], list[KeyFigures]]:
     found_accounts: list[AccountFigures] = []
     found_keys: list[KeyFigures] = []
-    result = conn.exec_driver_sql(_LOCKED_FIGURES, (list(account_ids), list(key_ids)))
-    for kind, row_id, first, second, counter in result:
+    for kind, row_id, first, second, counter in rows:
         if kind == "account":
             found_accounts.append(AccountFigures(row_id, int(first), int(second), int(counter)))
         else:
@@ -119,18 +137,49 @@ def write_batch(
     Returns how many keys and how many accounts the UPDATEs changed: fewer than
     given means a figure moved (its condition no longer held).
     """
-    ledger_columns, task_columns = tuple(ledger_rows[0]), tuple(task_rows[0])
-    statement = _write_statement(conn.dialect, ledger_columns, task_columns)
-    changed_keys, changed_accounts = conn.exec_driver_sql(
-        statement,
-        (
-            json.dumps([{"id": c.key_id, "amount": c.amount} for c in commitments]),
-            json.dumps([{"id": h.account_id, "amount": h.amount, "tasks": h.tasks} for h in holds]),
-            rows_document(ledger_rows, ledger_columns),
-            rows_document(task_rows, task_columns),
-        ),
-    ).one()
+    statement, parameters = _write(conn.dialect, commitments, holds, ledger_rows, task_rows)
+    changed_keys, changed_accounts = conn.exec_driver_sql(statement, parameters).one()
     return int(changed_keys), int(changed_accounts)
+
+
+async def write_batch_on_loop(
+    connection: asyncpg.Connection,
+    commitments: Sequence[KeyCommitment],
+    holds: Sequence[AccountHold],
+    ledger_rows: Sequence[Mapping[str, Any]],
+    task_rows: Sequence[Mapping[str, Any]],
+) -> tuple[int, int]:
+    """``write_batch`` in an asyncpg transaction."""
+    statement, parameters = _write(_POSTGRESQL, commitments, holds, ledger_rows, task_rows)
+    changed_keys, changed_accounts = await connection.fetchrow(_numbered(statement), *parameters)
+    return int(changed_keys), int(changed_accounts)
+
+
+def _write(
+    dialect: Dialect,
+    commitments: Sequence[KeyCommitment],
+    holds: Sequence[AccountHold],
+    ledger_rows: Sequence[Mapping[str, Any]],
+    task_rows: Sequence[Mapping[str, Any]],
+) -> tuple[str, tuple[str, str, str, str]]:
+    ledger_columns, task_columns = tuple(ledger_rows[0]), tuple(task_rows[0])
+    return _write_statement(dialect, ledger_columns, task_columns), (
+        json.dumps([{"id": c.key_id, "amount": c.amount} for c in commitments]),
+        json.dumps([{"id": h.account_id, "amount": h.amount, "tasks": h.tasks} for h in holds]),
+        rows_document(ledger_rows, ledger_columns),
+        rows_document(task_rows, task_columns),
+    )
+
+
+# Identifiers are quoted the same way by every PostgreSQL dialect.
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+@lru_cache(maxsize=16)
+def _numbered(statement: str) -> str:
+    """psycopg's ``%s`` placeholders as asyncpg's ``$1, $2, ...``, in order."""
+    numbers = itertools.count(1)
+    return re.sub(r"%s", lambda _: f"${next(numbers)}", statement)
 
 
 @lru_cache(maxsize=16)

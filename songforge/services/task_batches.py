@@ -11,7 +11,10 @@ about six statements for a batch of any size, where one create alone runs six;
 on PostgreSQL the reads are one statement and the writes one more
 (services/task_batch_sql.py). Used by the group
 commit of the create route (db/group_commit.py); requests with an Idempotency-Key
-keep the one-by-one path.
+keep the one-by-one path. On PostgreSQL the group commit runs the batch on the
+event loop (``create_tasks_on_loop``, asyncpg), with the same statements and the
+same decisions (``_decide``), and falls back to ``create_tasks`` in a thread when
+an account is at its limit by its counter (``UseThread``).
 
 The figures read are exact while the transaction holds them: SQLite's write lock
 is held from BEGIN IMMEDIATE, and PostgreSQL rows are locked FOR UPDATE, in id
@@ -23,15 +26,17 @@ again alone (db/group_commit.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Connection, bindparam, select, update
 
 from songforge.db.bulk_insert import insert_rows
 from songforge.db.database import Database
+from songforge.db.group_commit import UseThread
 from songforge.db.tables import accounts, api_keys, ledger_entries, tasks
 from songforge.db.types import utcnow
 from songforge.services import task_batch_sql
@@ -116,12 +121,22 @@ def _read_figures(
         key_rows = (
             [KeyFigures(*row) for row in conn.execute(_KEYS, {"ids": key_ids})] if key_ids else []
         )
+    return _found(
+        account_rows,
+        key_rows,
+        lambda row: unfinished_tasks(conn, row.id, int(row.unfinished_tasks), max_concurrent),
+    )
+
+
+def _found(
+    account_rows: Sequence[AccountFigures],
+    key_rows: Sequence[KeyFigures],
+    active: Callable[[AccountFigures], int],
+) -> tuple[dict[str, _Account], dict[str, _Key]]:
+    """The figures read, as the batch's decisions update them; ``active`` is an
+    account's number of unfinished tasks as the limit needs it."""
     found_accounts = {
-        row.id: _Account(
-            balance=int(row.balance),
-            held=int(row.held),
-            active=unfinished_tasks(conn, row.id, int(row.unfinished_tasks), max_concurrent),
-        )
+        row.id: _Account(balance=int(row.balance), held=int(row.held), active=active(row))
         for row in account_rows
     }
     found_keys = {
@@ -150,8 +165,7 @@ def _write(
         keys_changed, accounts_changed = task_batch_sql.write_batch(
             conn, commitments, holds, ledger_rows, task_rows
         )
-        if keys_changed != len(commitments) or accounts_changed != len(holds):
-            raise FiguresMoved("a key or an account changed while its creates were decided")
+        _check_changed(len(commitments), len(holds), keys_changed, accounts_changed)
         return
     for commitment in commitments:
         changed = conn.execute(
@@ -169,6 +183,12 @@ def _write(
     insert_rows(conn, tasks, task_rows)
 
 
+def _check_changed(keys: int, accounts: int, keys_changed: int, accounts_changed: int) -> None:
+    """PostgreSQL's write statement changed every key and account it meant to."""
+    if keys_changed != keys or accounts_changed != accounts:
+        raise FiguresMoved("a key or an account changed while its creates were decided")
+
+
 def _distinct_times(count: int) -> list[datetime]:
     """Creation times for the batch, strictly increasing: the queue's order is
     (priority, created_at), and ties would give two tasks the same position."""
@@ -181,19 +201,24 @@ def _distinct_times(count: int) -> list[datetime]:
     return times
 
 
-def create_tasks(
-    conn: Connection,
-    db: Database,
-    batch: Sequence[NewTask],
-    *,
-    max_concurrent: int,
-) -> list[CreateResult | Exception]:
-    """Hold and queue each new task in ``conn``'s transaction, in order; one
-    outcome per task: its result, or the refusal create_task would have raised."""
-    account_ids = _ordered({new.account_id for new in batch})
-    key_ids = _ordered({new.api_key_id for new in batch if new.api_key_id is not None})
-    found_accounts, found_keys = _read_figures(conn, db, account_ids, key_ids, max_concurrent)
+@dataclass
+class _Decided:
+    """What a batch decided: one outcome per create, and what to write for them."""
 
+    outcomes: list[CreateResult | Exception]
+    commitments: list[KeyCommitment]
+    holds: list[AccountHold]
+    ledger_rows: list[dict[str, Any]]
+    task_rows: list[dict[str, Any]]
+
+
+def _decide(
+    batch: Sequence[NewTask],
+    found_accounts: dict[str, _Account],
+    found_keys: dict[str, _Key],
+    max_concurrent: int,
+) -> _Decided:
+    """Each create in order, on the figures held: the single create's rules."""
     outcomes: list[CreateResult | Exception] = []
     task_rows: list[dict[str, Any]] = []
     ledger_rows: list[dict[str, Any]] = []
@@ -234,8 +259,51 @@ def create_tasks(
             }
         )
         outcomes.append(CreateResult(task=task, replayed=False))
+    return _Decided(
+        outcomes,
+        [KeyCommitment(i, key.added) for i, key in found_keys.items() if key.added],
+        [AccountHold(i, a.added, a.tasks) for i, a in found_accounts.items() if a.tasks],
+        ledger_rows,
+        task_rows,
+    )
 
-    commitments = [KeyCommitment(i, key.added) for i, key in found_keys.items() if key.added]
-    holds = [AccountHold(i, a.added, a.tasks) for i, a in found_accounts.items() if a.tasks]
-    _write(conn, db, commitments, holds, ledger_rows, task_rows)
-    return outcomes
+
+def create_tasks(
+    conn: Connection,
+    db: Database,
+    batch: Sequence[NewTask],
+    *,
+    max_concurrent: int,
+) -> list[CreateResult | Exception]:
+    """Hold and queue each new task in ``conn``'s transaction, in order; one
+    outcome per task: its result, or the refusal create_task would have raised."""
+    account_ids = _ordered({new.account_id for new in batch})
+    key_ids = _ordered({new.api_key_id for new in batch if new.api_key_id is not None})
+    found_accounts, found_keys = _read_figures(conn, db, account_ids, key_ids, max_concurrent)
+    decided = _decide(batch, found_accounts, found_keys, max_concurrent)
+    _write(conn, db, decided.commitments, decided.holds, decided.ledger_rows, decided.task_rows)
+    return decided.outcomes
+
+
+async def create_tasks_on_loop(
+    connection: asyncpg.Connection, batch: Sequence[NewTask], *, max_concurrent: int
+) -> list[CreateResult | Exception]:
+    """``create_tasks`` in an asyncpg transaction on PostgreSQL (db/loop_transactions.py):
+    the same figures, locked in the same order, the same decisions and the same
+    two statements, awaited on the event loop instead of run in a thread."""
+    account_ids = _ordered({new.account_id for new in batch})
+    key_ids = _ordered({new.api_key_id for new in batch if new.api_key_id is not None})
+    account_rows, key_rows = await task_batch_sql.lock_figures_on_loop(
+        connection, account_ids, key_ids
+    )
+    if any(row.unfinished_tasks >= max_concurrent for row in account_rows):
+        # The tasks must be counted (tasks.unfinished_tasks): the blocking path.
+        raise UseThread()
+    found_accounts, found_keys = _found(account_rows, key_rows, lambda row: row.unfinished_tasks)
+    decided = _decide(batch, found_accounts, found_keys, max_concurrent)
+    if decided.task_rows:
+        keys_changed, accounts_changed = await task_batch_sql.write_batch_on_loop(
+            connection, decided.commitments, decided.holds, decided.ledger_rows, decided.task_rows
+        )
+        _check_changed(len(decided.commitments), len(decided.holds), keys_changed, accounts_changed)
+    return decided.outcomes

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from songforge.db.database import Database
-from songforge.db.group_commit import GroupCommit
+from songforge.db.group_commit import GroupCommit, UseThread
 
 
 class Refused(Exception):
@@ -137,4 +137,33 @@ def test_outcome_count_mismatch_is_refused_before_commit(database_url: str) -> N
     with pytest.raises(RuntimeError, match="0 outcomes for 1 jobs"):
         asyncio.run(writer.submit("one"))
     assert _stored(database_url, table) == []
+    db.dispose()
+
+
+def test_a_batch_on_the_loop_or_left_to_the_thread(database_url: str) -> None:
+    # run_batch_on_loop (PostgreSQL's asyncpg path) runs each batch unless it
+    # raises UseThread, which leaves that batch to run_batch; a failure of the
+    # loop's batch writes each job alone, on the loop again.
+    db = Database(database_url)
+    table = _probe_table(db)
+    thread = _writer(db, table)
+    on_loop: list[list[str]] = []
+
+    async def run_on_loop(jobs: Sequence[str]) -> list[str | Exception]:
+        on_loop.append(list(jobs))
+        if any(job.startswith("thread") for job in jobs):
+            raise UseThread()
+        if len(jobs) > 1 and any(job.startswith("fail") for job in jobs):
+            raise RuntimeError("the batch's transaction failed")
+        return [f"on the loop {job}" for job in jobs]
+
+    writer = GroupCommit(db, thread._run_batch, run_batch_on_loop=run_on_loop)
+    assert asyncio.run(_submit_all(writer, ["a", "b"])) == ["on the loop a", "on the loop b"]
+    assert asyncio.run(_submit_all(writer, ["c", "thread-d"])) == ["stored c", "stored thread-d"]
+    assert asyncio.run(_submit_all(writer, ["e", "fail-f"])) == [
+        "on the loop e",
+        "on the loop fail-f",
+    ]
+    assert on_loop == [["a", "b"], ["c", "thread-d"], ["e", "fail-f"], ["e"], ["fail-f"]]
+    assert _stored(database_url, table) == ["c", "thread-d"]
     db.dispose()

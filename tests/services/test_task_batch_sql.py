@@ -3,6 +3,7 @@ write only what their conditions allow."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,7 +20,9 @@ from songforge.services.task_batch_sql import (
     KeyCommitment,
     KeyFigures,
     lock_figures,
+    lock_figures_on_loop,
     write_batch,
+    write_batch_on_loop,
 )
 from tests.services.test_task_batches import _account
 
@@ -126,3 +129,63 @@ def test_a_hold_or_commitment_its_condition_refuses_is_not_counted(db: Database)
 
 class _RolledBack(Exception):
     pass
+
+
+def test_on_the_loop_the_same_statements_lock_and_write(db: Database) -> None:
+    (first, first_key), (second, _) = _account(db, 100, cap=40), _account(db, 7, cap=None)
+    other = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
+    task_id = f"tsk_{uuid.uuid4().hex[:16]}"
+    ledger, task = _rows(first, task_id, 30)
+
+    def locked(table: sa.Table, row_id: str) -> bool:
+        with other.connect() as elsewhere:
+            try:
+                elsewhere.execute(
+                    sa.select(table.c.id).where(table.c.id == row_id).with_for_update(nowait=True)
+                )
+            except sa.exc.OperationalError:
+                return True
+            return False
+
+    async def go() -> tuple[object, object, tuple[int, int]]:
+        try:
+            async with db.write_on_loop() as connection:
+                found = await lock_figures_on_loop(connection, [first, second], [first_key])
+                assert all(locked(t, i) for t, i in ((accounts, first), (api_keys, first_key)))
+                # A commitment over the key's cap and a hold over the free balance
+                # are not counted (the caller then fails the batch).
+                refused = await write_batch_on_loop(
+                    connection,
+                    [KeyCommitment(first_key, 41)],
+                    [AccountHold(second, 8, 1)],
+                    [ledger],
+                    [task],
+                )
+                raise _RolledBack(found, refused)
+        except _RolledBack as rolled_back:
+            found, refused = rolled_back.args
+        try:
+            async with db.write_on_loop() as connection:
+                written = await write_batch_on_loop(
+                    connection,
+                    [KeyCommitment(first_key, 30)],
+                    [AccountHold(first, 30, 1)],
+                    [ledger],
+                    [task],
+                )
+        finally:
+            await db.close_async()
+        return found, refused, written
+
+    found, refused, written = asyncio.run(go())
+    assert found == (
+        [AccountFigures(*row) for row in sorted([(first, 100, 0, 0), (second, 7, 0, 0)])],
+        [KeyFigures(first_key, 40, 0)],
+    )
+    assert refused == (0, 0) and written == (1, 1)
+    assert not locked(accounts, first)  # released at the commit
+    with db.read() as conn:
+        assert conn.execute(sa.select(tasks.c.id).where(tasks.c.id == task_id)).scalar() == task_id
+        held = conn.execute(sa.select(accounts.c.held).where(accounts.c.id == first)).scalar()
+        assert held == 30
+    other.dispose()

@@ -1,10 +1,13 @@
-"""Creating tasks in batches gives exactly what creating them one by one gives."""
+"""Creating tasks in batches gives exactly what creating them one by one gives,
+in a thread (both backends) and on the event loop (PostgreSQL, asyncpg)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,10 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from songforge.db.database import Database
-from songforge.db.group_commit import GroupCommit
+from songforge.db.group_commit import GroupCommit, UseThread
 from songforge.db.migrate import upgrade_to_head
 from songforge.db.tables import api_keys, tasks
-from songforge.services import task_batches
+from songforge.services import task_batch_sql, task_batches
 from songforge.services.accounts import create_account, get_account
 from songforge.services.billing import ledger_for
 from songforge.services.errors import (
@@ -26,11 +29,52 @@ from songforge.services.errors import (
 )
 from songforge.services.keys import create_key
 from songforge.services.orders import grant_credits
-from songforge.services.task_batches import create_tasks
+from songforge.services.task_batches import create_tasks, create_tasks_on_loop
 from songforge.services.task_records import load_task
 from songforge.services.tasks import CreateResult, NewTask, create_task
 
 PRICE = 30
+
+
+@dataclass(frozen=True)
+class BatchPath:
+    """A backend, and where its batches run: "thread" (create_tasks in a blocking
+    transaction) or "loop" (create_tasks_on_loop on asyncpg, PostgreSQL only)."""
+
+    url: str
+    where: str
+
+
+@pytest.fixture(
+    params=[
+        "sqlite-thread",
+        pytest.param("postgres-thread", marks=pytest.mark.postgres),
+        pytest.param("postgres-loop", marks=pytest.mark.postgres),
+    ]
+)
+def batch_path(request: pytest.FixtureRequest, tmp_path: Path) -> BatchPath:
+    backend, where = request.param.split("-")
+    if backend == "sqlite":
+        return BatchPath(f"sqlite:///{tmp_path / 'songforge.db'}", where)
+    return BatchPath(str(request.getfixturevalue("postgres_url")), where)
+
+
+def _create_tasks(
+    db: Database, where: str, batch: Sequence[NewTask], *, max_concurrent: int
+) -> list[CreateResult | Exception]:
+    """One batch, committed, on ``where``'s path."""
+    if where == "thread":
+        with db.write() as conn:
+            return create_tasks(conn, db, batch, max_concurrent=max_concurrent)
+
+    async def on_loop() -> list[CreateResult | Exception]:
+        try:
+            async with db.write_on_loop() as connection:
+                return await create_tasks_on_loop(connection, batch, max_concurrent=max_concurrent)
+        finally:
+            await db.close_async()
+
+    return asyncio.run(on_loop())
 
 
 def _account(db: Database, credits: int, cap: int | None) -> tuple[str, str]:
@@ -75,8 +119,8 @@ def _state(db: Database, account: str, key: str) -> dict[str, Any]:
     }
 
 
-def test_a_batch_decides_as_one_create_after_another(database_url: str) -> None:
-    db = Database(database_url)
+def test_a_batch_decides_as_one_create_after_another(batch_path: BatchPath) -> None:
+    db = Database(batch_path.url)
     upgrade_to_head(db)
     # 100 credits: three creates; the key may commit 70: two of its creates.
     one_by_one, key_a = _account(db, 100, cap=70)
@@ -87,8 +131,7 @@ def test_a_batch_decides_as_one_create_after_another(database_url: str) -> None:
             expected.append(_outcome(create_task(db, new, max_concurrent=4)))
         except DomainError as exc:
             expected.append(_outcome(exc))
-    with db.write() as conn:
-        outcomes = create_tasks(conn, db, _plan(batched, key_b), max_concurrent=4)
+    outcomes = _create_tasks(db, batch_path.where, _plan(batched, key_b), max_concurrent=4)
     assert [_outcome(o) for o in outcomes] == expected
     assert expected.count("created") == 3 and any("cap" in e for e in expected)
     assert any("Insufficient credits" in e for e in expected)
@@ -101,14 +144,13 @@ def test_a_batch_decides_as_one_create_after_another(database_url: str) -> None:
     db.dispose()
 
 
-def test_the_limit_on_unfinished_tasks_counts_the_batch_itself(database_url: str) -> None:
-    db = Database(database_url)
+def test_the_limit_on_unfinished_tasks_counts_the_batch_itself(batch_path: BatchPath) -> None:
+    db = Database(batch_path.url)
     upgrade_to_head(db)
     account, _ = _account(db, 10_000, cap=None)
     new = NewTask(account, None, "m", 1, {"prompt": "x"}, max_attempts=1)
     create_task(db, new, max_concurrent=3)
-    with db.write() as conn:
-        outcomes = create_tasks(conn, db, [new] * 4, max_concurrent=3)
+    outcomes = _create_tasks(db, batch_path.where, [new] * 4, max_concurrent=3)
     assert [type(o) for o in outcomes] == [CreateResult, CreateResult] + [
         ConcurrencyLimitReached
     ] * 2
@@ -119,26 +161,42 @@ def test_the_limit_on_unfinished_tasks_counts_the_batch_itself(database_url: str
     db.dispose()
 
 
-def _group(db: Database) -> GroupCommit[NewTask, CreateResult]:
-    def run(conn: Connection, batch: Sequence[NewTask]) -> list[CreateResult | Exception]:
-        return create_tasks(conn, db, batch, max_concurrent=1000)
+def _group(
+    db: Database, where: str = "thread", max_concurrent: int = 1000
+) -> GroupCommit[NewTask, CreateResult]:
+    """The create route's group commit (context.py), on ``where``'s path."""
 
-    return GroupCommit(db, run)
+    def run(conn: Connection, batch: Sequence[NewTask]) -> list[CreateResult | Exception]:
+        return create_tasks(conn, db, batch, max_concurrent=max_concurrent)
+
+    async def run_on_loop(batch: Sequence[NewTask]) -> list[CreateResult | Exception]:
+        async with db.write_on_loop() as connection:
+            return await create_tasks_on_loop(connection, batch, max_concurrent=max_concurrent)
+
+    return GroupCommit(db, run, run_batch_on_loop=run_on_loop if where == "loop" else None)
 
 
 async def _submit(group: GroupCommit[NewTask, CreateResult], jobs: list[NewTask]) -> list[Any]:
     return list(await asyncio.gather(*(group.submit(j) for j in jobs), return_exceptions=True))
 
 
-def test_concurrent_creates_never_overspend_and_are_all_durable(database_url: str) -> None:
+def test_concurrent_creates_never_overspend_and_are_all_durable(batch_path: BatchPath) -> None:
+    database_url = batch_path.url
     db = Database(database_url)
     upgrade_to_head(db)
     account, key = _account(db, 25 * PRICE, cap=None)
-    group = _group(db)
+    group = _group(db, batch_path.where)
     jobs = [
         NewTask(account, key, "m", PRICE, {"prompt": str(i)}, max_attempts=1) for i in range(40)
     ]
-    outcomes = asyncio.run(_submit(group, jobs))
+
+    async def submit_all() -> list[Any]:
+        try:
+            return await _submit(group, jobs)
+        finally:
+            await db.close_async()
+
+    outcomes = asyncio.run(submit_all())
     created = [o for o in outcomes if isinstance(o, CreateResult)]
     refused = [o for o in outcomes if isinstance(o, InsufficientCredits)]
     assert len(created) == 25 and len(refused) == 15
@@ -158,15 +216,14 @@ def test_concurrent_creates_never_overspend_and_are_all_durable(database_url: st
 
 
 def test_a_key_missing_or_an_account_missing_is_refused_like_one_create(
-    database_url: str,
+    batch_path: BatchPath,
 ) -> None:
-    db = Database(database_url)
+    db = Database(batch_path.url)
     upgrade_to_head(db)
     account, _ = _account(db, 1000, cap=None)
     ghost_key = NewTask(account, "key_missing", "m", 1, {"prompt": "x"}, max_attempts=1)
     ghost_account = NewTask("acc_missing", None, "m", 1, {"prompt": "x"}, max_attempts=1)
-    with db.write() as conn:
-        outcomes = create_tasks(conn, db, [ghost_key, ghost_account], max_concurrent=4)
+    outcomes = _create_tasks(db, batch_path.where, [ghost_key, ghost_account], max_concurrent=4)
     assert isinstance(outcomes[0], NotPermitted) and isinstance(outcomes[1], InsufficientCredits)
     for new, batched in zip([ghost_key, ghost_account], outcomes, strict=True):
         with pytest.raises(type(batched)) as raised:
@@ -176,9 +233,9 @@ def test_a_key_missing_or_an_account_missing_is_refused_like_one_create(
 
 
 def test_a_batch_of_several_accounts_and_keys_leaves_what_one_by_one_leaves(
-    database_url: str,
+    batch_path: BatchPath,
 ) -> None:
-    db = Database(database_url)
+    db = Database(batch_path.url)
     upgrade_to_head(db)
     pairs = [(_account(db, 100, cap=70), _account(db, 100, cap=70)) for _ in range(3)]
     expected: list[str] = []
@@ -191,8 +248,7 @@ def test_a_batch_of_several_accounts_and_keys_leaves_what_one_by_one_leaves(
     # The same creates, the accounts' interleaved, in one transaction.
     plans = [_plan(account, key) for _, (account, key) in pairs]
     interleaved = [plan[i] for i in range(len(plans[0])) for plan in plans]
-    with db.write() as conn:
-        outcomes = create_tasks(conn, db, interleaved, max_concurrent=4)
+    outcomes = _create_tasks(db, batch_path.where, interleaved, max_concurrent=4)
     by_account = [[_outcome(o) for o in outcomes[k :: len(plans)]] for k in range(len(plans))]
     assert [o for outcome in by_account for o in outcome] == expected
     for one_by_one, batched in pairs:
@@ -249,4 +305,68 @@ def test_a_figure_that_moved_fails_the_batch_before_it_commits(
     with pytest.raises(task_batches.FiguresMoved), db.write() as conn:
         create_tasks(conn, db, batch, max_concurrent=100)
     assert _state(db, account, key) == before  # nothing of it was written
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_on_the_loop_an_account_at_its_limit_by_its_counter_is_left_to_the_thread(
+    postgres_url: str,
+) -> None:
+    db = Database(postgres_url)
+    upgrade_to_head(db)
+    account, key = _account(db, 10_000, cap=None)
+    new = NewTask(account, key, "m", 1, {"prompt": "x"}, max_attempts=1)
+    for _ in range(2):
+        create_task(db, new, max_concurrent=2)
+    before = _state(db, account, key)
+    # The counter says 2 of 2: only counting the tasks can tell, which the loop leaves
+    # to the blocking path, before writing anything.
+    with pytest.raises(UseThread):
+        _create_tasks(db, "loop", [new], max_concurrent=2)
+    assert _state(db, account, key) == before
+    # Through the group commit the batch is written in a thread instead: the tasks
+    # are counted, so a counter that drifted high (a task finished by an older
+    # version) does not refuse, and one that is right does.
+    with db.write() as conn:
+        conn.execute(sa.update(tasks).where(tasks.c.account_id == account).values(status="FAILED"))
+    outcomes = asyncio.run(_submit_closing(db, _group(db, "loop", max_concurrent=2), [new] * 3))
+    assert [type(o) for o in outcomes] == [CreateResult, CreateResult, ConcurrencyLimitReached]
+    db.dispose()
+
+
+async def _submit_closing(
+    db: Database, group: GroupCommit[NewTask, CreateResult], jobs: list[NewTask]
+) -> list[Any]:
+    try:
+        return await _submit(group, jobs)
+    finally:
+        await db.close_async()
+
+
+@pytest.mark.postgres
+def test_on_the_loop_a_figure_that_moved_fails_the_batch_before_it_commits(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(postgres_url)
+    upgrade_to_head(db)
+    account, key = _account(db, 2 * PRICE, cap=None)
+    before = _state(db, account, key)
+    read = task_batch_sql.lock_figures_on_loop
+
+    async def stale(*args: Any, **kwargs: Any) -> Any:
+        found_accounts, found_keys = await read(*args, **kwargs)
+        return [f._replace(balance=f.balance * 100) for f in found_accounts], found_keys
+
+    monkeypatch.setattr(task_batch_sql, "lock_figures_on_loop", stale)
+    batch = [
+        NewTask(account, key, "m", PRICE, {"prompt": str(i)}, max_attempts=1) for i in range(3)
+    ]
+    with pytest.raises(task_batches.FiguresMoved):
+        _create_tasks(db, "loop", batch, max_concurrent=100)
+    assert _state(db, account, key) == before  # nothing of it was written
+    # The group commit then writes each create alone, on the same stale figures:
+    # the two that fit are written, the third fails alone, and nothing is overspent.
+    outcomes = asyncio.run(_submit_closing(db, _group(db, "loop"), batch))
+    assert [type(o) for o in outcomes] == [CreateResult, CreateResult, task_batches.FiguresMoved]
+    assert _state(db, account, key)["held"] == 2 * PRICE
     db.dispose()

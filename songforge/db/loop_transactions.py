@@ -1,0 +1,113 @@
+"""PostgreSQL write transactions awaited on the event loop, on asyncpg.
+
+The create route's group commit (db/group_commit.py) writes a batch in one
+transaction of four round trips: BEGIN with the locking read, the write
+statement, COMMIT. From the thread pool each of them resumes only when that
+thread gets the GIL back from the busy event loop, and the batch's answer
+waits for the loop to notice the thread is done: 5-7 ms of a ~18 ms batch
+under load (docs/decisions/0013, items 26 and 28). Meanwhile the batch holds its
+account's row lock, and every other process's batch for that account waits.
+Awaited on the loop, each round trip resumes the batch at the loop's next turn.
+
+The group commit runs one transaction at a time per app, so one connection per
+event loop is kept. A kept connection the server dropped (a restart) fails at
+BEGIN, before anything was sent for the batch: the transaction is begun again
+on a new connection. The driver's errors are raised as SQLAlchemy's, as
+db/async_reads.py does, so an outage answers 503 the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from sqlalchemy.exc import OperationalError
+
+from songforge.db.async_reads import (
+    CONNECTION_LOST,
+    as_sqlalchemy_error,
+    asyncpg_target,
+    close_quietly,
+    connection_lost,
+)
+
+_DRIVER_ERRORS = (*CONNECTION_LOST, asyncpg.PostgresError)
+
+
+class LoopTransactions:
+    def __init__(self, url: str) -> None:
+        self._dsn, self._timeout = asyncpg_target(url)
+        self._kept: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncpg.Connection] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection in a transaction: committed when the body returns, rolled
+        back when it raises (a driver's error raised as SQLAlchemy's)."""
+        loop = asyncio.get_running_loop()
+        connection, transaction = await self._begin(loop)
+        try:
+            yield connection
+            await transaction.commit()
+        except BaseException as exc:
+            # A refusal of the body (an Exception not the driver's) leaves the
+            # connection fit to keep once rolled back; a lost connection, a
+            # cancelled statement or a failed COMMIT does not.
+            fit = isinstance(exc, Exception) and not (
+                isinstance(exc, _DRIVER_ERRORS) and connection_lost(exc)
+            )
+            if fit:
+                try:
+                    await transaction.rollback()
+                except Exception:
+                    fit = False
+            if fit:
+                await self._keep(loop, connection)
+            else:
+                await close_quietly(connection)
+            if isinstance(exc, _DRIVER_ERRORS):
+                raise as_sqlalchemy_error("", (), exc) from exc
+            raise
+        await self._keep(loop, connection)
+
+    async def _begin(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> tuple[asyncpg.Connection, asyncpg.transaction.Transaction]:
+        while True:
+            kept = self._kept.pop(loop, None)
+            try:
+                connection = kept if kept is not None else await self._connect()
+            except _DRIVER_ERRORS as exc:
+                # Whatever keeps a connection from being made leaves the database
+                # out of reach: 503, as on the other paths.
+                raise OperationalError("", (), exc, connection_invalidated=True) from exc
+            try:
+                transaction = connection.transaction()
+                await transaction.start()
+            except BaseException as exc:
+                await close_quietly(connection)
+                if kept is not None and isinstance(exc, _DRIVER_ERRORS) and connection_lost(exc):
+                    continue  # the server dropped the kept connection: a new one
+                if isinstance(exc, _DRIVER_ERRORS):
+                    raise as_sqlalchemy_error("BEGIN", (), exc) from exc
+                raise
+            return connection, transaction
+
+    async def _keep(self, loop: asyncio.AbstractEventLoop, connection: asyncpg.Connection) -> None:
+        if loop in self._kept:  # two transactions at once (two group commits): keep one
+            await close_quietly(connection)
+        else:
+            self._kept[loop] = connection
+
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self._dsn, timeout=self._timeout)
+
+    async def close(self) -> None:
+        """Close this loop's kept connection (an app's shutdown)."""
+        kept = self._kept.pop(asyncio.get_running_loop(), None)
+        if kept is not None:
+            await close_quietly(kept)

@@ -53,6 +53,10 @@ CONNECTION_LOST = (
 )
 
 
+# Every error the driver raises: the lost connections and the server's refusals.
+DRIVER_ERRORS = (*CONNECTION_LOST, asyncpg.PostgresError)
+
+
 def connection_lost(error: BaseException) -> bool:
     # asyncpg's DataError (arguments of the wrong type) is an InterfaceError too,
     # but it is our bug, not an outage.
@@ -161,7 +165,7 @@ class AsyncReads:
             pooled = bool(pool.idle)
             try:
                 connection = pool.idle.pop() if pooled else await self._connect()
-            except (*CONNECTION_LOST, asyncpg.PostgresError) as exc:
+            except DRIVER_ERRORS as exc:
                 # Whatever keeps a connection from being made (refused, a missing
                 # database, too many clients) leaves the database out of reach: 503,
                 # as psycopg's connect errors are answered on the other paths.
@@ -170,7 +174,7 @@ class AsyncReads:
                 rows = await connection.fetch(sql, *bound)
             except BaseException as exc:
                 await close_quietly(connection)
-                if not isinstance(exc, (*CONNECTION_LOST, asyncpg.PostgresError)):
+                if not isinstance(exc, DRIVER_ERRORS):
                     raise
                 if pooled and connection_lost(exc):
                     continue  # the server dropped an idle connection: try another

@@ -118,13 +118,9 @@ class GroupCommit(Generic[Job, Outcome]):
         # lock was busy: nothing had started then, so rerunning is safe.
         with self._db.write() as conn:
             outcomes = self._run_batch(conn, jobs)
-            _check_count(outcomes, jobs)  # before the commit
+            if len(outcomes) != len(jobs):  # checked before the commit
+                raise RuntimeError(f"{len(outcomes)} outcomes for {len(jobs)} jobs")
         return outcomes
-
-
-def _check_count(outcomes: Sequence[object], jobs: Sequence[object]) -> None:
-    if len(outcomes) != len(jobs):
-        raise RuntimeError(f"{len(outcomes)} outcomes for {len(jobs)} jobs")
 
 
 def _settle(future: asyncio.Future[Outcome], outcome: Outcome | Exception) -> None:

@@ -27,14 +27,12 @@ import asyncpg
 from sqlalchemy.exc import OperationalError
 
 from songforge.db.async_reads import (
-    CONNECTION_LOST,
+    DRIVER_ERRORS,
     as_sqlalchemy_error,
     asyncpg_target,
     close_quietly,
     connection_lost,
 )
-
-_DRIVER_ERRORS = (*CONNECTION_LOST, asyncpg.PostgresError)
 
 
 class LoopTransactions:
@@ -57,9 +55,7 @@ class LoopTransactions:
             # A refusal of the body (an Exception not the driver's) leaves the
             # connection fit to keep once rolled back; a lost connection, a
             # cancelled statement or a failed COMMIT does not.
-            fit = isinstance(exc, Exception) and not (
-                isinstance(exc, _DRIVER_ERRORS) and connection_lost(exc)
-            )
+            fit = isinstance(exc, Exception) and not connection_lost(exc)
             if fit:
                 try:
                     await transaction.rollback()
@@ -69,7 +65,7 @@ class LoopTransactions:
                 await self._keep(loop, connection)
             else:
                 await close_quietly(connection)
-            if isinstance(exc, _DRIVER_ERRORS):
+            if isinstance(exc, DRIVER_ERRORS):
                 raise as_sqlalchemy_error("", (), exc) from exc
             raise
         await self._keep(loop, connection)
@@ -81,7 +77,7 @@ class LoopTransactions:
             kept = self._kept.pop(loop, None)
             try:
                 connection = kept if kept is not None else await self._connect()
-            except _DRIVER_ERRORS as exc:
+            except DRIVER_ERRORS as exc:
                 # Whatever keeps a connection from being made leaves the database
                 # out of reach: 503, as on the other paths.
                 raise OperationalError("", (), exc, connection_invalidated=True) from exc
@@ -90,9 +86,9 @@ class LoopTransactions:
                 await transaction.start()
             except BaseException as exc:
                 await close_quietly(connection)
-                if kept is not None and isinstance(exc, _DRIVER_ERRORS) and connection_lost(exc):
+                if kept is not None and connection_lost(exc):
                     continue  # the server dropped the kept connection: a new one
-                if isinstance(exc, _DRIVER_ERRORS):
+                if isinstance(exc, DRIVER_ERRORS):
                     raise as_sqlalchemy_error("BEGIN", (), exc) from exc
                 raise
             return connection, transaction

@@ -9,7 +9,8 @@ cheapest plain way each driver allows, so it is a floor, not a straw man:
 - SQLite: the stdlib driver, inline on the event loop (a local file answers in tens
   of microseconds), with the PRAGMAs songforge uses (WAL, ``synchronous=NORMAL``:
   a commit survives a crash of the process, as songforge's do), ``BEGIN IMMEDIATE``
-  then ``COMMIT``.
+  then ``COMMIT``, and the WAL checkpointed by a thread, as songforge's is
+  (songforge/db/wal_checkpoints.py), not by a request's commit.
 - PostgreSQL: psycopg's async driver, a pool of connections in autocommit mode, so
   each INSERT is one round trip and its own transaction (committed with the
   server's default ``synchronous_commit = on``: flushed to the WAL before it answers).
@@ -30,6 +31,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
+from songforge.db.wal_checkpoints import WalCheckpoints
+
 TABLE = "bench_durable_insert"
 PG_POOL_SIZE = 10  # songforge's Database default pool size
 BUSY_TIMEOUT_MS = 30000
@@ -42,8 +45,11 @@ class _SqliteInsert:
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=NORMAL",
             f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+            "PRAGMA wal_autocheckpoint=0",
         ):
             self.connection.execute(pragma)
+        self.checkpoints = WalCheckpoints(path)
+        self.checkpoints.start()
         self.connection.execute(
             f"CREATE TABLE IF NOT EXISTS {TABLE} "
             "(id TEXT PRIMARY KEY, body TEXT NOT NULL, created_at TEXT NOT NULL)"
@@ -60,6 +66,7 @@ class _SqliteInsert:
         connection.execute("COMMIT")
 
     async def close(self) -> None:
+        self.checkpoints.stop()
         self.connection.close()
 
 

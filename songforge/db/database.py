@@ -3,7 +3,9 @@
 SQLite runs in WAL mode so readers never wait for the writer, and every write
 transaction starts with ``BEGIN IMMEDIATE``: taking the write lock up front
 means two processes never deadlock upgrading a read lock, they queue on the
-busy timeout instead. PostgreSQL needs neither trick.
+busy timeout instead. Its WAL is checkpointed by a thread of each process, not by
+whichever commit happens to fill it (db/wal_checkpoints.py). PostgreSQL needs
+none of these tricks.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
@@ -26,6 +29,7 @@ from songforge.db.async_reads import AsyncReads
 from songforge.db.keyed_read import KeyedRead
 from songforge.db.loop_transactions import LoopTransactions
 from songforge.db.prepared import PreparedRow
+from songforge.db.wal_checkpoints import WalCheckpoints
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -36,9 +40,11 @@ CONNECT_TIMEOUT_SECONDS = 5
 # (a server restart kills idle connections); one in steady use is not, since
 # SQLAlchemy's pool_pre_ping would add a round trip to every checkout.
 PING_IDLE_SECONDS = 1.0
-# Database.call_waiting's retries while the SQLite write lock is busy.
+# Database.call_waiting's retries while the SQLite write lock is busy. A worker's
+# write holds it for 0.5-3 ms; steps of up to 4 ms overshot its end by as much
+# (a batch's wait, p99: 10-13 ms against 8 ms with 1 ms steps; decision 0013, 29).
 BUSY_RETRY_FIRST_SECONDS = 0.0005
-BUSY_RETRY_MAX_SECONDS = 0.004
+BUSY_RETRY_MAX_SECONDS = 0.001
 # Set while Database.call runs work inline on the event loop (see write()).
 _inline = threading.local()
 
@@ -73,10 +79,14 @@ class Database:
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {}
+        self._checkpoints: WalCheckpoints | None = None
         if self.is_sqlite:
             database = parsed.database or ""
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
+                self._checkpoints = WalCheckpoints(database)
+                # A Database dropped without dispose() stops its thread too.
+                weakref.finalize(self, self._checkpoints.stop)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size)
@@ -93,7 +103,7 @@ class Database:
         self._kept: list[Connection] = []
         self._kept_lock = threading.Lock()
         if self.is_sqlite:
-            self._configure_sqlite(self.engine)
+            self._configure_sqlite(self.engine, self._checkpoints)
         else:
             self._ping_idle_connections(self.engine)
         # PostgreSQL's hottest reads skip the thread pool (read_by_key).
@@ -102,7 +112,7 @@ class Database:
         self._loop_transactions = None if self.is_sqlite else LoopTransactions(url)
 
     @staticmethod
-    def _configure_sqlite(engine: Engine) -> None:
+    def _configure_sqlite(engine: Engine, checkpoints: WalCheckpoints | None) -> None:
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             # Let us emit BEGIN ourselves (pysqlite's implicit BEGIN is DEFERRED).
@@ -112,6 +122,10 @@ class Database:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            if checkpoints is not None:
+                # No commit copies the WAL back into the file: the thread does.
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
+                checkpoints.start()
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -332,6 +346,8 @@ class Database:
         return not self.is_sqlite
 
     def dispose(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
         with self._kept_lock:
             kept, self._kept = self._kept, []
         for connection in kept:

@@ -25,7 +25,7 @@ from songforge.services.invalidation import Invalidation, NoInvalidation, build_
 from songforge.services.music_tasks import TaskCreation
 from songforge.services.queue_positions import QueuePositions
 from songforge.services.rate_limits import RateLimiter, build_rate_limiter
-from songforge.services.task_batches import create_tasks, create_tasks_on_loop
+from songforge.services.task_batches import create_tasks, create_tasks_on_loop, written_creates
 from songforge.services.tasks import CreateResult, NewTask
 from songforge.services.workers import (
     Startup,
@@ -125,7 +125,10 @@ class AppContext:
             # PostgreSQL's batches are awaited on the event loop (decision 0013,
             # item 28); SQLite's already run inline.
             self._together = GroupCommit(
-                db, run, run_batch_on_loop=None if db.is_sqlite else run_on_loop
+                db,
+                run,
+                run_batch_on_loop=None if db.is_sqlite else run_on_loop,
+                find_written=lambda batch: written_creates(db, batch),
             )
         return self._together
 

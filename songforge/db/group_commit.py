@@ -14,9 +14,13 @@ transaction through ``run_batch``, commits, and only then answers each caller.
   that job's caller should get (a refusal such as insufficient credits is an
   outcome, not a failed transaction).
 - When the batch's transaction fails as a whole (a statement or the commit
-  raised), nothing of it was written; each job is then run again in a
+  raised), nothing of it was written, as a rule; each job is then run again in a
   transaction of its own, so one bad job fails alone, visibly, and the others
-  are written.
+  are written. The exception to the rule is a COMMIT the server applied but whose
+  answer was lost (the connection dropped): ``find_written``, when given, is asked
+  first which jobs were written; those get their outcome and are not run again.
+  When it cannot tell (the database is still out of reach), every job gets the
+  batch's error and none is run again.
 - ``run_batch_on_loop``, when given (PostgreSQL: db/loop_transactions.py), is
   awaited on the event loop instead; it opens and commits its own transaction,
   returns one outcome per job (what it commits is not rerun), and raises
@@ -54,11 +58,13 @@ class GroupCommit(Generic[Job, Outcome]):
         *,
         run_batch_on_loop: Callable[[Sequence[Job]], Awaitable[Sequence[Outcome | Exception]]]
         | None = None,
+        find_written: Callable[[Sequence[Job]], Awaitable[Sequence[Outcome | None]]] | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
     ) -> None:
         self._db = db
         self._run_batch = run_batch
         self._run_batch_on_loop = run_batch_on_loop
+        self._find_written = find_written
         self._max_batch = max_batch
         self._waiting: list[tuple[Job, asyncio.Future[Outcome]]] = []
         self._draining = False
@@ -93,17 +99,48 @@ class GroupCommit(Generic[Job, Outcome]):
         try:
             outcomes = await self._outcomes(jobs)
         except Exception as exc:
+            unwritten = await self._unwritten(batch, exc)
             if len(batch) == 1:
-                _settle(batch[0][1], exc)
+                for _, future in unwritten:
+                    _settle(future, exc)
                 return
             log.warning("group transaction of %d jobs failed; writing each alone", len(batch))
-            for one in batch:
+            for one in unwritten:
                 await self._write([one])
             return
         self.batches += 1
         self.jobs += len(jobs)
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             _settle(future, outcome)
+
+    async def _unwritten(
+        self, batch: list[tuple[Job, asyncio.Future[Outcome]]], error: Exception
+    ) -> list[tuple[Job, asyncio.Future[Outcome]]]:
+        """The jobs of a failed batch that were not written; those that were (their
+        COMMIT applied, its answer lost) are answered with their outcome here."""
+        if self._find_written is None:
+            return batch
+        try:
+            found = await self._find_written([job for job, _ in batch])
+        except Exception:
+            log.warning("cannot tell what a failed group transaction wrote; not writing it again")
+            for _, future in batch:
+                _settle(future, error)
+            return []
+        unwritten = []
+        for (job, future), outcome in zip(batch, found, strict=True):
+            if outcome is None:
+                unwritten.append((job, future))
+            else:
+                _settle(future, outcome)
+        if len(unwritten) < len(batch):
+            log.warning(
+                "a group transaction raised (%s) but wrote %d of its %d jobs; they are answered",
+                type(error).__name__,
+                len(batch) - len(unwritten),
+                len(batch),
+            )
+        return unwritten
 
     async def _outcomes(self, jobs: Sequence[Job]) -> Sequence[Outcome | Exception]:
         if self._run_batch_on_loop is not None:

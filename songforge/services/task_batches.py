@@ -40,9 +40,8 @@ from songforge.db.group_commit import UseThread
 from songforge.db.tables import accounts, api_keys, ledger_entries, tasks
 from songforge.db.types import utcnow
 from songforge.services import task_batch_sql
-from songforge.services.ids import new_id
 from songforge.services.task_batch_sql import AccountFigures, AccountHold, KeyCommitment, KeyFigures
-from songforge.services.task_records import TaskRecord
+from songforge.services.task_records import TaskRecord, record_from_row
 from songforge.services.tasks import (
     CreateResult,
     NewTask,
@@ -243,7 +242,7 @@ def _decide(
         if key is not None:
             key.committed += new.price
             key.added += new.price
-        task = queued_task(new, new_id("tsk", 16), now)
+        task = queued_task(new, new.task_id, now)
         task_rows.append({name: getattr(task, name) for name in _TASK_FIELDS})
         ledger_rows.append(
             {
@@ -307,3 +306,25 @@ async def create_tasks_on_loop(
         )
         _check_changed(len(decided.commitments), len(decided.holds), keys_changed, accounts_changed)
     return decided.outcomes
+
+
+async def written_creates(db: Database, batch: Sequence[NewTask]) -> list[CreateResult | None]:
+    """``written_tasks`` from async code, in a read of its own (the group commit's
+    ``find_written``)."""
+
+    def read() -> list[CreateResult | None]:
+        with db.read() as conn:
+            return written_tasks(conn, batch)
+
+    return await db.call(read)
+
+
+def written_tasks(conn: Connection, batch: Sequence[NewTask]) -> list[CreateResult | None]:
+    """Each create's result if its task is stored, else None: what a batch whose
+    transaction raised did write (a COMMIT applied but its answer lost)."""
+    rows = conn.execute(select(tasks).where(tasks.c.id.in_([new.task_id for new in batch]))).all()
+    stored = {record.id: record for record in map(record_from_row, rows)}
+    return [
+        CreateResult(task=stored[new.task_id], replayed=False) if new.task_id in stored else None
+        for new in batch
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,6 +48,10 @@ class NewTask:
     # How the price adds up when extras cost more (issue 14), kept on the hold's
     # ledger row; empty for the song's price alone.
     price_note: str = ""
+    # Chosen before any write: a create written again after a transaction whose
+    # outcome was lost (db/group_commit.py) is found by it, or stopped by the
+    # primary key, instead of being queued and charged twice.
+    task_id: str = field(default_factory=lambda: new_id("tsk", 16))
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,7 @@ def create_task(
         if unfinished_tasks(conn, new.account_id, counter, max_concurrent) >= max_concurrent:
             raise concurrency_refusal(max_concurrent)
 
-        task_id = new_id("tsk", 16)
+        task_id = new.task_id
         try:
             billing.hold(
                 conn, new.account_id, new.api_key_id, new.price, task_id, note=new.price_note

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -28,7 +29,35 @@ def _probe_table(db: Database) -> sa.Table:
     return table
 
 
-def _writer(db: Database, table: sa.Table) -> GroupCommit[str, str]:
+class LostCommitAnswer(Database):
+    """A database whose next write transaction commits and then raises, as when the
+    connection drops after the server applied the COMMIT but before its answer."""
+
+    lose_next = False
+
+    @contextmanager
+    def write(self, *, wait: bool | None = None) -> Iterator[Connection]:
+        with super().write(wait=wait) as conn:
+            yield conn
+        if self.lose_next:
+            self.lose_next = False
+            raise sa.exc.OperationalError("COMMIT", {}, Exception("connection lost"))
+
+
+def _finder(
+    db: Database, table: sa.Table
+) -> Callable[[Sequence[str]], Awaitable[list[str | None]]]:
+    """The writer's ``find_written``: each job's outcome if its row is stored."""
+
+    async def find_written(jobs: Sequence[str]) -> list[str | None]:
+        with db.read() as conn:
+            stored = set(conn.execute(sa.select(table.c.id)).scalars())
+        return [f"stored {job}" if job in stored else None for job in jobs]
+
+    return find_written
+
+
+def _writer(db: Database, table: sa.Table, *, find: bool = False) -> GroupCommit[str, str]:
     """Inserts each job's id; "refuse-*" jobs are refused without writing."""
 
     def run(conn: Connection, jobs: Sequence[str]) -> list[str | Exception]:
@@ -41,7 +70,7 @@ def _writer(db: Database, table: sa.Table) -> GroupCommit[str, str]:
             outcomes.append(f"stored {job}")
         return outcomes
 
-    return GroupCommit(db, run)
+    return GroupCommit(db, run, find_written=_finder(db, table) if find else None)
 
 
 def _stored(database_url: str, table: sa.Table) -> list[str]:
@@ -166,4 +195,56 @@ def test_a_batch_on_the_loop_or_left_to_the_thread(database_url: str) -> None:
     ]
     assert on_loop == [["a", "b"], ["c", "thread-d"], ["e", "fail-f"], ["e"], ["fail-f"]]
     assert _stored(database_url, table) == ["c", "thread-d"]
+    db.dispose()
+
+
+def test_a_commit_applied_but_unanswered_is_answered_from_what_it_wrote(
+    database_url: str,
+) -> None:
+    db = LostCommitAnswer(database_url)
+    table = _probe_table(db)
+    writer = _writer(db, table, find=True)
+    db.lose_next = True
+    outcomes = asyncio.run(_submit_all(writer, ["a", "refuse-b", "c"]))
+    # a and c were committed: answered as such, not written again; b, refused and
+    # not written, is run again alone and refused again.
+    assert outcomes[0] == "stored a" and outcomes[2] == "stored c"
+    assert isinstance(outcomes[1], Refused)
+    assert _stored(database_url, table) == ["a", "c"]
+    db.dispose()
+
+
+def test_without_asking_a_lost_commit_answer_is_written_again(database_url: str) -> None:
+    # What find_written is for: the batch is rerun job by job, and each job meets
+    # its own row (here the primary key stops it; a create's task id does the same).
+    db = LostCommitAnswer(database_url)
+    table = _probe_table(db)
+    writer = _writer(db, table)
+    db.lose_next = True
+    outcomes = asyncio.run(_submit_all(writer, ["a", "c"]))
+    assert all(isinstance(outcome, sa.exc.IntegrityError) for outcome in outcomes)
+    assert _stored(database_url, table) == ["a", "c"]
+    db.dispose()
+
+
+def test_when_nobody_can_tell_what_was_written_nothing_is_written_again(
+    database_url: str,
+) -> None:
+    db = LostCommitAnswer(database_url)
+    table = _probe_table(db)
+    asked: list[list[str]] = []
+
+    async def cannot_tell(jobs: Sequence[str]) -> list[str | None]:
+        asked.append(list(jobs))
+        raise sa.exc.OperationalError("SELECT", {}, Exception("still unreachable"))
+
+    writer = GroupCommit(db, _writer(db, table)._run_batch, find_written=cannot_tell)
+    db.lose_next = True
+    outcomes = asyncio.run(_submit_all(writer, ["a", "c"]))
+    # Each gets the batch's error (the client may retry, with an Idempotency-Key);
+    # none is run again, which could have written it twice.
+    assert all(isinstance(outcome, sa.exc.OperationalError) for outcome in outcomes)
+    assert "connection lost" in str(outcomes[0])
+    assert asked == [["a", "c"]]
+    assert _stored(database_url, table) == ["a", "c"]
     db.dispose()

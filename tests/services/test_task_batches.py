@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,10 @@ from songforge.services.errors import (
     InsufficientCredits,
     NotPermitted,
 )
+from songforge.services.ids import new_id
 from songforge.services.keys import create_key
 from songforge.services.orders import grant_credits
-from songforge.services.task_batches import create_tasks, create_tasks_on_loop
+from songforge.services.task_batches import create_tasks, create_tasks_on_loop, written_creates
 from songforge.services.task_records import load_task
 from songforge.services.tasks import CreateResult, NewTask, create_task
 
@@ -85,11 +87,17 @@ def _account(db: Database, credits: int, cap: int | None) -> tuple[str, str]:
     return account.id, key.id
 
 
+def _again(new: NewTask, times: int) -> list[NewTask]:
+    """``times`` creates of ``new``'s request, each its own task (a NewTask is one
+    create: its task id is chosen with it)."""
+    return [replace(new, task_id=new_id("tsk", 16)) for _ in range(times)]
+
+
 def _plan(account: str, key: str) -> list[NewTask]:
     """Creates that hit every rule: the key's cap, the account's balance, the limit."""
-    with_key = NewTask(account, key, "m", PRICE, {"prompt": "k"}, max_attempts=1)
-    no_key = NewTask(account, None, "m", PRICE, {"prompt": "n"}, max_attempts=1)
-    return [with_key, with_key, with_key, no_key, no_key, with_key, no_key, no_key]
+    keyed = _again(NewTask(account, key, "m", PRICE, {"prompt": "k"}, max_attempts=1), 4)
+    unkeyed = _again(NewTask(account, None, "m", PRICE, {"prompt": "n"}, max_attempts=1), 4)
+    return [keyed[0], keyed[1], keyed[2], unkeyed[0], unkeyed[1], keyed[3], *unkeyed[2:]]
 
 
 def _outcome(item: CreateResult | Exception) -> str:
@@ -150,7 +158,7 @@ def test_the_limit_on_unfinished_tasks_counts_the_batch_itself(batch_path: Batch
     account, _ = _account(db, 10_000, cap=None)
     new = NewTask(account, None, "m", 1, {"prompt": "x"}, max_attempts=1)
     create_task(db, new, max_concurrent=3)
-    outcomes = _create_tasks(db, batch_path.where, [new] * 4, max_concurrent=3)
+    outcomes = _create_tasks(db, batch_path.where, _again(new, 4), max_concurrent=3)
     assert [type(o) for o in outcomes] == [CreateResult, CreateResult] + [
         ConcurrencyLimitReached
     ] * 2
@@ -162,9 +170,10 @@ def test_the_limit_on_unfinished_tasks_counts_the_batch_itself(batch_path: Batch
 
 
 def _group(
-    db: Database, where: str = "thread", max_concurrent: int = 1000
+    db: Database, where: str = "thread", max_concurrent: int = 1000, *, find: bool = True
 ) -> GroupCommit[NewTask, CreateResult]:
-    """The create route's group commit (context.py), on ``where``'s path."""
+    """The create route's group commit (context.py), on ``where``'s path (``find``:
+    asking what a failed batch wrote, as the route does)."""
 
     def run(conn: Connection, batch: Sequence[NewTask]) -> list[CreateResult | Exception]:
         return create_tasks(conn, db, batch, max_concurrent=max_concurrent)
@@ -173,7 +182,12 @@ def _group(
         async with db.write_on_loop() as connection:
             return await create_tasks_on_loop(connection, batch, max_concurrent=max_concurrent)
 
-    return GroupCommit(db, run, run_batch_on_loop=run_on_loop if where == "loop" else None)
+    return GroupCommit(
+        db,
+        run,
+        run_batch_on_loop=run_on_loop if where == "loop" else None,
+        find_written=(lambda batch: written_creates(db, batch)) if find else None,
+    )
 
 
 async def _submit(group: GroupCommit[NewTask, CreateResult], jobs: list[NewTask]) -> list[Any]:
@@ -316,8 +330,8 @@ def test_on_the_loop_an_account_at_its_limit_by_its_counter_is_left_to_the_threa
     upgrade_to_head(db)
     account, key = _account(db, 10_000, cap=None)
     new = NewTask(account, key, "m", 1, {"prompt": "x"}, max_attempts=1)
-    for _ in range(2):
-        create_task(db, new, max_concurrent=2)
+    for again in _again(new, 2):
+        create_task(db, again, max_concurrent=2)
     before = _state(db, account, key)
     # The counter says 2 of 2: only counting the tasks can tell, which the loop leaves
     # to the blocking path, before writing anything.
@@ -329,7 +343,9 @@ def test_on_the_loop_an_account_at_its_limit_by_its_counter_is_left_to_the_threa
     # version) does not refuse, and one that is right does.
     with db.write() as conn:
         conn.execute(sa.update(tasks).where(tasks.c.account_id == account).values(status="FAILED"))
-    outcomes = asyncio.run(_submit_closing(db, _group(db, "loop", max_concurrent=2), [new] * 3))
+    outcomes = asyncio.run(
+        _submit_closing(db, _group(db, "loop", max_concurrent=2), _again(new, 3))
+    )
     assert [type(o) for o in outcomes] == [CreateResult, CreateResult, ConcurrencyLimitReached]
     db.dispose()
 
@@ -369,4 +385,60 @@ def test_on_the_loop_a_figure_that_moved_fails_the_batch_before_it_commits(
     outcomes = asyncio.run(_submit_closing(db, _group(db, "loop"), batch))
     assert [type(o) for o in outcomes] == [CreateResult, CreateResult, task_batches.FiguresMoved]
     assert _state(db, account, key)["held"] == 2 * PRICE
+    db.dispose()
+
+
+class LostCommitAnswer(Database):
+    """A database whose next write transaction (in a thread or on the loop) commits
+    and then raises, as when the connection drops after the server applied the
+    COMMIT but before its answer arrived."""
+
+    lose_next = False
+
+    def _lose(self) -> None:
+        if self.lose_next:
+            self.lose_next = False
+            raise sa.exc.OperationalError("COMMIT", {}, Exception("connection lost"))
+
+    @contextmanager
+    def write(self, *, wait: bool | None = None) -> Iterator[Connection]:
+        with super().write(wait=wait) as conn:
+            yield conn
+        self._lose()
+
+    def write_on_loop(self) -> AbstractAsyncContextManager[Any]:
+        inner = super().write_on_loop()
+
+        @asynccontextmanager
+        async def committed_then_lost() -> AsyncIterator[Any]:
+            async with inner as connection:
+                yield connection
+            self._lose()
+
+        return committed_then_lost()
+
+
+@pytest.mark.parametrize("find", [True, False], ids=["asking", "not-asking"])
+def test_a_batch_committed_but_unanswered_is_never_queued_or_charged_twice(
+    batch_path: BatchPath, find: bool
+) -> None:
+    db = LostCommitAnswer(batch_path.url)
+    upgrade_to_head(db)
+    account, key = _account(db, 10 * PRICE, cap=None)
+    group = _group(db, batch_path.where, find=find)
+    jobs = [NewTask(account, key, "m", PRICE, {"prompt": str(i)}, max_attempts=1) for i in range(6)]
+    db.lose_next = True
+    outcomes = asyncio.run(_submit_closing(db, group, jobs))
+    if find:
+        # Asked what the batch wrote: each create is answered with its task.
+        assert [o.task.id for o in outcomes] == [job.task_id for job in jobs]
+    else:
+        # Written again one by one, each create meets its own task (its id was
+        # chosen before the batch) and fails instead of being queued twice.
+        assert all(isinstance(o, sa.exc.DBAPIError) for o in outcomes), outcomes
+        assert all("UNIQUE" in str(o) or "pk_tasks" in str(o) for o in outcomes), outcomes
+    state = _state(db, account, key)
+    assert state["tasks"] == 6 and state["held"] == 6 * PRICE
+    assert state["key_committed"] == 6 * PRICE
+    assert [kind for kind, *_ in state["ledger"]].count("hold") == 6
     db.dispose()

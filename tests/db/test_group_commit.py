@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +12,7 @@ from sqlalchemy import Connection
 
 from songforge.db.database import Database
 from songforge.db.group_commit import GroupCommit, UseThread
+from tests.db.lost_commit_answer import LostCommitAnswer
 
 
 class Refused(Exception):
@@ -27,21 +27,6 @@ def _probe_table(db: Database) -> sa.Table:
     )
     table.create(db.engine)
     return table
-
-
-class LostCommitAnswer(Database):
-    """A database whose next write transaction commits and then raises, as when the
-    connection drops after the server applied the COMMIT but before its answer."""
-
-    lose_next = False
-
-    @contextmanager
-    def write(self, *, wait: bool | None = None) -> Iterator[Connection]:
-        with super().write(wait=wait) as conn:
-            yield conn
-        if self.lose_next:
-            self.lose_next = False
-            raise sa.exc.OperationalError("COMMIT", {}, Exception("connection lost"))
 
 
 def _finder(

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from songforge.services.orders import grant_credits
 from songforge.services.task_batches import create_tasks, create_tasks_on_loop, written_creates
 from songforge.services.task_records import load_task
 from songforge.services.tasks import CreateResult, NewTask, create_task
+from tests.db.lost_commit_answer import LostCommitAnswer
 
 PRICE = 30
 
@@ -386,36 +386,6 @@ def test_on_the_loop_a_figure_that_moved_fails_the_batch_before_it_commits(
     assert [type(o) for o in outcomes] == [CreateResult, CreateResult, task_batches.FiguresMoved]
     assert _state(db, account, key)["held"] == 2 * PRICE
     db.dispose()
-
-
-class LostCommitAnswer(Database):
-    """A database whose next write transaction (in a thread or on the loop) commits
-    and then raises, as when the connection drops after the server applied the
-    COMMIT but before its answer arrived."""
-
-    lose_next = False
-
-    def _lose(self) -> None:
-        if self.lose_next:
-            self.lose_next = False
-            raise sa.exc.OperationalError("COMMIT", {}, Exception("connection lost"))
-
-    @contextmanager
-    def write(self, *, wait: bool | None = None) -> Iterator[Connection]:
-        with super().write(wait=wait) as conn:
-            yield conn
-        self._lose()
-
-    def write_on_loop(self) -> AbstractAsyncContextManager[Any]:
-        inner = super().write_on_loop()
-
-        @asynccontextmanager
-        async def committed_then_lost() -> AsyncIterator[Any]:
-            async with inner as connection:
-                yield connection
-            self._lose()
-
-        return committed_then_lost()
 
 
 @pytest.mark.parametrize("find", [True, False], ids=["asking", "not-asking"])

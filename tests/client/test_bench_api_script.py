@@ -127,3 +127,23 @@ def test_rounds_combine_into_one_row_per_endpoint(bench: ModuleType) -> None:
     assert (bare.rps, poll.rps) == (1500, 800)
     assert (poll.p50_ms, poll.p99_ms, poll.errors) == (3.0, 8.5, 1)
     assert bench.round_ratios(rounds, "poll") == [0.7, 0.45]
+
+
+@pytest.mark.postgres
+def test_a_vacuum_stands_in_for_an_autovacuum_that_is_off(
+    bench: ModuleType, postgres_url: str
+) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        autovacuum = conn.exec_driver_sql("SHOW autovacuum").scalar_one()
+    engine.dispose()
+    took = bench.vacuum_if_autovacuum_off(postgres_url)
+    # The server's own autovacuum is left to do its work; only where it is off
+    # does the bench vacuum its database between rounds.
+    if autovacuum == "on":
+        assert took is None
+    else:
+        assert isinstance(took, float) and 0 <= took < 60
+    assert bench.vacuum_if_autovacuum_off("sqlite:///unused.db") is None

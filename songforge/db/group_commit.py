@@ -104,7 +104,12 @@ class GroupCommit(Generic[Job, Outcome]):
                 for _, future in unwritten:
                     _settle(future, exc)
                 return
-            log.warning("group transaction of %d jobs failed; writing each alone", len(batch))
+            if unwritten:
+                log.warning(
+                    "group transaction of %d jobs failed; writing %d alone",
+                    len(batch),
+                    len(unwritten),
+                )
             for one in unwritten:
                 await self._write([one])
             return

@@ -104,7 +104,8 @@ def test_a_counter_that_drifted_high_is_corrected_not_obeyed(db: Database, batch
         )
     if batched:
         with db.write() as conn:
-            outcomes = create_tasks(conn, db, [_new(account, model)] * 3, max_concurrent=3)
+            batch = [_new(account, model) for _ in range(3)]
+            outcomes = create_tasks(conn, db, batch, max_concurrent=3)
         assert [type(o).__name__ for o in outcomes] == [
             "CreateResult",
             "CreateResult",

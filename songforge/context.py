@@ -25,7 +25,11 @@ from songforge.services.invalidation import Invalidation, NoInvalidation, build_
 from songforge.services.music_tasks import TaskCreation
 from songforge.services.queue_positions import QueuePositions
 from songforge.services.rate_limits import RateLimiter, build_rate_limiter
-from songforge.services.task_batches import create_tasks, create_tasks_on_loop, written_creates
+from songforge.services.task_batches import (
+    create_tasks,
+    create_tasks_at_once_on_loop,
+    written_creates,
+)
 from songforge.services.tasks import CreateResult, NewTask
 from songforge.services.workers import (
     Startup,
@@ -119,11 +123,11 @@ class AppContext:
 
             async def run_on_loop(batch: Sequence[NewTask]) -> list[CreateResult | Exception]:
                 limit = self.settings.max_concurrent_tasks
-                async with db.write_on_loop() as connection:
-                    return await create_tasks_on_loop(connection, batch, max_concurrent=limit)
+                return await create_tasks_at_once_on_loop(db, batch, max_concurrent=limit)
 
-            # PostgreSQL's batches are awaited on the event loop (decision 0013,
-            # item 28); SQLite's already run inline.
+            # PostgreSQL's batches are awaited on the event loop, in one statement
+            # when the whole batch fits (decision 0013, items 28 and 33); SQLite's
+            # already run inline.
             self._together = GroupCommit(
                 db,
                 run,

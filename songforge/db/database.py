@@ -333,6 +333,13 @@ class Database:
             raise RuntimeError("write_on_loop is PostgreSQL's; SQLite writes inline (call)")
         return self._loop_transactions.transaction()
 
+    def autocommit_on_loop(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """PostgreSQL's kept event-loop connection outside a transaction: each
+        statement commits as it ends (db/loop_transactions.py). SQLite has none."""
+        if self._loop_transactions is None:
+            raise RuntimeError("autocommit_on_loop is PostgreSQL's; SQLite writes inline (call)")
+        return self._loop_transactions.autocommit()
+
     async def close_async(self) -> None:
         """Close what ``read_by_key`` and ``write_on_loop`` opened on this event
         loop (before ``dispose``)."""

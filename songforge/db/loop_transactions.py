@@ -9,6 +9,11 @@ under load (docs/decisions/0013, items 26 and 28). Meanwhile the batch holds its
 account's row lock, and every other process's batch for that account waits.
 Awaited on the loop, each round trip resumes the batch at the loop's next turn.
 
+A batch that fits its accounts' and keys' figures is written in one statement
+instead (``autocommit``: the kept connection outside a transaction, so the
+statement commits as it ends): one round trip, and the account's row stays
+locked only while the server runs it (decision 0013, item 33).
+
 The group commit runs one transaction at a time per app, so one connection per
 event loop is kept. A kept connection the server dropped (a restart) fails at
 BEGIN, before anything was sent for the batch: the transaction is begun again
@@ -62,6 +67,32 @@ class LoopTransactions:
                 except Exception:
                     fit = False
             if fit:
+                await self._keep(loop, connection)
+            else:
+                await close_quietly(connection)
+            if isinstance(exc, DRIVER_ERRORS):
+                raise as_sqlalchemy_error("", (), exc) from exc
+            raise
+        await self._keep(loop, connection)
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[asyncpg.Connection]:
+        """The kept connection, outside a transaction: each statement commits as it
+        ends (a driver's error raised as SQLAlchemy's).
+
+        Nothing is retried here: a statement whose connection was lost may have
+        committed, and only the caller can ask what it wrote.
+        """
+        loop = asyncio.get_running_loop()
+        kept = self._kept.pop(loop, None)
+        try:
+            connection = kept if kept is not None else await self._connect()
+        except DRIVER_ERRORS as exc:
+            raise OperationalError("", (), exc, connection_invalidated=True) from exc
+        try:
+            yield connection
+        except BaseException as exc:
+            if isinstance(exc, Exception) and not connection_lost(exc):
                 await self._keep(loop, connection)
             else:
                 await close_quietly(connection)

@@ -14,9 +14,10 @@ from songforge.db.database import Database
 
 
 class LostCommitAnswer(Database):
-    """A database whose next write transaction (in a thread or on the loop) commits
-    and then raises, as when the connection drops after the server applied the
-    COMMIT but before its answer arrived."""
+    """A database whose next write (a transaction in a thread or on the loop, or a
+    statement outside one on the loop) commits and then raises, as when the
+    connection drops after the server applied the COMMIT but before its answer
+    arrived."""
 
     lose_next = False
 
@@ -32,8 +33,14 @@ class LostCommitAnswer(Database):
         self._lose()
 
     def write_on_loop(self) -> AbstractAsyncContextManager[Any]:
-        inner = super().write_on_loop()
+        return self._then_lost(super().write_on_loop())
 
+    def autocommit_on_loop(self) -> AbstractAsyncContextManager[Any]:
+        return self._then_lost(super().autocommit_on_loop())
+
+    def _then_lost(
+        self, inner: AbstractAsyncContextManager[Any]
+    ) -> AbstractAsyncContextManager[Any]:
         @asynccontextmanager
         async def committed_then_lost() -> AsyncIterator[Any]:
             async with inner as connection:

@@ -103,6 +103,69 @@ def test_a_kept_connection_the_server_dropped_is_replaced_before_the_body_runs(
     assert _stored(postgres_url, notes) == ["after"]
 
 
+def test_outside_a_transaction_each_statement_commits_on_the_same_kept_connection(
+    postgres_url: str, notes: str
+) -> None:
+    transactions = LoopTransactions(postgres_url)
+
+    async def go() -> tuple[list[int], list[str]]:
+        backends = []
+        try:
+            async with transactions.autocommit() as connection:
+                await connection.execute(f"INSERT INTO {notes} VALUES ($1)", "first")
+                backends.append(await connection.fetchval("SELECT pg_backend_pid()"))
+                seen = _stored(postgres_url, notes)  # committed before the block ends
+            # A refused statement leaves what came before it, and the connection.
+            with pytest.raises(DBAPIError) as bad:
+                async with transactions.autocommit() as connection:
+                    await connection.execute(f"INSERT INTO {notes} VALUES ($1)", "second")
+                    await connection.execute(f"INSERT INTO {notes} VALUES ($1)", "first")
+            assert not isinstance(bad.value, OperationalError)
+            async with transactions.autocommit() as connection:
+                backends.append(await connection.fetchval("SELECT pg_backend_pid()"))
+            async with transactions.transaction() as connection:  # the same one
+                backends.append(await connection.fetchval("SELECT pg_backend_pid()"))
+        finally:
+            await transactions.close()
+        return backends, seen
+
+    backends, seen = asyncio.run(go())
+    assert seen == ["first"]
+    assert _stored(postgres_url, notes) == ["first", "second"]
+    assert len(set(backends)) == 1
+
+
+def test_outside_a_transaction_a_lost_connection_is_not_kept_nor_retried(
+    postgres_url: str, notes: str
+) -> None:
+    transactions = LoopTransactions(postgres_url)
+    admin = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+
+    async def go() -> tuple[int, int]:
+        try:
+            async with transactions.autocommit() as connection:
+                first = await connection.fetchval("SELECT pg_backend_pid()")
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(first)})")
+            await asyncio.sleep(0.1)
+            # The statement may have been applied before an answer was lost: only
+            # the caller can ask, so it gets the outage, not a second attempt.
+            with pytest.raises(OperationalError) as lost:
+                async with transactions.autocommit() as connection:
+                    await connection.execute(f"INSERT INTO {notes} VALUES ($1)", "lost")
+            assert lost.value.connection_invalidated
+            async with transactions.autocommit() as connection:
+                second = await connection.fetchval("SELECT pg_backend_pid()")
+        finally:
+            await transactions.close()
+        return int(first), int(second)
+
+    first, second = asyncio.run(go())
+    assert first != second
+    assert _stored(postgres_url, notes) == []
+    admin.dispose()
+
+
 def test_an_absent_server_is_an_outage(postgres_url: str) -> None:
     # api/error_handlers.py answers it 503, as psycopg's failed connections.
     with socket.socket() as probe:
@@ -123,4 +186,6 @@ def test_sqlite_has_no_transactions_on_the_loop(tmp_path: object) -> None:
     db = Database(f"sqlite:///{tmp_path}/songforge.db")
     with pytest.raises(RuntimeError, match="SQLite"):
         db.write_on_loop()
+    with pytest.raises(RuntimeError, match="SQLite"):
+        db.autocommit_on_loop()
     db.dispose()

@@ -23,6 +23,7 @@ from songforge.services.task_batch_sql import (
     lock_figures_on_loop,
     write_batch,
     write_batch_on_loop,
+    write_if_all_fit_on_loop,
 )
 from tests.services.test_task_batches import _account
 
@@ -189,3 +190,109 @@ def test_on_the_loop_the_same_statements_lock_and_write(db: Database) -> None:
         held = conn.execute(sa.select(accounts.c.held).where(accounts.c.id == first)).scalar()
         assert held == 30
     other.dispose()
+
+
+def _figures(db: Database, account: str, key: str) -> tuple[object, ...]:
+    with db.read() as conn:
+        balance, held, unfinished = conn.execute(
+            sa.select(accounts.c.balance, accounts.c.held, accounts.c.unfinished_tasks).where(
+                accounts.c.id == account
+            )
+        ).one()
+        committed = conn.execute(
+            sa.select(api_keys.c.credits_committed).where(api_keys.c.id == key)
+        ).scalar_one()
+        ledger = conn.execute(
+            sa.select(
+                ledger_entries.c.kind, ledger_entries.c.balance_after, ledger_entries.c.held_after
+            )
+            .where(ledger_entries.c.account_id == account, ledger_entries.c.kind == "hold")
+            .order_by(ledger_entries.c.id)
+        ).all()
+        queued = conn.execute(
+            sa.select(sa.func.count()).select_from(tasks).where(tasks.c.account_id == account)
+        ).scalar_one()
+    return balance, held, unfinished, committed, [tuple(row) for row in ledger], queued
+
+
+def _fitting(
+    db: Database,
+    account: str,
+    key: str,
+    prices: list[int],
+    *,
+    max_concurrent: int = 10,
+    commit: int | None = None,
+) -> tuple[bool, bool]:
+    """Offer a batch of ``prices`` on ``account`` (and ``commit`` on ``key``, their
+    sum by default) to the one statement: (written, the connection left in a
+    transaction)."""
+    held_so_far = 0
+    ledger_rows, task_rows = [], []
+    for price in prices:
+        held_so_far += price
+        ledger, task = _rows(account, f"tsk_{uuid.uuid4().hex[:16]}", price)
+        ledger_rows.append({**ledger, "held_after": held_so_far})
+        task_rows.append(task)
+
+    async def go() -> tuple[bool, bool]:
+        try:
+            async with db.autocommit_on_loop() as connection:
+                written = await write_if_all_fit_on_loop(
+                    connection,
+                    [KeyCommitment(key, sum(prices) if commit is None else commit)],
+                    [AccountHold(account, sum(prices), len(prices))],
+                    ledger_rows,
+                    task_rows,
+                    max_concurrent=max_concurrent,
+                )
+                return written, connection.is_in_transaction()
+        finally:
+            await db.close_async()
+
+    return asyncio.run(go())
+
+
+def test_a_batch_that_fits_is_written_whole_by_one_statement_that_commits(db: Database) -> None:
+    account, key = _account(db, 100, cap=70)
+    assert _fitting(db, account, key, [10]) == (True, False)
+    # Held 10 before: the second batch's ledger rows count from it.
+    assert _fitting(db, account, key, [20, 30]) == (True, False)
+    assert _figures(db, account, key) == (
+        100,
+        60,
+        3,
+        60,
+        [("hold", 100, 10), ("hold", 100, 30), ("hold", 100, 60)],
+        3,
+    )
+    other = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
+    with other.connect() as elsewhere:  # nothing left locked
+        elsewhere.execute(sa.select(accounts.c.id).with_for_update(nowait=True))
+    other.dispose()
+
+
+@pytest.mark.parametrize(
+    ("prices", "max_concurrent", "commit"),
+    [
+        ([60, 50], 10, None),  # 110 > the balance of 100
+        ([30, 30], 10, 71),  # over the key's cap of 70
+        ([1, 1, 1], 2, None),  # over the limit on unfinished tasks
+    ],
+    ids=["balance", "key-cap", "limit"],
+)
+def test_a_batch_that_does_not_fit_writes_nothing(
+    db: Database, prices: list[int], max_concurrent: int, commit: int | None
+) -> None:
+    account, key = _account(db, 100, cap=70)
+    before = _figures(db, account, key)
+    written = _fitting(db, account, key, prices, max_concurrent=max_concurrent, commit=commit)
+    assert written == (False, False)
+    assert _figures(db, account, key) == before
+
+
+def test_a_batch_for_an_account_or_key_not_found_writes_nothing(db: Database) -> None:
+    account, key = _account(db, 100, cap=None)
+    before = _figures(db, account, key)
+    assert _fitting(db, account, "key_gone", [10]) == (False, False)
+    assert _figures(db, account, key) == before

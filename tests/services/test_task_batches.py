@@ -30,7 +30,11 @@ from songforge.services.errors import (
 from songforge.services.ids import new_id
 from songforge.services.keys import create_key
 from songforge.services.orders import grant_credits
-from songforge.services.task_batches import create_tasks, create_tasks_on_loop, written_creates
+from songforge.services.task_batches import (
+    create_tasks,
+    create_tasks_at_once_on_loop,
+    written_creates,
+)
 from songforge.services.task_records import load_task
 from songforge.services.tasks import CreateResult, NewTask, create_task
 from tests.db.lost_commit_answer import LostCommitAnswer
@@ -41,7 +45,8 @@ PRICE = 30
 @dataclass(frozen=True)
 class BatchPath:
     """A backend, and where its batches run: "thread" (create_tasks in a blocking
-    transaction) or "loop" (create_tasks_on_loop on asyncpg, PostgreSQL only)."""
+    transaction) or "loop" (create_tasks_at_once_on_loop on asyncpg, PostgreSQL
+    only: one statement when the batch fits, else create_tasks_on_loop)."""
 
     url: str
     where: str
@@ -71,8 +76,7 @@ def _create_tasks(
 
     async def on_loop() -> list[CreateResult | Exception]:
         try:
-            async with db.write_on_loop() as connection:
-                return await create_tasks_on_loop(connection, batch, max_concurrent=max_concurrent)
+            return await create_tasks_at_once_on_loop(db, batch, max_concurrent=max_concurrent)
         finally:
             await db.close_async()
 
@@ -179,8 +183,7 @@ def _group(
         return create_tasks(conn, db, batch, max_concurrent=max_concurrent)
 
     async def run_on_loop(batch: Sequence[NewTask]) -> list[CreateResult | Exception]:
-        async with db.write_on_loop() as connection:
-            return await create_tasks_on_loop(connection, batch, max_concurrent=max_concurrent)
+        return await create_tasks_at_once_on_loop(db, batch, max_concurrent=max_concurrent)
 
     return GroupCommit(
         db,

@@ -27,6 +27,7 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import NoReturn
 
 import asyncpg
 from sqlalchemy.exc import OperationalError
@@ -66,13 +67,7 @@ class LoopTransactions:
                     await transaction.rollback()
                 except Exception:
                     fit = False
-            if fit:
-                await self._keep(loop, connection)
-            else:
-                await close_quietly(connection)
-            if isinstance(exc, DRIVER_ERRORS):
-                raise as_sqlalchemy_error("", (), exc) from exc
-            raise
+            await self._let_go(loop, connection, exc, fit=fit)
         await self._keep(loop, connection)
 
     @asynccontextmanager
@@ -84,40 +79,55 @@ class LoopTransactions:
         committed, and only the caller can ask what it wrote.
         """
         loop = asyncio.get_running_loop()
-        kept = self._kept.pop(loop, None)
-        try:
-            connection = kept if kept is not None else await self._connect()
-        except DRIVER_ERRORS as exc:
-            raise OperationalError("", (), exc, connection_invalidated=True) from exc
+        connection, _ = await self._connection(loop)
         try:
             yield connection
         except BaseException as exc:
-            if isinstance(exc, Exception) and not connection_lost(exc):
-                await self._keep(loop, connection)
-            else:
-                await close_quietly(connection)
-            if isinstance(exc, DRIVER_ERRORS):
-                raise as_sqlalchemy_error("", (), exc) from exc
-            raise
+            fit = isinstance(exc, Exception) and not connection_lost(exc)
+            await self._let_go(loop, connection, exc, fit=fit)
         await self._keep(loop, connection)
+
+    async def _let_go(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        connection: asyncpg.Connection,
+        error: BaseException,
+        *,
+        fit: bool,
+    ) -> NoReturn:
+        """After the body raised: keep ``connection`` when it is ``fit`` for the
+        next, else close it; then raise ``error`` (a driver's as SQLAlchemy's)."""
+        if fit:
+            await self._keep(loop, connection)
+        else:
+            await close_quietly(connection)
+        if isinstance(error, DRIVER_ERRORS):
+            raise as_sqlalchemy_error("", (), error) from error
+        raise error
+
+    async def _connection(self, loop: asyncio.AbstractEventLoop) -> tuple[asyncpg.Connection, bool]:
+        """The loop's kept connection, or a new one; and whether it was kept."""
+        kept = self._kept.pop(loop, None)
+        if kept is not None:
+            return kept, True
+        try:
+            return await self._connect(), False
+        except DRIVER_ERRORS as exc:
+            # Whatever keeps a connection from being made leaves the database
+            # out of reach: 503, as on the other paths.
+            raise OperationalError("", (), exc, connection_invalidated=True) from exc
 
     async def _begin(
         self, loop: asyncio.AbstractEventLoop
     ) -> tuple[asyncpg.Connection, asyncpg.transaction.Transaction]:
         while True:
-            kept = self._kept.pop(loop, None)
-            try:
-                connection = kept if kept is not None else await self._connect()
-            except DRIVER_ERRORS as exc:
-                # Whatever keeps a connection from being made leaves the database
-                # out of reach: 503, as on the other paths.
-                raise OperationalError("", (), exc, connection_invalidated=True) from exc
+            connection, kept = await self._connection(loop)
             try:
                 transaction = connection.transaction()
                 await transaction.start()
             except BaseException as exc:
                 await close_quietly(connection)
-                if kept is not None and connection_lost(exc):
+                if kept and connection_lost(exc):
                     continue  # the server dropped the kept connection: a new one
                 if isinstance(exc, DRIVER_ERRORS):
                     raise as_sqlalchemy_error("BEGIN", (), exc) from exc

@@ -231,8 +231,8 @@ async def write_if_all_fit_on_loop(
         _write_if_all_fit_statement(task_columns),
         account_ids,
         key_ids,
-        json.dumps([{"id": h.account_id, "amount": h.amount, "tasks": h.tasks} for h in holds]),
-        json.dumps([{"id": c.key_id, "amount": c.amount} for c in commitments]),
+        _holds_document(holds),
+        _commitments_document(commitments),
         max_concurrent,
         rows_document(ledger_rows, tuple(ledger_rows[0])),
         rows_document(task_rows, task_columns),
@@ -255,11 +255,19 @@ def _write(
 ) -> tuple[str, tuple[str, str, str, str]]:
     ledger_columns, task_columns = tuple(ledger_rows[0]), tuple(task_rows[0])
     return _write_statement(dialect, ledger_columns, task_columns), (
-        json.dumps([{"id": c.key_id, "amount": c.amount} for c in commitments]),
-        json.dumps([{"id": h.account_id, "amount": h.amount, "tasks": h.tasks} for h in holds]),
+        _commitments_document(commitments),
+        _holds_document(holds),
         rows_document(ledger_rows, ledger_columns),
         rows_document(task_rows, task_columns),
     )
+
+
+def _commitments_document(commitments: Sequence[KeyCommitment]) -> str:
+    return json.dumps([{"id": c.key_id, "amount": c.amount} for c in commitments])
+
+
+def _holds_document(holds: Sequence[AccountHold]) -> str:
+    return json.dumps([{"id": h.account_id, "amount": h.amount, "tasks": h.tasks} for h in holds])
 
 
 # Identifiers are quoted the same way by every PostgreSQL dialect.

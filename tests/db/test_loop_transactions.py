@@ -44,6 +44,15 @@ def _stored(postgres_url: str, table: str) -> list[str]:
         return sorted(conn.exec_driver_sql(f"SELECT id FROM {table}").scalars())
 
 
+async def _terminate(postgres_url: str, backend: int) -> None:
+    """End one server connection, as a server restart does for it."""
+    admin = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(backend)})")
+    admin.dispose()
+    await asyncio.sleep(0.1)
+
+
 def test_the_body_is_committed_or_rolled_back_on_one_kept_connection(
     postgres_url: str, notes: str
 ) -> None:
@@ -82,15 +91,12 @@ def test_a_kept_connection_the_server_dropped_is_replaced_before_the_body_runs(
     postgres_url: str, notes: str
 ) -> None:
     transactions = LoopTransactions(postgres_url)
-    admin = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
 
     async def go() -> tuple[int, int]:
         try:
             async with transactions.transaction() as connection:
                 first = await connection.fetchval("SELECT pg_backend_pid()")
-            with admin.connect() as conn:  # a server restart, for this connection
-                conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(first)})")
-            await asyncio.sleep(0.1)
+            await _terminate(postgres_url, first)
             async with transactions.transaction() as connection:
                 await connection.execute(f"INSERT INTO {notes} VALUES ($1)", "after")
                 second = await connection.fetchval("SELECT pg_backend_pid()")
@@ -139,15 +145,12 @@ def test_outside_a_transaction_a_lost_connection_is_not_kept_nor_retried(
     postgres_url: str, notes: str
 ) -> None:
     transactions = LoopTransactions(postgres_url)
-    admin = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
 
     async def go() -> tuple[int, int]:
         try:
             async with transactions.autocommit() as connection:
                 first = await connection.fetchval("SELECT pg_backend_pid()")
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(first)})")
-            await asyncio.sleep(0.1)
+            await _terminate(postgres_url, first)
             # The statement may have been applied before an answer was lost: only
             # the caller can ask, so it gets the outage, not a second attempt.
             with pytest.raises(OperationalError) as lost:
@@ -163,7 +166,6 @@ def test_outside_a_transaction_a_lost_connection_is_not_kept_nor_retried(
     first, second = asyncio.run(go())
     assert first != second
     assert _stored(postgres_url, notes) == []
-    admin.dispose()
 
 
 def test_an_absent_server_is_an_outage(postgres_url: str) -> None:

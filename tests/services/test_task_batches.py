@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -230,6 +231,49 @@ def test_concurrent_creates_never_overspend_and_are_all_durable(batch_path: Batc
     helds = [held for kind, _, _, held in state["ledger"] if kind == "hold"]
     assert helds == [PRICE * i for i in range(1, 26)]
     db.dispose()
+
+
+def test_two_processes_racing_on_one_account_never_overspend(batch_path: BatchPath) -> None:
+    # Two API processes: a group commit each, on its own engine and event loop, whose
+    # batches (one statement or a transaction, on the loop path) meet on one account.
+    setup = Database(batch_path.url)
+    upgrade_to_head(setup)
+    account, key = _account(setup, 25 * PRICE, cap=None)
+
+    def one_process(name: str) -> list[Any]:
+        db = Database(batch_path.url)
+        group = _group(db, batch_path.where)
+        jobs = [
+            NewTask(account, key, "m", PRICE, {"prompt": f"{name}{i}"}, max_attempts=1)
+            for i in range(30)
+        ]
+
+        async def submit_in_waves() -> list[Any]:
+            try:
+                outcomes: list[Any] = []
+                for start in range(0, len(jobs), 5):  # several batches each
+                    outcomes += await _submit(group, jobs[start : start + 5])
+                return outcomes
+            finally:
+                await db.close_async()
+
+        try:
+            return asyncio.run(submit_in_waves())
+        finally:
+            db.dispose()
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = [o for part in pool.map(one_process, ["a", "b"]) for o in part]
+    created = [o for o in outcomes if isinstance(o, CreateResult)]
+    assert len(created) == 25
+    assert all(isinstance(o, InsufficientCredits) for o in outcomes if o not in created)
+    state = _state(setup, account, key)
+    assert state["held"] == 25 * PRICE and state["tasks"] == 25
+    assert state["key_committed"] == 25 * PRICE
+    # Each hold saw the one before it: every batch read the newest figures.
+    helds = [held for kind, _, _, held in state["ledger"] if kind == "hold"]
+    assert helds == [PRICE * i for i in range(1, 26)]
+    setup.dispose()
 
 
 def test_a_key_missing_or_an_account_missing_is_refused_like_one_create(

@@ -108,8 +108,10 @@ class LoopTransactions:
     async def _connection(self, loop: asyncio.AbstractEventLoop) -> tuple[asyncpg.Connection, bool]:
         """The loop's kept connection, or a new one; and whether it was kept."""
         kept = self._kept.pop(loop, None)
-        if kept is not None:
+        if kept is not None and not kept.is_closed():
             return kept, True
+        if kept is not None:  # the server dropped it while it was idle (a restart)
+            await close_quietly(kept)
         try:
             return await self._connect(), False
         except DRIVER_ERRORS as exc:

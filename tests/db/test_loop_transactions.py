@@ -141,31 +141,39 @@ def test_outside_a_transaction_each_statement_commits_on_the_same_kept_connectio
     assert len(set(backends)) == 1
 
 
-def test_outside_a_transaction_a_lost_connection_is_not_kept_nor_retried(
+def test_outside_a_transaction_a_dropped_connection_is_replaced_and_a_lost_one_not_retried(
     postgres_url: str, notes: str
 ) -> None:
     transactions = LoopTransactions(postgres_url)
 
-    async def go() -> tuple[int, int]:
+    async def go() -> tuple[int, int, int]:
         try:
             async with transactions.autocommit() as connection:
                 first = await connection.fetchval("SELECT pg_backend_pid()")
+            # Dropped while idle (a restart): replaced before anything is sent.
             await _terminate(postgres_url, first)
-            # The statement may have been applied before an answer was lost: only
-            # the caller can ask, so it gets the outage, not a second attempt.
+            async with transactions.autocommit() as connection:
+                await connection.execute(f"INSERT INTO {notes} VALUES ($1)", "after")
+                second = await connection.fetchval("SELECT pg_backend_pid()")
+            # Lost during a statement, which may have been applied before its
+            # answer was lost: only the caller can ask, so it gets the outage,
+            # not a second attempt.
             with pytest.raises(OperationalError) as lost:
                 async with transactions.autocommit() as connection:
-                    await connection.execute(f"INSERT INTO {notes} VALUES ($1)", "lost")
+                    await connection.execute(
+                        f"INSERT INTO {notes} SELECT 'lost' FROM pg_terminate_backend($1)",
+                        second,
+                    )
             assert lost.value.connection_invalidated
             async with transactions.autocommit() as connection:
-                second = await connection.fetchval("SELECT pg_backend_pid()")
+                third = await connection.fetchval("SELECT pg_backend_pid()")
         finally:
             await transactions.close()
-        return int(first), int(second)
+        return int(first), int(second), int(third)
 
-    first, second = asyncio.run(go())
-    assert first != second
-    assert _stored(postgres_url, notes) == []
+    first, second, third = asyncio.run(go())
+    assert len({first, second, third}) == 3
+    assert _stored(postgres_url, notes) == ["after"]
 
 
 def test_an_absent_server_is_an_outage(postgres_url: str) -> None:

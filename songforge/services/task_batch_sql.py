@@ -82,52 +82,6 @@ _ACCOUNT_HOLDS = """
 """
 
 
-# The whole batch or nothing: ``fits`` is read on the rows ``figures`` locked
-# (SELECT ... FOR UPDATE sees their newest committed version), and every write is
-# conditional on it. A hold's ledger row carries in ``held_after`` what the batch
-# held for its account up to and including it; the account's held before the
-# batch is added here, and ``balance_after`` is the balance (a hold leaves it).
-_WRITE_IF_ALL_FIT = f"""
-WITH figures (kind, id, first, second, counter) AS ({_LOCKED_FIGURES}),
-account_totals AS (
-    SELECT * FROM json_to_recordset(%s::json) AS t(id text, amount bigint, tasks integer)
-),
-key_totals AS (SELECT * FROM json_to_recordset(%s::json) AS t(id text, amount bigint)),
-fits AS (
-    SELECT (
-        SELECT count(*) FROM account_totals t
-        JOIN figures f ON f.kind = 'account' AND f.id = t.id
-        WHERE f.first - f.second >= t.amount AND f.counter + t.tasks <= %s::integer
-    ) = (SELECT count(*) FROM account_totals)
-    AND (
-        SELECT count(*) FROM key_totals t
-        JOIN figures f ON f.kind = 'key' AND f.id = t.id
-        WHERE f.first IS NULL OR f.second + t.amount <= f.first
-    ) = (SELECT count(*) FROM key_totals) AS ok
-),
-committed AS (
-    UPDATE api_keys SET credits_committed = api_keys.credits_committed + t.amount
-    FROM key_totals t WHERE api_keys.id = t.id AND (SELECT ok FROM fits)
-),
-held AS (
-    UPDATE accounts SET held = accounts.held + t.amount,
-                        unfinished_tasks = accounts.unfinished_tasks + t.tasks
-    FROM account_totals t WHERE accounts.id = t.id AND (SELECT ok FROM fits)
-),
-ledger AS (
-    INSERT INTO ledger_entries
-        (account_id, kind, amount, balance_after, held_after, task_id, order_id, note, created_at)
-    SELECT d.account_id, d.kind, d.amount, f.first, f.second + d.held_after,
-           d.task_id, d.order_id, d.note, d.created_at
-    FROM json_populate_recordset(NULL::ledger_entries, %s) AS d
-    JOIN figures f ON f.kind = 'account' AND f.id = d.account_id
-    WHERE (SELECT ok FROM fits)
-),
-queued AS ({{queued}} WHERE (SELECT ok FROM fits))
-SELECT ok FROM fits
-"""
-
-
 class AccountFigures(NamedTuple):
     id: str
     balance: int
@@ -242,8 +196,51 @@ async def write_if_all_fit_on_loop(
 
 @lru_cache(maxsize=16)
 def _write_if_all_fit_statement(task_columns: tuple[str, ...]) -> str:
+    # The whole batch or nothing: ``fits`` is read on the rows ``figures`` locked
+    # (SELECT ... FOR UPDATE sees their newest committed version), and every write is
+    # conditional on it. A hold's ledger row carries in ``held_after`` what the batch
+    # held for its account up to and including it; the account's held before the
+    # batch is added here, and ``balance_after`` is the balance (a hold leaves it).
     queued = insert_from_document(_POSTGRESQL, tasks.name, task_columns)
-    return _numbered(_WRITE_IF_ALL_FIT.replace("{queued}", queued))
+    return _numbered(f"""
+WITH figures (kind, id, first, second, counter) AS ({_LOCKED_FIGURES}),
+account_totals AS (
+    SELECT * FROM json_to_recordset(%s::json) AS t(id text, amount bigint, tasks integer)
+),
+key_totals AS (SELECT * FROM json_to_recordset(%s::json) AS t(id text, amount bigint)),
+fits AS (
+    SELECT (
+        SELECT count(*) FROM account_totals t
+        JOIN figures f ON f.kind = 'account' AND f.id = t.id
+        WHERE f.first - f.second >= t.amount AND f.counter + t.tasks <= %s::integer
+    ) = (SELECT count(*) FROM account_totals)
+    AND (
+        SELECT count(*) FROM key_totals t
+        JOIN figures f ON f.kind = 'key' AND f.id = t.id
+        WHERE f.first IS NULL OR f.second + t.amount <= f.first
+    ) = (SELECT count(*) FROM key_totals) AS ok
+),
+committed AS (
+    UPDATE api_keys SET credits_committed = api_keys.credits_committed + t.amount
+    FROM key_totals t WHERE api_keys.id = t.id AND (SELECT ok FROM fits)
+),
+held AS (
+    UPDATE accounts SET held = accounts.held + t.amount,
+                        unfinished_tasks = accounts.unfinished_tasks + t.tasks
+    FROM account_totals t WHERE accounts.id = t.id AND (SELECT ok FROM fits)
+),
+ledger AS (
+    INSERT INTO ledger_entries
+        (account_id, kind, amount, balance_after, held_after, task_id, order_id, note, created_at)
+    SELECT d.account_id, d.kind, d.amount, f.first, f.second + d.held_after,
+           d.task_id, d.order_id, d.note, d.created_at
+    FROM json_populate_recordset(NULL::ledger_entries, %s) AS d
+    JOIN figures f ON f.kind = 'account' AND f.id = d.account_id
+    WHERE (SELECT ok FROM fits)
+),
+queued AS ({queued} WHERE (SELECT ok FROM fits))
+SELECT ok FROM fits
+""")
 
 
 def _write(
